@@ -1,0 +1,4 @@
+"""Market data: readers, cleaning, the local store, exchange loading (ccxt) and statistics.
+
+See docs/marketsim/data.md.
+"""
