@@ -1,0 +1,225 @@
+"""Batched step kernel: the state of N market-making environments in numpy arrays.
+
+The single environment is this kernel with N = 1; the vector environment is N > 1. All
+randomness comes from ``marketsim.mm.rng`` keyed by each environment's seed, so environment i
+follows the same path alone or in a batch. Event order of one step (docs eq. (17)): quotes
+decided at step t reach the market at t + latency; fills are drawn against the mid of step t;
+then the mid moves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from marketsim.mm.config import MMConfig
+from marketsim.mm.market import Market, resolve_market
+from marketsim.mm.rng import normals, seed_to_key, uniforms
+
+_N_STREAMS = 7
+_RESET_STEP = 0xFFFFFFFF
+
+
+class MMKernel:
+    """State and dynamics of ``n`` market-making environments sharing one config."""
+
+    def __init__(self, config: MMConfig, n: int, market: Market | None = None) -> None:
+        """Allocate the arrays for ``n`` environments (``market`` may be shared between kernels)."""
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"num_envs must be an int >= 1, got {n!r}")
+        self.config = config
+        self.market = resolve_market(config) if market is None else market
+        self.n = n
+        self.dt = config.dt
+        m = self.market
+        self.sigma = m.sigma
+        self.phi = (config.inventory_penalty if config.inventory_penalty is not None
+                    else 0.5 * config.reward_gamma * m.sigma ** 2)  # docs eq. (16)
+        self.quote_scale = config.quote_scale if config.quote_scale is not None else 4.0 / m.k
+        self.obs_dim = config.n_returns + 4
+        self.key = np.zeros(n, dtype=np.uint64)
+        self.seeded = np.zeros(n, dtype=bool)
+        self.episode = np.zeros(n, dtype=np.int64)
+        self.step_i = np.zeros(n, dtype=np.int64)
+        self.start = np.zeros(n, dtype=np.int64)
+        self.mid = np.zeros(n)
+        self.cash = np.zeros(n)
+        self.q = np.zeros(n)
+        self.wealth = np.zeros(n)
+        self.sigma_hat2 = np.zeros(n)
+        self.returns = np.zeros((n, config.n_returns))
+        self.pending = np.full((n, max(config.latency, 1), 2), np.nan)
+        self.head = 0
+        self.obs = np.zeros((n, self.obs_dim), dtype=np.float32)
+        self.ewma = 1.0 - 0.5 ** (1.0 / config.vol_halflife)
+        if m.close is not None:
+            if config.calib_bars < config.n_returns:
+                raise ValueError(f"calib_bars ({config.calib_bars}) must be >= n_returns "
+                                 f"({config.n_returns}): the first observation needs past bars")
+            self.n_starts = m.close.size - config.n_steps - 1 - config.calib_bars
+
+    # ----------------------------------------------------------------- episodes
+    def seed(self, mask: np.ndarray, seeds: np.ndarray) -> None:
+        """Give the masked environments new keys from ``seeds`` and restart their episode count."""
+        self.key[mask] = seed_to_key(seeds)
+        self.episode[mask] = 0
+        self.seeded[mask] = True
+
+    def begin_episode(self, mask: np.ndarray) -> None:
+        """Count a new episode for the masked environments (unseeded ones get fresh entropy)."""
+        fresh = mask & ~self.seeded
+        if fresh.any():
+            entropy = np.random.SeedSequence().generate_state(int(fresh.sum()), dtype=np.uint64)
+            self.key[fresh] = entropy
+            self.seeded[fresh] = True
+            self.episode[fresh] = -1
+        self.episode[mask] += 1
+
+    def init_state(self, mask: np.ndarray) -> None:
+        """Put the masked environments at the start of their current episode (deterministic)."""
+        idx = np.flatnonzero(mask)
+        self.step_i[idx] = 0
+        self.cash[idx] = 0.0
+        self.q[idx] = 0.0
+        self.wealth[idx] = 0.0
+        self.pending[idx] = np.nan
+        self.sigma_hat2[idx] = self.sigma ** 2
+        m = self.market
+        if m.close is None:
+            self.mid[idx] = self.config.s0
+            self.returns[idx] = 0.0
+        else:
+            u = uniforms(self.key[idx], self.episode[idx], np.full(idx.size, _RESET_STEP), 1)[:, 0]
+            start = self.config.calib_bars + np.floor(u * self.n_starts).astype(np.int64)
+            self.start[idx] = start
+            self.mid[idx] = m.close[start]
+            r = self.config.n_returns
+            window = start[:, None] + np.arange(-r, 1)[None, :]
+            self.returns[idx] = np.diff(m.close[window], axis=1)  # past bars only: no look-ahead
+        self._observe()
+
+    # ----------------------------------------------------------------- quoting
+    def tau(self) -> np.ndarray:
+        """Time to go used in the formulas: ``T - t`` (clipped at 0) or the rolling horizon."""
+        c = self.config
+        if c.rolling_horizon is not None:
+            return np.full(self.n, c.rolling_horizon)
+        return np.maximum(c.T - self.step_i * self.dt, 0.0)
+
+    def quote_sigma(self) -> np.ndarray | float:
+        """Sigma the quoting formulas use: the true one (model) or the EWMA estimate (replay)."""
+        return self.sigma if self.market.close is None else np.sqrt(self.sigma_hat2)
+
+    def as_quotes(self, gamma: np.ndarray, k: np.ndarray | float, sigma: np.ndarray | float,
+                  tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Avellaneda-Stoikov bid/ask with the Merton correction when jumps are on."""
+        s2t = np.square(sigma) * tau
+        # docs/marketsim/market-making.md, eqs. (4)-(6) and (13)
+        r = self.mid - self.q * gamma * s2t
+        c = self.config
+        if c.jump_intensity > 0 and self.market.close is None:
+            v = 0.5 * c.jump_std ** 2
+
+            def mgf(theta: np.ndarray) -> np.ndarray:
+                return np.exp(theta * c.jump_mean + v * theta * theta)
+
+            q = self.q
+            jump_term = mgf(-gamma * (q + 1)) - mgf(-gamma * (q - 1))
+            r = r - c.jump_intensity * tau / (2 * gamma) * jump_term
+        half = 0.5 * gamma * s2t + np.log1p(gamma / k) / gamma
+        return r - half, r + half
+
+    def action_quotes(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Map a batch of actions to absolute ``(bid, ask, gamma)``; gamma is 0 for ``quotes``."""
+        c = self.config
+        m = self.market
+        if c.action_type == "discrete":
+            a = np.asarray(action, dtype=np.int64).reshape(self.n)
+            if np.any((a < 0) | (a >= len(c.gammas))):
+                raise ValueError(f"discrete action must be in [0, {len(c.gammas)}), got {a}")
+            gamma = np.asarray(c.gammas)[a]
+            bid, ask = self.as_quotes(gamma, m.k, self.quote_sigma(), self.tau())
+            return bid, ask, gamma
+        a = np.clip(np.asarray(action, dtype=np.float64).reshape(self.n, -1), -1.0, 1.0)
+        if c.action_type == "continuous":
+            lo, hi = np.log(c.gamma_min), np.log(c.gamma_max)
+            gamma = np.exp(lo + 0.5 * (a[:, 0] + 1.0) * (hi - lo))
+            k = m.k * c.correction ** a[:, 1]
+            sigma = self.quote_sigma() * c.correction ** a[:, 2]
+            tau = self.tau() * (1.0 + a[:, 3])
+            bid, ask = self.as_quotes(gamma, k, sigma, tau)
+            return bid, ask, gamma
+        r = self.mid + a[:, 0] * self.quote_scale
+        half = 0.5 * (a[:, 1] + 1.0) * self.quote_scale
+        return r - half, r + half, np.zeros(self.n)
+
+    # ----------------------------------------------------------------- dynamics
+    def step(self, bid: np.ndarray, ask: np.ndarray) -> dict[str, np.ndarray]:
+        """Advance every environment one step with decided quotes; return reward, flags, info."""
+        c = self.config
+        m = self.market
+        size = c.order_size
+        decided_spread = ask - bid
+        if c.latency > 0:
+            live = self.pending[:, self.head].copy()
+            self.pending[:, self.head, 0] = bid
+            self.pending[:, self.head, 1] = ask
+            self.head = (self.head + 1) % c.latency
+            bid, ask = live[:, 0], live[:, 1]
+        u = uniforms(self.key, self.episode, self.step_i, _N_STREAMS)
+        can_buy = self.q + size <= c.max_inventory + 1e-9
+        can_sell = self.q - size >= -c.max_inventory - 1e-9
+        if m.close is None:
+            # docs/marketsim/market-making.md, eq. (17): fill probability A exp(-k delta) dt
+            p_bid = m.A * np.exp(-m.k * (self.mid - bid)) * self.dt
+            p_ask = m.A * np.exp(-m.k * (ask - self.mid)) * self.dt
+            bid_fill = (u[:, 2] < p_bid) & can_buy
+            ask_fill = (u[:, 3] < p_ask) & can_sell
+            move = self.sigma * np.sqrt(self.dt) * normals(u[:, 0], u[:, 1])
+            if c.jump_intensity > 0:
+                jump = u[:, 4] < -np.expm1(-c.jump_intensity * self.dt)
+                move += jump * (c.jump_mean + c.jump_std * normals(u[:, 5], u[:, 6]))
+            new_mid = self.mid + move
+        else:
+            nxt = np.minimum(self.start + self.step_i + 1, m.close.size - 1)
+            bid_fill = (m.low[nxt] < bid) & (u[:, 2] < c.fill_prob) & can_buy
+            ask_fill = (m.high[nxt] > ask) & (u[:, 3] < c.fill_prob) & can_sell
+            new_mid = m.close[nxt]
+        bid_fill &= np.isfinite(bid)
+        ask_fill &= np.isfinite(ask)
+        bought = np.where(bid_fill, bid, 0.0)
+        sold = np.where(ask_fill, ask, 0.0)
+        self.cash += size * (sold - bought) - c.maker_fee * size * (sold + bought)
+        self.q += size * (bid_fill.astype(np.float64) - ask_fill)
+        change = new_mid - self.mid
+        self.mid = new_mid
+        self.returns[:, :-1] = self.returns[:, 1:]
+        self.returns[:, -1] = change
+        self.sigma_hat2 += self.ewma * (change * change / self.dt - self.sigma_hat2)
+        self.step_i += 1
+        wealth = self.cash + self.q * self.mid
+        # docs/marketsim/market-making.md, eq. (16)
+        reward = wealth - self.wealth - self.phi * self.q * self.q * self.dt
+        self.wealth = wealth
+        ended = self.step_i >= c.n_steps
+        if c.rolling_horizon is None:
+            terminated, truncated = ended, np.zeros(self.n, dtype=bool)
+            if c.terminal_penalty > 0:
+                reward = reward - ended * c.terminal_penalty * self.q * self.q
+        else:
+            terminated, truncated = np.zeros(self.n, dtype=bool), ended
+        self._observe()
+        return {"reward": reward, "terminated": terminated, "truncated": truncated,
+                "pnl": wealth, "inventory": self.q.copy(), "cash": self.cash.copy(),
+                "mid": self.mid.copy(), "bid": bid, "ask": ask, "spread": decided_spread,
+                "bid_fill": bid_fill, "ask_fill": ask_fill,
+                "fills": bid_fill.astype(np.int64) + ask_fill}
+
+    def _observe(self) -> None:
+        """Write the observation rows: inventory, time left, returns, PnL, volatility ratio."""
+        c = self.config
+        o = self.obs
+        o[:, 0] = self.q / c.max_inventory
+        o[:, 1] = np.maximum(c.n_steps - self.step_i, 0) / c.n_steps
+        o[:, 2:-2] = self.returns / (self.sigma * np.sqrt(self.dt))
+        o[:, -2] = self.wealth / c.pnl_scale
+        o[:, -1] = np.sqrt(self.sigma_hat2) / self.sigma
