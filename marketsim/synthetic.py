@@ -55,7 +55,8 @@ def _index(n_bars: int, timeframe: str, start: str | pd.Timestamp) -> pd.Datetim
     if start_ts.tzinfo is None:
         start_ts = start_ts.tz_localize("UTC")
     start_ts = start_ts.tz_convert("UTC")
-    return pd.date_range(start_ts, periods=n_bars, freq=step, name="timestamp").as_unit("ns")
+    index = pd.date_range(start_ts, periods=n_bars, freq=step, name="timestamp").as_unit("ns")
+    return pd.DatetimeIndex(index, freq=None)
 
 
 def candles_from_log_returns(
