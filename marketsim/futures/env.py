@@ -1,0 +1,107 @@
+"""``CryptoFuturesEnv``: one perpetual-futures trading environment (the kernel with N = 1)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from marketsim.futures import interface as I
+from marketsim.futures.config import FuturesConfig
+from marketsim.futures.kernel import KernelParams, State, step
+from marketsim.futures.market import Market, resolve_candles
+from marketsim.futures.ops import ScalarOps
+
+
+class CryptoFuturesEnv(gymnasium.Env):
+    """Trade one perpetual future over candles: fees, slippage, funding, isolated margin.
+
+    Args:
+        data: candle DataFrame (UTC DatetimeIndex; open, high, low, close, volume), a path for
+            ``marketsim.data.load_candles``, or None for ``marketsim.synthetic.default_candles``.
+        funding: constant funding rate per 8 h, or a pandas Series of rates indexed by UTC time.
+        data_seed: seed of the default synthetic candles when ``data`` is None.
+        render_mode: unused (no rendering); accepted for gymnasium compatibility.
+        **kwargs: fields of :class:`~marketsim.futures.config.FuturesConfig`.
+
+    ``reset(options={"start": bar})`` starts at a chosen bar instead of a random one.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        data: Any = None,
+        funding: Any = 0.0001,
+        data_seed: int = 0,
+        render_mode: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.config = FuturesConfig.from_kwargs(**kwargs)
+        self.market = Market.build(resolve_candles(data, data_seed), funding, self.config)
+        self.render_mode = render_mode
+        self.action_space = I.action_space(self.config)
+        self.observation_space = I.observation_space(self.config)
+        self._p = KernelParams.build(self.config, self.market.n_bars, as_numpy=False)
+        self._m = self.market.scalar_view()
+        self._s = State.scalar()
+        self._levels = I.discrete_levels(self.config).tolist()
+        self._continuous = self.config.action_type == "continuous"
+        self._obs = np.zeros(self.observation_space.shape, np.float32)
+        self._nf = self.market.feat.shape[1]
+        self._done = True
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode at a random bar (seeded) or at ``options["start"]``."""
+        super().reset(seed=seed)
+        if options and "start" in options:
+            start = I.check_start(options["start"], self.market)
+        else:
+            start = I.sample_start(self.np_random, self.market)
+        I.reset_state_scalar(self._s, start, self._p)
+        self._done = False
+        return self._observe(), I.info_dict(self._s, self._m.close[start], copy=False)
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Trade to the action's target at this bar's close and advance one bar."""
+        if self._done:
+            raise RuntimeError("CryptoFuturesEnv.step: the episode is over; call reset() first")
+        a = self._fraction(action)
+        s = self._s
+        step(ScalarOps, s, self._m, self._p, a)
+        self._done = s.terminated or s.truncated
+        info = I.info_dict(s, self._m.close[s.t], copy=False)
+        return self._observe(), s.reward, s.terminated, s.truncated, info
+
+    def _fraction(self, action: Any) -> float:
+        """Target fraction in [-1, 1] from an action; ValueError when outside the space."""
+        if self._continuous:
+            try:
+                arr = np.asarray(action, dtype=np.float64)
+                a = float(arr.reshape(-1)[0]) if arr.size == 1 else math.nan
+            except (TypeError, ValueError):
+                a = math.nan
+            if not -1.0 <= a <= 1.0:
+                raise ValueError(f"action: expected one number in [-1, 1] (Box), got {action!r}")
+            return a
+        k = action.item() if isinstance(action, np.ndarray) and action.size == 1 else action
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+            raise ValueError(f"action: expected an int in [0, {len(self._levels)}), got {action!r}")
+        if not 0 <= k < len(self._levels):
+            raise ValueError(f"action: expected an int in [0, {len(self._levels)}), got {k}")
+        return self._levels[k]
+
+    def _observe(self) -> np.ndarray:
+        """Feature window up to the current bar, account features, time features (float32)."""
+        s, o, nf = self._s, self._obs, self._nf
+        t = s.t
+        w = self.config.window
+        wf = w * nf
+        o[:wf] = self.market.feat_flat[(t - w + 1) * nf : (t + 1) * nf]
+        o[wf], o[wf + 1], o[wf + 2] = I.account_features(ScalarOps, s, self._m.close[t], self._p)
+        o[wf + 3 :] = self.market.time[t]
+        return o.copy()

@@ -1,0 +1,66 @@
+"""Two array namespaces for the one step kernel: numpy arrays (N envs) and Python floats (one).
+
+The kernel in :mod:`marketsim.futures.kernel` is written once against this small interface
+(``where``, ``abs``, ``minimum``, ``maximum``, ``sqrt``, ``log``, ``not_``, ``bracket``), so the
+batched view and the single view run the same source code. Every operation is IEEE-exact in
+both (``+ - * /`` and ``sqrt`` are correctly rounded; numpy's and libm's ``log`` agree on this
+platform, which ``tests/futures/test_batched_equals_single.py`` checks end to end).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from typing import Any
+
+import numpy as np
+
+
+class NumpyOps:
+    """Elementwise operations on float64 numpy arrays of shape (N,)."""
+
+    where = staticmethod(np.where)
+    abs = staticmethod(np.abs)
+    minimum = staticmethod(np.minimum)
+    maximum = staticmethod(np.maximum)
+    sqrt = staticmethod(np.sqrt)
+    log = staticmethod(np.log)
+    not_ = staticmethod(np.logical_not)
+
+    @staticmethod
+    def bracket(floors: np.ndarray, notional: np.ndarray) -> np.ndarray:
+        """Index of the bracket whose floor is the largest one <= notional."""
+        return np.searchsorted(floors, notional, side="right") - 1
+
+
+def _where(cond: Any, a: Any, b: Any) -> Any:
+    return a if cond else b
+
+
+def _minimum(a: float, b: float) -> float:
+    return a if a <= b else b
+
+
+def _maximum(a: float, b: float) -> float:
+    return a if a >= b else b
+
+
+def _not(a: bool) -> bool:
+    return not a
+
+
+def _bracket(floors: list[float], notional: float) -> int:
+    return bisect_right(floors, notional) - 1
+
+
+class ScalarOps:
+    """The same operations on Python floats and bools (no numpy call per step)."""
+
+    where = staticmethod(_where)
+    abs = staticmethod(abs)
+    minimum = staticmethod(_minimum)
+    maximum = staticmethod(_maximum)
+    sqrt = staticmethod(math.sqrt)
+    log = staticmethod(math.log)
+    not_ = staticmethod(_not)
+    bracket = staticmethod(_bracket)

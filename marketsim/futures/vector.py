@@ -1,0 +1,138 @@
+"""``CryptoFuturesVectorEnv``: N futures environments stepped in one numpy computation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from marketsim.futures import interface as I
+from marketsim.futures.config import FuturesConfig
+from marketsim.futures.kernel import KernelParams, State, step
+from marketsim.futures.market import Market, resolve_candles
+from marketsim.futures.ops import NumpyOps
+
+
+class CryptoFuturesVectorEnv(VectorEnv):
+    """N independent ``CryptoFuturesEnv`` over the same data, batched; NEXT_STEP autoreset.
+
+    ``reset(seed=s)`` seeds environment i with ``s + i``, so trajectories equal those of N single
+    environments seeded ``s, s + 1, ...``. After an environment returns terminated or truncated,
+    the next ``step`` ignores its action and returns its reset observation, reward 0 and
+    terminated = truncated = False. ``info`` is a dict of arrays of shape (N,).
+    Keyword arguments are those of :class:`~marketsim.futures.env.CryptoFuturesEnv`.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        data: Any = None,
+        funding: Any = 0.0001,
+        data_seed: int = 0,
+        render_mode: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
+        self.num_envs = int(num_envs)
+        self.config = FuturesConfig.from_kwargs(**kwargs)
+        self.market = Market.build(resolve_candles(data, data_seed), funding, self.config)
+        self.render_mode = render_mode
+        self.single_action_space = I.action_space(self.config)
+        self.single_observation_space = I.observation_space(self.config)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._p = KernelParams.build(self.config, self.market.n_bars, as_numpy=True)
+        self._s = State.numpy(self.num_envs)
+        self._levels = I.discrete_levels(self.config)
+        self._rngs: list[np.random.Generator] | None = None
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._started = False
+
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset all environments; ``seed`` an int (env i gets seed + i) or one seed per env."""
+        n = self.num_envs
+        if seed is None:
+            seeds: Sequence[int | None] = [None] * n
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(n)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != n:
+                raise ValueError(f"seed: expected {n} seeds, got {len(seeds)}")
+        if self._rngs is None or seed is not None:
+            self._rngs = [seeding.np_random(sd)[0] for sd in seeds]
+        starts = np.array([I.sample_start(rng, self.market) for rng in self._rngs])
+        I.reset_state_rows(self._s, slice(None), starts, self._p)
+        self._autoreset[:] = False
+        self._started = True
+        return self._observe(), self._info()
+
+    def step(
+        self, actions: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every environment; those that ended at the previous step are reset instead."""
+        if not self._started:
+            raise RuntimeError("CryptoFuturesVectorEnv.step: call reset() first")
+        a = self._fractions(actions)
+        s = self._s
+        rows = np.flatnonzero(self._autoreset)
+        if rows.size:
+            assert self._rngs is not None
+            starts = np.array([I.sample_start(self._rngs[i], self.market) for i in rows])
+            I.reset_state_rows(s, rows, starts, self._p)  # so the kernel reads valid bars
+        step(NumpyOps, s, self.market, self._p, a)
+        if rows.size:
+            I.reset_state_rows(s, rows, starts, self._p)  # discard that step: reset obs, reward 0
+        self._autoreset = s.terminated | s.truncated
+        obs = self._observe()
+        return obs, s.reward.copy(), s.terminated.copy(), s.truncated.copy(), self._info()
+
+    def _fractions(self, actions: Any) -> np.ndarray:
+        """Target fractions (N,) from a batch of actions; ValueError when outside the space."""
+        n = self.num_envs
+        if self.config.action_type == "continuous":
+            arr = np.asarray(actions, dtype=np.float64)
+            if arr.shape not in ((n, 1), (n,)):
+                raise ValueError(f"actions: expected shape ({n}, 1), got {arr.shape}")
+            arr = arr.reshape(n)
+            bad = np.flatnonzero(~((arr >= -1.0) & (arr <= 1.0)))
+            if bad.size:
+                i = int(bad[0])
+                raise ValueError(f"actions[{i}]: expected a number in [-1, 1] (Box), got {arr[i]}")
+            return arr
+        arr = np.asarray(actions)
+        if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"actions: expected {n} ints, got shape {arr.shape} {arr.dtype}")
+        bad = np.flatnonzero((arr < 0) | (arr >= len(self._levels)))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"actions[{i}]: expected an int in [0, {len(self._levels)}), got {arr[i]}")
+        return self._levels[arr]
+
+    def _observe(self) -> np.ndarray:
+        """(N, D) float32 observations: feature windows, account and time features."""
+        m, s, w = self.market, self._s, self.config.window
+        wf = self.market.windows.shape[1]
+        obs = np.empty((self.num_envs, I.obs_dim(self.config)), dtype=np.float32)
+        obs[:, :wf] = m.windows[s.t - w + 1]
+        pos, upnl, ratio = I.account_features(NumpyOps, s, m.close[s.t], self._p)
+        obs[:, wf] = pos
+        obs[:, wf + 1] = upnl
+        obs[:, wf + 2] = ratio
+        obs[:, wf + 3 :] = m.time[s.t]
+        return obs
+
+    def _info(self) -> dict[str, Any]:
+        return I.info_dict(self._s, self.market.close[self._s.t], copy=True)
