@@ -1,0 +1,183 @@
+"""Command line: ``python cli.py train|evaluate|control|runs ...`` (and data/baseline commands).
+
+Every command that produces figures writes them as JSON in a run folder and prints that file's
+path as its last line, so scripts can chain on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from rlcore.config import ALGOS, DEFAULT_ENV, parse_assignments
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+def cli() -> None:
+    """rlcore + marketsim: train RL agents on gymnasium and market environments."""
+
+
+def _fail(msg: str) -> None:
+    raise click.ClickException(msg)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--algo", type=click.Choice(sorted(ALGOS)), default=None,
+              help="Algorithm (default ppo).")
+@click.option("--env", "env_id", default=None,
+              help=f"gymnasium id or module:EnvId (default {DEFAULT_ENV}).")
+@click.option("--steps", type=int, default=None, help="Total environment steps (default 100000).")
+@click.option("--seed", type=int, default=None, help="Seed (default 0).")
+@click.option("--n-envs", type=int, default=None, help="Environments stepped together (default 8).")
+@click.option("--vec", type=click.Choice(["sync", "async"]), default=None,
+              help="SyncVectorEnv or AsyncVectorEnv (subprocesses).")
+@click.option("--net", type=click.Choice(["mlp", "resmlp", "lstm"]), default=None,
+              help="Network: plain MLP, residual LayerNorm MLP, or LSTM.")
+@click.option("--frame-stack", type=int, default=None, help="Stack the last K observations.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Any run or algorithm setting; schedules allowed, e.g. "
+                   "learning_rate=lin:0.001->0. Repeatable.")
+@click.option("--env-arg", "env_args", multiple=True, metavar="KEY=VALUE",
+              help="Keyword argument of the environment constructor. Repeatable.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="YAML file of settings (same keys as --set; --set wins).")
+@click.option("--run-id", default=None, help="Run folder name under runs/.")
+@click.option("--runs-dir", default=None, help="Folder that holds run folders (default runs).")
+@click.option("--device", default=None, help="cpu, cuda or auto.")
+@click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
+              help="Continue the run in this folder from its last checkpoint.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def train(algo, env_id, steps, seed, n_envs, vec, net, frame_stack, sets, env_args, config_file,
+          run_id, runs_dir, device, resume_dir, no_progress) -> None:
+    """Train an agent; prints the path of the run's summary.json last."""
+    from rlcore.config import configs_from_dict, resolve_configs
+    from rlcore.runner import train as run_train
+    from rlcore.runs import read_yaml
+
+    try:
+        if resume_dir:
+            if any(v is not None for v in (algo, env_id, seed, n_envs, vec, net, frame_stack,
+                                           config_file, run_id, runs_dir)) or sets or env_args:
+                _fail("--resume continues a run as configured: only --steps (to extend it), "
+                      "--device and --no-progress may be given")
+            base = read_yaml(Path(resume_dir) / "config.yaml")
+            run_cfg, algo_cfg = configs_from_dict(base)
+            run_cfg = dataclasses.replace(run_cfg, steps=steps or run_cfg.steps,
+                                          device=device or run_cfg.device,
+                                          progress=run_cfg.progress and not no_progress)
+        else:
+            overrides = {}
+            if config_file:
+                data = read_yaml(config_file) or {}
+                if not isinstance(data, dict):
+                    _fail(f"{config_file}: expected a mapping of settings")
+                overrides.update(data)
+            flags = {"algo": algo, "env": env_id, "steps": steps, "seed": seed,
+                     "n_envs": n_envs, "vec": vec, "net": net, "frame_stack": frame_stack,
+                     "run_id": run_id, "runs_dir": runs_dir, "device": device}
+            overrides.update({k: v for k, v in flags.items() if v is not None})
+            overrides.update(parse_assignments(sets, "--set"))
+            if env_args:
+                ek = dict(overrides.get("env_kwargs") or {})
+                ek.update(parse_assignments(env_args, "--env-arg"))
+                overrides["env_kwargs"] = ek
+            if no_progress:
+                overrides["progress"] = False
+            run_cfg, algo_cfg = resolve_configs(overrides)
+        summary, path = run_train(run_cfg, algo_cfg, resume_dir, resume=bool(resume_dir))
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
+        _fail(str(e))
+    click.echo(f"eval return {summary.get('eval_return_mean', float('nan')):.2f} "
+               f"+- {summary.get('eval_return_std', float('nan')):.2f}, "
+               f"{summary['sps']:.0f} steps/s, status {summary['status']}")
+    click.echo(str(path))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--episodes", type=int, default=None, help="Episodes (default: the run's setting).")
+@click.option("--seed", type=int, default=12345, help="Seed of the evaluation environments.")
+@click.option("--stochastic", is_flag=True, help="Sample actions instead of the mode.")
+def evaluate(run_dir, episodes, seed, stochastic) -> None:
+    """Evaluate a run's latest checkpoint; writes eval.json in the run and prints its path."""
+    from rlcore.evaluate_run import evaluate_run
+
+    try:
+        res, path = evaluate_run(run_dir, episodes, seed, not stochastic)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    click.echo(f"eval return {res['eval_return_mean']:.2f} +- {res['eval_return_std']:.2f} "
+               f"over {res['eval_episodes']} episodes")
+    click.echo(str(path))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="New value or schedule of a mutable hyperparameter. Repeatable.")
+@click.option("--command", type=click.Choice(["checkpoint", "evaluate", "stop"]), default=None,
+              help="A command for the running training.")
+@click.option("--show", is_flag=True, help="Print the control file.")
+def control(run_dir, sets, command, show) -> None:
+    """Edit a running training's control.yaml atomically (values are validated first)."""
+    from rlcore.config import agent_class
+    from rlcore.control import edit_control
+    from rlcore.runs import RunDir, read_yaml
+
+    rd = RunDir(run_dir)
+    try:
+        if sets or command:
+            algo = read_yaml(rd.config)["run"]["algo"]
+            specs = list(getattr(agent_class(algo), "hparam_specs", []))
+            edit_control(rd.control, specs, parse_assignments(sets, "--set"), command)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    if show or not (sets or command):
+        click.echo(rd.control.read_text())
+    click.echo(str(rd.control))
+
+
+@cli.command(name="runs", context_settings=CONTEXT)
+@click.option("--runs-dir", default="runs", show_default=True, help="Folder of run folders.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def runs_cmd(runs_dir, as_json) -> None:
+    """List runs with their summaries."""
+    rows = []
+    for d in sorted(Path(runs_dir).glob("*/")):
+        s = d / "summary.json"
+        summary = json.loads(s.read_text()) if s.exists() else {}
+        rows.append({"run": d.name, **{k: summary.get(k) for k in
+                     ("algo", "env", "steps", "sps", "eval_return_mean", "status")}})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'run':56} {'algo':5} {'steps':>9} {'sps':>7} {'eval':>9}  status")
+    for r in rows:
+        ev = r["eval_return_mean"]
+        click.echo(f"{r['run']:56} {r['algo'] or '-':5} {r['steps'] or 0:>9} "
+                   f"{(r['sps'] or 0):>7.0f} {ev if ev is None else round(ev, 2)!s:>9}  "
+                   f"{r['status'] or 'running/unfinished'}")
+
+
+def _mount_optional() -> None:
+    """Mount command groups from marketsim when present."""
+    for mod, name in (("marketsim.data.cli", "data"), ("marketsim.mm.cli", "baseline")):
+        try:
+            module = __import__(mod, fromlist=[name])
+        except ImportError:
+            continue
+        cmd = getattr(module, name, None)
+        if cmd is not None:
+            cli.add_command(cmd)
+
+
+_mount_optional()
+
+if __name__ == "__main__":
+    sys.exit(cli())

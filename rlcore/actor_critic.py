@@ -1,0 +1,109 @@
+"""Actor-critic network shared by the on-policy algorithms (PPO, A2C).
+
+Feed-forward nets (``mlp``, ``resmlp``) use separate actor and critic encoders; ``lstm`` uses one
+LSTM encoder whose features feed both heads. Distributions are written out (docs/networks.md,
+eqs. (4)-(6)) rather than built as ``torch.distributions`` objects, which costs less per step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rlcore.nets import CategoricalHead, GaussianHead, ValueHead, make_encoder
+
+__all__ = ["ActorCritic", "check_on_policy_spaces"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def check_on_policy_spaces(algo: str, obs_space: gym.Space, action_space: gym.Space) -> None:
+    """Raise ValueError unless the spaces are a Box observation and a Discrete or Box action."""
+    if not isinstance(obs_space, gym.spaces.Box):
+        raise ValueError(f"{algo}: observation space {obs_space} is not a Box; flatten it first")
+    if not isinstance(action_space, (gym.spaces.Discrete, gym.spaces.Box)):
+        raise ValueError(f"{algo}: action space {action_space} is not supported; "
+                         "expected Discrete or Box")
+
+
+class ActorCritic(nn.Module):
+    """Policy pi(a|s) and value V(s) for a Discrete or Box action space."""
+
+    def __init__(self, obs_dim: int, action_space: gym.Space, net: str = "mlp",
+                 hidden: Sequence[int] | None = None, activation: str = "tanh",
+                 lstm_hidden: int = 256, log_std_init: float = 0.0):
+        super().__init__()
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        self.recurrent = net == "lstm"
+        if self.recurrent:
+            self.encoder = make_encoder("lstm", obs_dim, lstm_hidden=lstm_hidden)
+            self.pi_enc = self.v_enc = None
+            feat = self.encoder.out_dim
+            pi_feat = v_feat = feat
+        else:
+            self.encoder = None
+            self.pi_enc = make_encoder(net, obs_dim, hidden, activation)
+            self.v_enc = make_encoder(net, obs_dim, hidden, activation)
+            pi_feat, v_feat = self.pi_enc.out_dim, self.v_enc.out_dim
+        if self.discrete:
+            self.pi_head = CategoricalHead(pi_feat, int(action_space.n))
+        else:
+            self.pi_head = GaussianHead(pi_feat, int(np.prod(action_space.shape)), log_std_init)
+        self.v_head = ValueHead(v_feat)
+
+    # -- features ------------------------------------------------------------------------------
+    def initial_state(self, batch: int):
+        """Zero LSTM state for ``batch`` environments (None when feed-forward)."""
+        return self.encoder.initial_state(batch) if self.recurrent else None
+
+    def features(self, obs: torch.Tensor, state=None, episode_start: torch.Tensor | None = None):
+        """(policy features, value features, new state); obs is (B, D) or, recurrent, (T, B, D)."""
+        if self.recurrent:
+            seq = obs if obs.dim() == 3 else obs.unsqueeze(0)
+            if episode_start is None:
+                episode_start = torch.zeros(seq.shape[:2], dtype=torch.bool)
+            es = episode_start if episode_start.dim() == 2 else episode_start.unsqueeze(0)
+            z, state = self.encoder(seq, state, es)
+            if obs.dim() == 2:
+                z = z.squeeze(0)
+            return z, z, state
+        return self.pi_enc(obs), self.v_enc(obs), None
+
+    # -- distribution math -------------------------------------------------------------------
+    def dist_params(self, z: torch.Tensor):
+        """Logits (discrete) or (mean, log_std) (continuous)."""
+        return self.pi_head(z)
+
+    def log_prob_entropy(self, params, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log pi(a|s) and entropy H(pi(.|s)) (docs/networks.md, eqs. (4)-(6))."""
+        if self.discrete:
+            logp_all = torch.log_softmax(params, -1)
+            logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+            ent = -(logp_all.exp() * logp_all).sum(-1)
+            return logp, ent
+        mean, log_std = params
+        z = (actions - mean) * torch.exp(-log_std)
+        logp = (-0.5 * z.pow(2) - log_std - 0.5 * _LOG_2PI).sum(-1)
+        ent = (log_std + 0.5 * (1.0 + _LOG_2PI)).sum(-1)
+        return logp, ent
+
+    def sample(self, params, deterministic: bool) -> torch.Tensor:
+        """Draw actions (Gumbel-max for categorical; reparameterised Gaussian) or the mode."""
+        if self.discrete:
+            if deterministic:
+                return params.argmax(-1)
+            u = torch.rand_like(params).clamp_(1e-20, 1.0)
+            return (params - torch.log(-torch.log(u))).argmax(-1)
+        mean, log_std = params
+        if deterministic:
+            return mean
+        return mean + torch.randn_like(mean) * log_std.exp()
+
+    def value(self, z_v: torch.Tensor) -> torch.Tensor:
+        """V(s) from value features."""
+        return self.v_head(z_v)

@@ -1,0 +1,162 @@
+"""Run configuration, the algorithm registry, and resolving ``--set``/``--config`` values.
+
+A run is described by a frozen :class:`RunConfig` (what the runner does) and the algorithm's own
+frozen config dataclass (e.g. :class:`rlcore.ppo.PPOConfig`). ``--set key=value`` and ``--config
+FILE`` keys are routed to whichever of the two has the field; an unknown key is an error that
+lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+__all__ = ["RunConfig", "ALGOS", "agent_class", "config_class", "parse_value", "parse_assignments",
+           "resolve_configs", "config_to_dict", "configs_from_dict"]
+
+ALGOS: dict[str, str] = {
+    "ppo": "rlcore.ppo:PPO",
+    "a2c": "rlcore.a2c:A2C",
+    "sac": "rlcore.sac:SAC",
+    "dqn": "rlcore.dqn:DQN",
+}
+"""Algorithm name -> ``module:Class``; the config class is ``<Class>Config`` in the same module."""
+
+DEFAULT_ENV = "marketsim/CryptoFutures-v0"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What the runner does; the algorithm's hyperparameters live in its own config."""
+
+    algo: str = "ppo"
+    """Algorithm: one of ``ALGOS``."""
+    env: str = DEFAULT_ENV
+    """gymnasium id (``module:EnvId`` imports the module first)."""
+    steps: int = 100_000
+    """Total environment steps (summed over environments)."""
+    seed: int = 0
+    """Seed of torch, numpy and the environments."""
+    n_envs: int = 8
+    """Number of environments stepped together."""
+    vec: str = "sync"
+    """``sync`` (one process) or ``async`` (subprocesses); natively batched envs ignore it."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the environment's constructor (``--env-arg key=value``)."""
+    frame_stack: int = 1
+    """Stack this many consecutive observations."""
+    normalize_obs: bool = False
+    """Running mean/std observation normalisation (gymnasium's NormalizeObservation)."""
+    normalize_reward: bool = False
+    """Reward scaling by the running std of the discounted return (gymnasium's NormalizeReward)."""
+    eval_every: int = 0
+    """Evaluate every this many steps (0: only at the end)."""
+    eval_episodes: int = 10
+    """Episodes per evaluation (deterministic actions)."""
+    eval_envs: int = 4
+    """Environments used for evaluation."""
+    checkpoint_every: int = 0
+    """Checkpoint every this many steps (0: only at the end and on command)."""
+    log_every: int = 1000
+    """Off-policy iteration length in steps: control file, logging and progress cadence."""
+    device: str = "cpu"
+    """``cpu``, ``cuda`` or ``auto``."""
+    torch_threads: int = 1
+    """torch intra-op threads (small nets run fastest on one)."""
+    runs_dir: str = "runs"
+    """Folder that holds run folders."""
+    run_id: str | None = None
+    """Name of the run folder (default: time-algo-env-seed)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+def _load(target: str) -> Any:
+    mod, _, name = target.partition(":")
+    return getattr(importlib.import_module(mod), name)
+
+
+def agent_class(algo: str) -> type:
+    """The agent class of ``algo``; ValueError listing the known algorithms otherwise."""
+    if algo not in ALGOS:
+        raise ValueError(f"--algo {algo!r}: expected one of {', '.join(ALGOS)}")
+    try:
+        return _load(ALGOS[algo])
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"--algo {algo!r} is not available in this install: {e}") from None
+
+
+def config_class(algo: str) -> type:
+    """The frozen config dataclass of ``algo`` (``<AgentClass>Config``)."""
+    cls = agent_class(algo)
+    return getattr(importlib.import_module(cls.__module__), cls.__name__ + "Config")
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``--set``/``--env-arg`` value as YAML (numbers, bools, lists), else keep the string."""
+    if not isinstance(text, str):
+        return text
+    try:
+        v = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if v is None and text.strip() not in ("null", "~", "") else v
+
+
+def parse_assignments(items: tuple[str, ...] | list[str], what: str = "--set") -> dict[str, Any]:
+    """``["a=1", "b=lin:1->0"]`` -> ``{"a": 1, "b": "lin:1->0"}``; error on items without ``=``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"{what} {item!r}: expected key=value")
+        k, _, v = item.partition("=")
+        out[k.strip()] = parse_value(v.strip())
+    return out
+
+
+def _coerce(cls: type, key: str, value: Any) -> Any:
+    """Convert list values to tuples for tuple-typed fields (YAML gives lists)."""
+    f = {x.name: x for x in dataclasses.fields(cls)}[key]
+    if isinstance(value, list) and "tuple" in str(f.type):
+        return tuple(value)
+    return value
+
+
+def resolve_configs(overrides: dict[str, Any]) -> tuple[RunConfig, Any]:
+    """Build (RunConfig, algo config) from a flat mapping of overrides.
+
+    Keys may also be nested under ``run:`` and ``algo_config:`` (the layout of a run's
+    ``config.yaml``). Unknown keys raise ValueError naming the key and the valid ones.
+    """
+    flat = dict(overrides)
+    nested_run = flat.pop("run", None) or {}
+    nested_algo = flat.pop("algo_config", None) or {}
+    flat = {**nested_run, **nested_algo, **flat}
+    run_fields = {f.name for f in dataclasses.fields(RunConfig)}
+    run_kw = {k: _coerce(RunConfig, k, v) for k, v in flat.items() if k in run_fields}
+    run = RunConfig(**run_kw)
+    acls = config_class(run.algo)
+    algo_fields = {f.name for f in dataclasses.fields(acls)}
+    unknown = [k for k in flat if k not in run_fields and k not in algo_fields]
+    if unknown:
+        raise ValueError(
+            f"unknown setting(s) {', '.join(sorted(unknown))} for --algo {run.algo}; "
+            f"valid: {', '.join(sorted(algo_fields | run_fields))}")
+    algo_kw = {k: _coerce(acls, k, v) for k, v in flat.items() if k in algo_fields}
+    return run, acls(**algo_kw)
+
+
+def config_to_dict(run: RunConfig, algo_cfg: Any) -> dict[str, Any]:
+    """The resolved config as written to ``config.yaml``."""
+    def plain(d):
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+    return {"run": plain(dataclasses.asdict(run)), "algo_config": plain(dataclasses.asdict(algo_cfg))}
+
+
+def configs_from_dict(d: dict[str, Any]) -> tuple[RunConfig, Any]:
+    """Inverse of :func:`config_to_dict`."""
+    return resolve_configs({"run": d.get("run", {}), "algo_config": d.get("algo_config", {})})

@@ -1,0 +1,161 @@
+"""Prioritised experience replay (Schaul et al. 2016) over :class:`rlcore.replay.ReplayBuffer`.
+
+Priorities and weights (docs/algorithms/dqn.md, eqs. (3)-(6)):
+
+* priority of transition i: ``p_i = |delta_i| + eps``; new transitions get the largest p seen;
+* sampling probability: ``P(i) = p_i^alpha / sum_k p_k^alpha``;
+* importance weight: ``w_i = (N P(i))^(-beta) / max_j w_j = (P(i) / min_j P(j))^(-beta)``, N the
+  number of stored transitions, the max over the whole buffer (a min tree keeps
+  ``min_j p_j^alpha``), so every weight is at most 1.
+
+Recency (for continual learning): with ``recent_frac = f > 0`` a share f of every batch is drawn
+uniformly from the newest ``recent_window`` transitions and the rest by priority. The sampling
+probability is then the mixture ``P(i) = (1 - f) p_i^alpha / S + f [i recent] / W`` (eq. (6)) and
+the weights above use it; ``min_j P(j)`` is bounded below by ``(1 - f) min_j p_j^alpha / S`` (plus
+``f / W`` when every transition is recent), so weights stay at most 1.
+
+``alpha``, ``beta`` and ``eps`` are mutable: a new alpha rebuilds both trees from the stored
+``p_i`` (O(N), numpy), a new eps applies to priorities computed from then on, and beta is read at
+every sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rlcore.replay import Batch, ReplayBuffer
+from rlcore.sumtree import MinTree, SumTree
+
+__all__ = ["PrioritizedReplayBuffer"]
+
+
+class PrioritizedReplayBuffer:
+    """Replay buffer with proportional prioritisation and an optional recency mixture."""
+
+    def __init__(self, buffer: ReplayBuffer, alpha: float = 0.6, beta: float = 0.4,
+                 eps: float = 1e-6, recent_frac: float = 0.0, recent_window: int = 10_000):
+        self.buffer = buffer
+        cap = buffer.capacity
+        self.sum_tree = SumTree(cap)
+        self.min_tree = MinTree(cap)
+        self.p = np.zeros(cap, dtype=np.float64)
+        self.max_p = 1.0
+        self.alpha = self.beta = self.eps = 0.0
+        self.set_alpha(alpha)
+        self.set_beta(beta)
+        self.set_eps(eps)
+        if not 0.0 <= recent_frac < 1.0:
+            raise ValueError(f"recent_frac: expected 0 <= f < 1, got {recent_frac}")
+        if recent_window < 1:
+            raise ValueError(f"recent_window: expected >= 1, got {recent_window}")
+        self.recent_frac = float(recent_frac)
+        self.recent_window = int(recent_window)
+
+    # -- mutable hyperparameters ---------------------------------------------------------------
+    def set_alpha(self, alpha: float) -> None:
+        """Set alpha in [0, 1] and rebuild the trees from the stored p_i."""
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"per_alpha: expected 0 <= alpha <= 1, got {alpha}")
+        self.alpha = float(alpha)
+        stored = self.buffer.valid_slots_mask()
+        pa = np.where(stored, self.p ** self.alpha, 0.0)
+        self.sum_tree.set_all(pa)
+        self.min_tree.set_all(np.where(stored, pa, np.inf))
+
+    def set_beta(self, beta: float) -> None:
+        """Set the importance-weight exponent beta in [0, 1]."""
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"per_beta: expected 0 <= beta <= 1, got {beta}")
+        self.beta = float(beta)
+
+    def set_eps(self, eps: float) -> None:
+        """Set the priority offset eps > 0 (applies to priorities computed from now on)."""
+        if not eps > 0.0:
+            raise ValueError(f"per_eps: expected > 0, got {eps}")
+        self.eps = float(eps)
+
+    # -- storage -------------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Number of stored transitions."""
+        return self.buffer.size
+
+    def __len__(self) -> int:
+        return self.buffer.size
+
+    def add(self, *args, **kwargs) -> np.ndarray:
+        """Store like :meth:`ReplayBuffer.add`; new transitions get the maximum priority."""
+        slots = self.buffer.add(*args, **kwargs)
+        if slots.size:
+            self._set(slots, np.full(slots.size, self.max_p))
+        return slots
+
+    def _set(self, slots: np.ndarray, p: np.ndarray) -> None:
+        self.p[slots] = p
+        pa = p ** self.alpha
+        self.sum_tree.update(slots, pa)
+        self.min_tree.update(slots, pa)
+
+    def update_priorities(self, slots: np.ndarray, td_abs: np.ndarray) -> None:
+        """Set p_i = |delta_i| + eps for the sampled slots (eq. (3))."""
+        td_abs = np.abs(np.asarray(td_abs, dtype=np.float64).reshape(-1))
+        if td_abs.shape != np.shape(slots):
+            raise ValueError(f"update_priorities: {td_abs.shape} priorities for "
+                             f"{np.shape(slots)} slots")
+        if not np.all(np.isfinite(td_abs)):
+            raise ValueError("update_priorities: |td| must be finite")
+        p = td_abs + self.eps
+        self._set(np.asarray(slots), p)
+        self.max_p = max(self.max_p, float(p.max(initial=0.0)))
+
+    # -- sampling ------------------------------------------------------------------------------
+    def probabilities(self, slots: np.ndarray) -> np.ndarray:
+        """Sampling probability P(i) of each slot under the current mixture (eqs. (4), (6))."""
+        total = self.sum_tree.total
+        P = (1.0 - self.recent_frac) * self.sum_tree.get(slots) / total
+        if self.recent_frac > 0:
+            rows, envs = self.buffer.recent_slots(self.recent_window)
+            recent = rows * self.buffer.n_envs + envs
+            P = P + self.recent_frac * np.isin(slots, recent) / max(len(recent), 1)
+        return P
+
+    def sample_slots(self, batch_size: int) -> np.ndarray:
+        """Slots drawn by priority (stratified prefix sums) plus the recency share."""
+        rng = self.buffer.rng
+        n_recent = int(round(batch_size * self.recent_frac))
+        n_prio = batch_size - n_recent
+        total = self.sum_tree.total
+        if total <= 0:
+            raise ValueError("PrioritizedReplayBuffer.sample: the buffer is empty")
+        u = (np.arange(n_prio) + rng.random(n_prio)) * (total / max(n_prio, 1))
+        slots = self.sum_tree.find(np.minimum(u, np.nextafter(total, 0)))
+        if n_recent:
+            rows, envs = self.buffer.recent_slots(self.recent_window)
+            pick = rng.integers(0, len(rows), size=n_recent)
+            slots = np.concatenate([slots, rows[pick] * self.buffer.n_envs + envs[pick]])
+        return slots
+
+    def weights(self, slots: np.ndarray) -> np.ndarray:
+        """Importance weights (P(i) / min_j P(j))^(-beta), each <= 1 (eq. (5))."""
+        total = self.sum_tree.total
+        p_min = (1.0 - self.recent_frac) * self.min_tree.min / total
+        if self.recent_frac > 0 and self.recent_window >= self.size:
+            p_min += self.recent_frac / max(self.size, 1)
+        return (self.probabilities(slots) / p_min) ** (-self.beta)
+
+    def sample(self, batch_size: int, gamma: float = 0.99, n_step: int = 1) -> Batch:
+        """A prioritised batch of n-step transitions with importance weights."""
+        slots = self.sample_slots(batch_size)
+        w = self.weights(slots).astype(np.float32)
+        return self.buffer.gather(slots, gamma, n_step, w)
+
+    def state_dict(self) -> dict[str, object]:
+        """Buffer contents, stored priorities and the running maximum."""
+        return {"buffer": self.buffer.state_dict(), "p": self.p.copy(), "max_p": self.max_p}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore from :meth:`state_dict`; the trees are rebuilt."""
+        self.buffer.load_state_dict(state["buffer"])
+        self.p[:] = state["p"]
+        self.max_p = float(state["max_p"])
+        self.set_alpha(self.alpha)

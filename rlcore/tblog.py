@@ -1,0 +1,35 @@
+"""TensorBoard logging through ``torch.utils.tensorboard``, behind a tiny interface."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+__all__ = ["TBLogger"]
+
+
+class TBLogger:
+    """Scalars and text written to ``<run>/tb``; non-finite scalars are skipped."""
+
+    def __init__(self, path: str | Path):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(path), flush_secs=10)
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        """Log one scalar."""
+        if value is not None and math.isfinite(value):
+            self.writer.add_scalar(tag, value, step)
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        """Log every scalar of a dict under its own tag."""
+        for k, v in values.items():
+            self.scalar(k, v, step)
+
+    def text(self, tag: str, text: str, step: int) -> None:
+        """Log a line of text."""
+        self.writer.add_text(tag, text, step)
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        self.writer.close()
