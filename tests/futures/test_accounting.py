@@ -1,0 +1,72 @@
+"""Equity identity and long/short books over many random steps (docs/marketsim/futures.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from futures_helpers import random_candles
+
+from marketsim.futures.env import CryptoFuturesEnv
+from marketsim.futures.vector import CryptoFuturesVectorEnv
+
+BOOKS = ("realised_pnl", "unrealised_pnl", "fees", "funding", "slippage")
+CASES = {
+    "leverage": dict(max_leverage=20.0),
+    "risk": dict(sizing="risk", risk_fraction=0.02, stop_distance=0.01, max_leverage=50.0),
+    "limit": dict(order_type="limit", limit_offset=0.001, max_leverage=15.0),
+}
+
+
+def _net(info, suffix: str = "") -> float:
+    return (info["realised_pnl" + suffix] + info["unrealised_pnl" + suffix] - info["fees" + suffix]
+            - info["funding" + suffix] - info["slippage" + suffix])
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_equity_identity_over_10000_random_steps(case: str) -> None:
+    df = random_candles(4000, seed=11, vol=0.02)
+    env = CryptoFuturesEnv(data=df, funding=0.0003, episode_length=500, **CASES[case])
+    rng = np.random.default_rng(5)
+    env.reset(seed=5)
+    e0 = 10000.0
+    liquidations = 0
+    a = np.zeros(1)
+    for _ in range(10_000):
+        if rng.random() < 0.3:  # hold the action most of the time, like a policy would
+            a = rng.uniform(-1.0, 1.0, 1)
+        _, reward, term, trunc, info = env.step(a)
+        assert abs(info["equity"] - (e0 + _net(info))) <= 1e-7 * e0
+        assert abs(_net(info, "_long") + _net(info, "_short") - _net(info)) <= 1e-7 * e0
+        assert info["equity"] == pytest.approx(info["wallet"] + info["unrealised_pnl"], abs=1e-6)
+        pos = info["position"]
+        assert info["unrealised_pnl_long"] == 0.0 or pos > 0
+        assert info["unrealised_pnl_short"] == 0.0 or pos < 0
+        assert np.isfinite(reward)
+        liquidations += bool(info["liquidated"])
+        if term or trunc:
+            env.reset()
+    if case != "limit":
+        assert liquidations > 0  # the test exercised liquidations too
+
+
+def test_reward_sums_to_log_growth_of_equity() -> None:
+    df = random_candles(1500, seed=2)
+    env = CryptoFuturesEnv(data=df, episode_length=None)
+    env.reset(options={"start": 100})
+    total, rng = 0.0, np.random.default_rng(0)
+    for _ in range(300):
+        _, r, term, trunc, info = env.step(rng.uniform(-0.3, 0.3, 1))
+        total += r
+        assert not (term or trunc)
+    assert total == pytest.approx(np.log(info["equity"] / 10000.0), rel=1e-9)
+
+
+def test_vector_env_identity_per_env() -> None:
+    df = random_candles(3000, seed=1, vol=0.02)
+    env = CryptoFuturesVectorEnv(num_envs=16, data=df, max_leverage=25.0, episode_length=200)
+    env.reset(seed=0)
+    rng = np.random.default_rng(1)
+    for _ in range(400):
+        _, _, _, _, info = env.step(rng.uniform(-1, 1, (16, 1)))
+        gap = info["equity"] - (10000.0 + _net(info))
+        assert np.all(np.abs(gap) <= 1e-7 * 10000.0)
