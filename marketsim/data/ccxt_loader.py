@@ -2,7 +2,7 @@
 
 * one exchange instance per exchange id, ``enableRateLimit=True`` so ccxt's throttler spaces
   the requests of all concurrent jobs on that exchange by its ``rateLimit``;
-* transient errors (``ccxt.NetworkError``: timeouts, HTTP 429, 5xx, maintenance) are retried
+* transient errors (``ccxt.OperationFailed``: timeouts, HTTP 429, 5xx, maintenance) are retried
   with exponential backoff, at most ``RetryPolicy.max_tries`` tries; anything else is permanent
   and raised as :class:`FetchError` naming exchange, symbol, time and cause;
 * candles resume from the store's last bar; only closed candles are kept; pages reach the store
@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import ccxt.async_support as ccxt_async
 import numpy as np
 import pandas as pd
-from ccxt.base.errors import NetworkError
+from ccxt.base.errors import OperationFailed
 
 from marketsim.data.clean import clean_candles
 from marketsim.data.readers import from_ccxt_ohlcv
@@ -125,7 +125,11 @@ async def call_with_retry(
     result: FetchResult | None = None,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> T:
-    """Await ``make_call()``; retry ``ccxt.NetworkError`` with backoff; wrap the rest.
+    """Await ``make_call()``; retry ``ccxt.OperationFailed`` with backoff; wrap the rest.
+
+    ``OperationFailed`` is ccxt's base of transient errors: ``NetworkError`` (``RequestTimeout``,
+    ``DDoSProtection``/``RateLimitExceeded`` for HTTP 429, ``ExchangeNotAvailable`` for 5xx)
+    and exchange codes that mean "try again" (Binance -1000 UNKNOWN).
 
     Raises :class:`FetchError` for a permanent error (first try) or when ``policy.max_tries``
     transient failures happened; the message names ``what`` and the last cause.
@@ -133,7 +137,7 @@ async def call_with_retry(
     for attempt in range(policy.max_tries):
         try:
             return await make_call()
-        except NetworkError as exc:  # timeouts, 429, 5xx, maintenance: transient
+        except OperationFailed as exc:  # NetworkError (timeouts, 429, 5xx), unknown: transient
             if result is not None:
                 result.retries += 1
                 result.log.append(f"{what}: try {attempt + 1} failed: {type(exc).__name__}")
@@ -168,6 +172,7 @@ async def fetch_ohlcv_to_store(
     policy: RetryPolicy = RetryPolicy(),
     limit: int = 1000,
     checkpoint_pages: int = 50,
+    result: FetchResult | None = None,
 ) -> FetchResult:
     """Page ``fetch_ohlcv`` from the store's end (or ``job.since``) to ``job.until`` into the store.
 
@@ -175,7 +180,7 @@ async def fetch_ohlcv_to_store(
     the end (docs/marketsim/data.md, "Loading from exchanges"). Candles that have not closed
     yet (open time + bar > exchange time) are dropped, so no partial candle is ever stored.
     """
-    result = FetchResult(job=job)
+    result = result if result is not None else FetchResult(job=job)
     step_ms = int(timeframe_to_timedelta(job.timeframe).value // 1_000_000)
     now_ms = int(exchange.milliseconds())
     until_ms = _to_ms(job.until) or now_ms
@@ -232,10 +237,14 @@ async def fetch_ohlcv_to_store(
 
 
 async def fetch_funding_to_store(
-    exchange: Any, job: FetchJob, store: DataStore, policy: RetryPolicy = RetryPolicy()
+    exchange: Any,
+    job: FetchJob,
+    store: DataStore,
+    policy: RetryPolicy = RetryPolicy(),
+    result: FetchResult | None = None,
 ) -> FetchResult:
     """Page ``fetch_funding_rate_history`` into dataset ``funding`` (column ``funding_rate``)."""
-    result = FetchResult(job=job)
+    result = result if result is not None else FetchResult(job=job)
     until_ms = _to_ms(job.until) or int(exchange.milliseconds())
     existing = (
         store.read(job.exchange, job.symbol, "funding")
@@ -284,12 +293,13 @@ async def fetch_order_book_to_store(
     store: DataStore,
     policy: RetryPolicy = RetryPolicy(),
     depth: int = 100,
+    result: FetchResult | None = None,
 ) -> FetchResult:
     """Append one L2 snapshot to dataset ``orderbook`` (columns side, level, price, amount).
 
     ``side`` is +1 for bids and -1 for asks; ``level`` 0 is the best price.
     """
-    result = FetchResult(job=job)
+    result = result if result is not None else FetchResult(job=job)
     book = await call_with_retry(
         lambda: exchange.fetch_order_book(job.symbol, depth),
         policy,
@@ -341,16 +351,20 @@ async def fetch_many(
     async def run(job: FetchJob) -> FetchResult:
         """One job, with its error captured in the result."""
         ex = instances[job.exchange]
+        res = FetchResult(job=job)
         try:
             if job.kind == "ohlcv":
-                return await fetch_ohlcv_to_store(ex, job, store, policy, limit, checkpoint_pages)
+                return await fetch_ohlcv_to_store(
+                    ex, job, store, policy, limit, checkpoint_pages, result=res
+                )
             if job.kind == "funding":
-                return await fetch_funding_to_store(ex, job, store, policy)
+                return await fetch_funding_to_store(ex, job, store, policy, result=res)
             if job.kind == "orderbook":
-                return await fetch_order_book_to_store(ex, job, store, policy)
+                return await fetch_order_book_to_store(ex, job, store, policy, result=res)
             raise FetchError(f"unknown kind {job.kind!r}; expected ohlcv, funding or orderbook")
         except FetchError as exc:
-            return FetchResult(job=job, error=str(exc))
+            res.error = str(exc)
+            return res
 
     try:
         return list(await asyncio.gather(*(run(j) for j in jobs)))
