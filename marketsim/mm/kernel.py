@@ -2,9 +2,10 @@
 
 The single environment is this kernel with N = 1; the vector environment is N > 1. All
 randomness comes from ``marketsim.mm.rng`` keyed by each environment's seed, so environment i
-follows the same path alone or in a batch. Event order of one step (docs eq. (17)): quotes
-decided at step t reach the market at t + latency; fills are drawn against the mid of step t;
-then the mid moves.
+follows the same path alone or in a batch. An episode's draws (mid moves, fill uniforms) are
+made in one vectorised call when it starts, so a step only gathers them. Event order of one
+step (docs eq. (17)): quotes decided at step t reach the market at t + latency; fills are drawn
+against the mid of step t; then the mid moves.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ class MMKernel:
         self.pending = np.full((n, max(config.latency, 1), 2), np.nan)
         self.head = 0
         self.obs = np.zeros((n, self.obs_dim), dtype=np.float32)
+        self.moves = np.zeros((n, config.n_steps))
+        self.fill_u = np.zeros((n, config.n_steps, 2))
+        self.rows = np.arange(n)
+        self.gamma_set = np.asarray(config.gammas, dtype=np.float64)
+        self.a_dt = self.market.A * self.dt
+        self.q_room = config.max_inventory - config.order_size + 1e-9
         self.ewma = 1.0 - 0.5 ** (1.0 / config.vol_halflife)
         if m.close is not None:
             if config.calib_bars < config.n_returns:
@@ -83,6 +90,7 @@ class MMKernel:
         self.wealth[idx] = 0.0
         self.pending[idx] = np.nan
         self.sigma_hat2[idx] = self.sigma ** 2
+        self._draw_episode(idx)
         m = self.market
         if m.close is None:
             self.mid[idx] = self.config.s0
@@ -96,6 +104,22 @@ class MMKernel:
             window = start[:, None] + np.arange(-r, 1)[None, :]
             self.returns[idx] = np.diff(m.close[window], axis=1)  # past bars only: no look-ahead
         self._observe()
+
+    def _draw_episode(self, idx: np.ndarray) -> None:
+        """Draw an episode's randomness for environments ``idx`` (a function of key, episode)."""
+        c = self.config
+        n_steps = c.n_steps
+        steps = np.tile(np.arange(n_steps), idx.size)
+        u = uniforms(np.repeat(self.key[idx], n_steps), np.repeat(self.episode[idx], n_steps),
+                     steps, _N_STREAMS).reshape(idx.size, n_steps, _N_STREAMS)
+        self.fill_u[idx] = u[:, :, 2:4]
+        if self.market.close is None:
+            # docs/marketsim/market-making.md, eq. (17): Gaussian mid step plus Merton jumps
+            move = self.sigma * np.sqrt(self.dt) * normals(u[:, :, 0], u[:, :, 1])
+            if c.jump_intensity > 0:
+                jump = u[:, :, 4] < -np.expm1(-c.jump_intensity * self.dt)
+                move += jump * (c.jump_mean + c.jump_std * normals(u[:, :, 5], u[:, :, 6]))
+            self.moves[idx] = move
 
     # ----------------------------------------------------------------- quoting
     def tau(self) -> np.ndarray:
@@ -134,9 +158,9 @@ class MMKernel:
         m = self.market
         if c.action_type == "discrete":
             a = np.asarray(action, dtype=np.int64).reshape(self.n)
-            if np.any((a < 0) | (a >= len(c.gammas))):
-                raise ValueError(f"discrete action must be in [0, {len(c.gammas)}), got {a}")
-            gamma = np.asarray(c.gammas)[a]
+            if a.min() < 0 or a.max() >= self.gamma_set.size:
+                raise ValueError(f"discrete action must be in [0, {self.gamma_set.size}), got {a}")
+            gamma = self.gamma_set[a]
             bid, ask = self.as_quotes(gamma, m.k, self.quote_sigma(), self.tau())
             return bid, ask, gamma
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(self.n, -1), -1.0, 1.0)
@@ -165,27 +189,25 @@ class MMKernel:
             self.pending[:, self.head, 1] = ask
             self.head = (self.head + 1) % c.latency
             bid, ask = live[:, 0], live[:, 1]
-        u = uniforms(self.key, self.episode, self.step_i, _N_STREAMS)
-        can_buy = self.q + size <= c.max_inventory + 1e-9
-        can_sell = self.q - size >= -c.max_inventory - 1e-9
+        col = np.minimum(self.step_i, c.n_steps - 1)  # after the end: draws are discarded
+        u = self.fill_u[self.rows, col]
+        can_buy = self.q <= self.q_room
+        can_sell = self.q >= -self.q_room
         if m.close is None:
             # docs/marketsim/market-making.md, eq. (17): fill probability A exp(-k delta) dt
-            p_bid = m.A * np.exp(-m.k * (self.mid - bid)) * self.dt
-            p_ask = m.A * np.exp(-m.k * (ask - self.mid)) * self.dt
-            bid_fill = (u[:, 2] < p_bid) & can_buy
-            ask_fill = (u[:, 3] < p_ask) & can_sell
-            move = self.sigma * np.sqrt(self.dt) * normals(u[:, 0], u[:, 1])
-            if c.jump_intensity > 0:
-                jump = u[:, 4] < -np.expm1(-c.jump_intensity * self.dt)
-                move += jump * (c.jump_mean + c.jump_std * normals(u[:, 5], u[:, 6]))
-            new_mid = self.mid + move
+            p_bid = self.a_dt * np.exp(m.k * (bid - self.mid))
+            p_ask = self.a_dt * np.exp(m.k * (self.mid - ask))
+            bid_fill = (u[:, 0] < p_bid) & can_buy
+            ask_fill = (u[:, 1] < p_ask) & can_sell
+            new_mid = self.mid + self.moves[self.rows, col]
         else:
             nxt = np.minimum(self.start + self.step_i + 1, m.close.size - 1)
-            bid_fill = (m.low[nxt] < bid) & (u[:, 2] < c.fill_prob) & can_buy
-            ask_fill = (m.high[nxt] > ask) & (u[:, 3] < c.fill_prob) & can_sell
+            bid_fill = (m.low[nxt] < bid) & (u[:, 0] < c.fill_prob) & can_buy
+            ask_fill = (m.high[nxt] > ask) & (u[:, 1] < c.fill_prob) & can_sell
             new_mid = m.close[nxt]
-        bid_fill &= np.isfinite(bid)
-        ask_fill &= np.isfinite(ask)
+        if c.latency > 0:  # quotes not yet live are NaN
+            bid_fill &= np.isfinite(bid)
+            ask_fill &= np.isfinite(ask)
         bought = np.where(bid_fill, bid, 0.0)
         sold = np.where(ask_fill, ask, 0.0)
         self.cash += size * (sold - bought) - c.maker_fee * size * (sold + bought)
