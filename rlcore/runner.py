@@ -177,6 +177,7 @@ class Runner:
         upd = self.control.poll()
         if upd is None:
             return []
+        self.agent.advance(self.step)  # changes take effect (and schedules start) at this step
         applied: list[Change] = []
         for fld, reason in upd.errors:
             self._reject(fld, None, reason)
