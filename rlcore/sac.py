@@ -216,8 +216,8 @@ class SAC:
         self._online = list(self.critic.parameters())
         self._target = list(self.critic_target.parameters())
         lr = self.hp["learning_rate"]
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
         self.log_alpha = torch.tensor(math.log(self.hp["alpha"]), device=dev, requires_grad=True)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=lr)
         seed = c.seed if c.seed is not None else torch.initial_seed() % (2**32)

@@ -1,0 +1,310 @@
+"""Deep Q-Network (Mnih et al. 2015) with double-DQN targets, prioritised replay and n-step returns.
+
+Double DQN (van Hasselt et al. 2016): the online network picks the next action, the target
+network values it. Prioritised replay (Schaul et al. 2016, ``rlcore/per.py``) is on by default
+(``per=false`` turns it off); optional dueling head (Wang et al. 2016); hard (tau = 1) or Polyak
+target updates every ``target_update_interval`` environment steps; epsilon-greedy exploration
+with an epsilon schedule. Equations: docs/algorithms/dqn.md.
+
+Replay contents are not part of :meth:`DQN.state_dict` (see :meth:`DQN.replay_state_dict`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rlcore.agent import ActResult, Transition
+from rlcore.hparams import Change, HParams, HParamSpec
+from rlcore.losses.dqn import dqn_target, dqn_td_loss
+from rlcore.nets import make_encoder
+from rlcore.per import PrioritizedReplayBuffer
+from rlcore.replay import ReplayBuffer
+from rlcore.sac import check_off_policy_net
+
+__all__ = ["DQN", "DQNConfig", "DQN_HPARAMS", "QNetwork"]
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """DQN settings (defaults: stable-baselines3's, plus PER). Mutable fields take schedules."""
+
+    learning_rate: float | str = 1e-4
+    """Adam step size (mutable)."""
+    gamma: float | str = 0.99
+    """Discount factor (mutable; used at the next sampled batch)."""
+    epsilon: float | str | None = None
+    """Exploration rate (mutable); None: lin:1.0->0.05 over the first 10% of total steps."""
+    batch_size: int | str = 32
+    """Transitions per gradient step (mutable)."""
+    train_freq: int | str = 4
+    """Vector steps between updates (mutable)."""
+    gradient_steps: int | str = 1
+    """Gradient steps per update (mutable)."""
+    target_update_interval: int | str = 10_000
+    """Environment steps between target updates (mutable)."""
+    tau: float | str = 1.0
+    """Target update rate: 1 copies (hard update), < 1 is Polyak averaging (mutable)."""
+    max_grad_norm: float | str = 10.0
+    """Global gradient-norm clip (mutable)."""
+    per: bool = True
+    """Prioritised replay (``--set per=false`` samples uniformly)."""
+    per_alpha: float | str = 0.6
+    """Priority exponent alpha: 0 uniform, 1 fully proportional (mutable)."""
+    per_beta: float | str = "lin:0.4->1.0"
+    """Importance-weight exponent beta, annealed to 1 over the run (mutable)."""
+    per_eps: float | str = 1e-6
+    """Priority offset: p = |td| + eps (mutable)."""
+    recent_frac: float = 0.0
+    """Share of each batch drawn uniformly from the newest ``recent_window`` transitions."""
+    recent_window: int = 10_000
+    """Size of the recency window in transitions."""
+    double: bool = True
+    """Double-DQN targets (online net selects, target net evaluates)."""
+    dueling: bool = False
+    """Dueling head: Q = V + A - mean_a A."""
+    n_step: int = 1
+    """Steps summed in the TD target."""
+    loss: str = "huber"
+    """TD loss: huber or mse."""
+    buffer_size: int = 1_000_000
+    """Replay capacity in transitions."""
+    learning_starts: int = 100
+    """Environment steps of uniform random actions before learning starts."""
+    net: str = "mlp"
+    """Network: mlp or resmlp (lstm is refused: use --frame-stack, see the docs)."""
+    hidden: tuple[int, ...] | None = None
+    """Hidden widths (default 64-64 for mlp)."""
+    activation: str = "relu"
+    """Activation of the plain MLP."""
+    seed: int | None = None
+    """Seed of the replay sampler and exploration (None: from torch's seed)."""
+
+
+DQN_HPARAMS = [
+    HParamSpec("learning_rate", float, 0.0, 1.0, "Adam step size", low_open=True),
+    HParamSpec("gamma", float, 0.0, 1.0, "discount factor"),
+    HParamSpec("epsilon", float, 0.0, 1.0, "exploration rate"),
+    HParamSpec("batch_size", int, 1, 1 << 20, "batch size"),
+    HParamSpec("train_freq", int, 1, 1 << 20, "vector steps between updates"),
+    HParamSpec("gradient_steps", int, 0, 1 << 16, "gradient steps per update"),
+    HParamSpec("target_update_interval", int, 1, 1 << 40, "env steps between target updates"),
+    HParamSpec("tau", float, 0.0, 1.0, "target update rate", low_open=True),
+    HParamSpec("max_grad_norm", float, 0.0, 1e6, "gradient norm clip", low_open=True),
+    HParamSpec("per_alpha", float, 0.0, 1.0, "PER priority exponent"),
+    HParamSpec("per_beta", float, 0.0, 1.0, "PER importance exponent"),
+    HParamSpec("per_eps", float, 0.0, 1.0, "PER priority offset", low_open=True),
+]
+
+
+class QNetwork(nn.Module):
+    """Q(s, .) over n actions: encoder plus a linear head, or a dueling V/A head (eq. (12))."""
+
+    def __init__(self, obs_dim: int, n_actions: int, net: str = "mlp",
+                 hidden: tuple[int, ...] | None = None, activation: str = "relu",
+                 dueling: bool = False):
+        super().__init__()
+        self.encoder = make_encoder(net, obs_dim, hidden, activation)
+        self.dueling = dueling
+        self.head = nn.Linear(self.encoder.out_dim, n_actions)
+        self.value = nn.Linear(self.encoder.out_dim, 1) if dueling else None
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Q values (B, n)."""
+        z = self.encoder(obs)
+        a = self.head(z)
+        if not self.dueling:
+            return a
+        return self.value(z) + a - a.mean(-1, keepdim=True)
+
+
+class DQN:
+    """DQN agent over N environments; owns its (prioritised) replay buffer."""
+
+    name = "dqn"
+    on_policy = False
+
+    def __init__(self, config: DQNConfig, obs_space: gym.Space, action_space: gym.Space,
+                 n_envs: int, total_steps: int = 0, device: str = "cpu"):
+        self.check_spaces(obs_space, action_space)
+        check_off_policy_net(self.name, config.net)
+        if config.loss not in ("huber", "mse"):
+            raise ValueError(f"dqn: loss {config.loss!r}: expected huber or mse")
+        if config.n_step < 1:
+            raise ValueError(f"dqn: n_step {config.n_step}: expected >= 1")
+        self.config, self.n_envs, self.device = config, int(n_envs), torch.device(device)
+        self.obs_dim = int(np.prod(obs_space.shape))
+        self.n_actions = int(action_space.n)
+        initial = {s.name: getattr(config, s.name) for s in DQN_HPARAMS}
+        if initial["epsilon"] is None:
+            initial["epsilon"] = f"lin:1.0->0.05@{max(1, int(0.1 * total_steps))}"
+        self.hp = HParams(DQN_HPARAMS, initial, total_steps)
+        c = config
+        self.q = QNetwork(self.obs_dim, self.n_actions, c.net, c.hidden, c.activation,
+                          c.dueling).to(self.device)
+        self.q_target = QNetwork(self.obs_dim, self.n_actions, c.net, c.hidden, c.activation,
+                                 c.dueling).to(self.device)
+        self.q_target.load_state_dict(self.q.state_dict())
+        self.q_target.requires_grad_(False)
+        self._online, self._target = list(self.q.parameters()), list(self.q_target.parameters())
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=self.hp["learning_rate"])
+        seed = c.seed if c.seed is not None else torch.initial_seed() % (2**32)
+        buf = ReplayBuffer(c.buffer_size, self.n_envs, (self.obs_dim,), (), np.int64, seed=seed)
+        self.replay = (PrioritizedReplayBuffer(buf, self.hp["per_alpha"], self.hp["per_beta"],
+                                               self.hp["per_eps"], c.recent_frac, c.recent_window)
+                       if c.per else buf)
+        self.rng = np.random.default_rng(seed + 1)
+        self.num_steps = 0
+        self.n_calls = 0
+        self.n_updates = 0
+        self._since_target = 0
+
+    @classmethod
+    def check_spaces(cls, obs_space: gym.Space, action_space: gym.Space) -> None:
+        """Raise ValueError naming the mismatch if DQN cannot act in these spaces."""
+        if not isinstance(obs_space, gym.spaces.Box):
+            raise ValueError(f"dqn: observation space must be a Box, got {obs_space}")
+        if not isinstance(action_space, gym.spaces.Discrete):
+            raise ValueError(f"dqn: needs a Discrete action space (one Q value per action), got "
+                             f"{action_space}; use --algo sac or ppo for continuous actions")
+
+    # -- acting ------------------------------------------------------------------------------
+    def initial_state(self, n_envs: int) -> None:
+        """Feed-forward: no recurrent state."""
+        return None
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
+            deterministic: bool = False) -> ActResult:
+        """Epsilon-greedy (eq. (13)); random before ``learning_starts``; greedy if deterministic."""
+        n = len(obs)
+        x = torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(n, -1)).to(self.device)
+        greedy = self.q(x).argmax(-1).cpu().numpy()
+        if deterministic:
+            return ActResult(greedy)
+        eps = 1.0 if self.num_steps < self.config.learning_starts else self.hp["epsilon"]
+        explore = self.rng.random(n) < eps
+        return ActResult(np.where(explore, self.rng.integers(0, self.n_actions, n), greedy))
+
+    def observe(self, tr: Transition) -> bool:
+        """Store valid rows; update targets on schedule; True when an update is due."""
+        self.replay.add(tr.obs, tr.actions, tr.rewards, tr.next_obs, tr.terminated,
+                        tr.truncated, tr.valid)
+        n = len(tr.obs)
+        self.num_steps += n
+        self.n_calls += 1
+        self._since_target += n
+        if self._since_target >= self.hp["target_update_interval"]:
+            self._since_target = 0
+            self._update_target(self.hp["tau"])
+        return (self.num_steps >= self.config.learning_starts and self.replay.size > 0
+                and self.n_calls % self.hp["train_freq"] == 0)
+
+    def _update_target(self, tau: float) -> None:
+        # docs/algorithms/dqn.md, eq. (14): target <- target + tau (online - target)
+        if tau >= 1.0:
+            torch._foreach_copy_(self._target, self._online)
+        else:
+            torch._foreach_lerp_(self._target, self._online, tau)
+
+    # -- learning ----------------------------------------------------------------------------
+    def update(self) -> dict[str, float]:
+        """``gradient_steps`` importance-weighted double-DQN steps; refresh priorities."""
+        hp, cfg, dev = self.hp, self.config, self.device
+        stats: dict[str, list[torch.Tensor]] = {}
+        for _ in range(hp["gradient_steps"]):
+            b = self.replay.sample(hp["batch_size"], hp["gamma"], cfg.n_step)
+            obs, nobs = torch.from_numpy(b.obs).to(dev), torch.from_numpy(b.next_obs).to(dev)
+            act = torch.from_numpy(b.actions).to(dev)
+            rew, term = torch.from_numpy(b.rewards).to(dev), torch.from_numpy(b.terminated).to(dev)
+            disc = torch.from_numpy(b.discounts).to(dev)
+            if cfg.double:
+                q_both = self.q(torch.cat([obs, nobs]))
+                q_all, next_online = q_both[: len(obs)], q_both[len(obs):].detach()
+            else:
+                q_all, next_online = self.q(obs), None
+            with torch.no_grad():
+                target = dqn_target(rew, term, disc, self.q_target(nobs), next_online)
+            q_taken = q_all.gather(1, act.view(-1, 1)).squeeze(1)
+            w = torch.from_numpy(b.weights).to(dev) if cfg.per else None
+            loss, info = dqn_td_loss(q_taken, target, w, cfg.loss)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            gn = nn.utils.clip_grad_norm_(self.q.parameters(), hp["max_grad_norm"])
+            self.optimizer.step()
+            if cfg.per:
+                self.replay.update_priorities(b.slots, info["td_abs"].cpu().numpy())
+            for k, v in (("losses/td", loss.detach()), ("charts/q_mean", info["q_mean"]),
+                         ("losses/td_abs", info["td_abs"].mean()), ("losses/grad_norm", gn)):
+                stats.setdefault(k, []).append(v)
+        self.n_updates += 1
+        out = {k: float(torch.stack(v).mean()) for k, v in stats.items()}
+        out["charts/epsilon"] = float(hp["epsilon"])
+        if cfg.per:
+            out["charts/per_beta"] = float(hp["per_beta"])
+        return out
+
+    # -- hyperparameters -----------------------------------------------------------------------
+    def hparams(self) -> dict[str, Any]:
+        """Specification of every mutable hyperparameter."""
+        return self.hp.specs_dict()
+
+    def hparam_values(self) -> dict[str, Any]:
+        """Current value of every mutable hyperparameter."""
+        return self.hp.values()
+
+    def set_hparam(self, name: str, value: Any, source: str = "user") -> Change:
+        """Validate and apply now: learning rate to the optimiser, PER alpha/beta/eps to replay."""
+        old_spec, new_spec, old_v, new_v = self.hp.set(name, value)
+        self._on_value(name, old_v, new_v)
+        return Change(self.hp.step, name, old_spec, new_spec, source)
+
+    def advance(self, step: int) -> dict[str, tuple[Any, Any]]:
+        """Evaluate schedules (epsilon, PER beta, ...) at ``step`` and apply side effects."""
+        changed = self.hp.advance(step)
+        for name, (old, new) in changed.items():
+            self._on_value(name, old, new)
+        return changed
+
+    def _on_value(self, name: str, old: Any, new: Any) -> None:
+        if name == "learning_rate":
+            for g in self.optimizer.param_groups:
+                g["lr"] = new
+        elif self.config.per and name == "per_alpha":
+            self.replay.set_alpha(new)
+        elif self.config.per and name == "per_beta":
+            self.replay.set_beta(new)
+        elif self.config.per and name == "per_eps":
+            self.replay.set_eps(new)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Networks, optimiser, hyperparameters and counters."""
+        return {"q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "hparams": self.hp.state_dict(),
+                "counters": {"num_steps": self.num_steps, "n_calls": self.n_calls,
+                             "n_updates": self.n_updates, "_since_target": self._since_target}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict`; optimiser lr and PER settings follow the hparams."""
+        self.q.load_state_dict(state["q"])
+        self.q_target.load_state_dict(state["q_target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.hp.load_state_dict(state["hparams"])
+        for k, v in state["counters"].items():
+            setattr(self, k, int(v))
+        for name in ("learning_rate", "per_alpha", "per_beta", "per_eps"):
+            self._on_value(name, None, self.hp[name])
+
+    def replay_state_dict(self) -> dict[str, Any]:
+        """The replay buffer's contents, cursors (and priorities with PER)."""
+        return self.replay.state_dict()
+
+    def load_replay_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the replay buffer from :meth:`replay_state_dict`."""
+        self.replay.load_state_dict(state)

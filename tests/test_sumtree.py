@@ -1,0 +1,82 @@
+"""Sum tree and min tree against naive numpy arrays (docs/algorithms/dqn.md, eqs. (7)-(8))."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rlcore.sumtree import MinTree, SumTree
+
+
+def _check_internal(tree: SumTree | MinTree, op) -> None:
+    """Every internal node equals op(children)."""
+    L = tree.n_leaves
+    nodes = tree.nodes
+    for i in range(1, L):
+        assert nodes[i] == pytest.approx(op(nodes[2 * i], nodes[2 * i + 1]), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("capacity", [7, 1000])
+def test_sum_and_min_tree_match_naive_over_random_updates(capacity: int) -> None:
+    rng = np.random.default_rng(capacity)
+    st, mt = SumTree(capacity), MinTree(capacity)
+    naive = np.zeros(capacity)
+    naive_min = np.full(capacity, np.inf)
+    for it in range(1200):
+        k = int(rng.integers(1, 40))
+        idx = rng.integers(0, capacity, size=k)
+        vals = rng.exponential(1.0, size=k) * (rng.random(k) > 0.1)  # some zeros
+        # duplicates: the last write wins in both
+        st.update(idx, vals)
+        mt.update(idx, vals)
+        naive[idx] = vals
+        naive_min[idx] = vals
+        assert st.total == pytest.approx(naive.sum(), rel=1e-9)
+        assert mt.min == naive_min.min()
+        if it % 100 == 0:
+            np.testing.assert_array_equal(st.leaves(), naive)
+            np.testing.assert_array_equal(st.get(np.arange(capacity)), naive)
+            _check_internal(st, lambda a, b: a + b)
+            _check_internal(mt, min)
+            # prefix-sum property: find(v) = i with cumsum[i-1] <= v < cumsum[i]
+            q = rng.random(500) * naive.sum()
+            expect = np.searchsorted(np.cumsum(naive), q, side="right")
+            got = st.find(q)
+            np.testing.assert_array_equal(got, expect)
+            assert np.all(naive[got] > 0)
+
+
+def test_find_at_exact_boundaries_and_never_on_zero_leaves() -> None:
+    st = SumTree(5)
+    st.update(np.arange(5), np.array([1.0, 0.0, 2.0, 0.0, 3.0]))
+    # prefix sums 0, 1, 1, 3, 3, 6: v in [0,1) -> 0, [1,3) -> 2, [3,6) -> 4
+    np.testing.assert_array_equal(st.find(np.array([0.0, 0.999, 1.0, 2.5, 3.0, 5.999999])),
+                                  [0, 0, 2, 2, 4, 4])
+    # a query at (or by rounding beyond) the total never lands on an empty leaf
+    assert st.find(np.array([6.0, 7.0]))[0] == 4
+    assert st.find(np.array([7.0]))[0] == 4
+
+
+def test_set_all_equals_incremental_updates() -> None:
+    rng = np.random.default_rng(0)
+    vals = rng.random(300)
+    a, b = SumTree(300), SumTree(300)
+    a.set_all(vals)
+    b.update(np.arange(300), vals)
+    np.testing.assert_allclose(a.nodes, b.nodes, rtol=1e-12)
+    m = MinTree(300)
+    m.set_all(vals[:100])
+    assert m.min == vals[:100].min()
+    assert np.isinf(m.get(200))
+
+
+def test_bad_input_is_rejected() -> None:
+    st = SumTree(4)
+    with pytest.raises(IndexError, match="out of range"):
+        st.update(np.array([4]), np.array([1.0]))
+    with pytest.raises(ValueError, match="finite"):
+        st.update(np.array([0]), np.array([np.nan]))
+    with pytest.raises(ValueError, match="empty"):
+        st.find(np.array([0.0]))
+    with pytest.raises(ValueError, match="positive integer"):
+        SumTree(0)
