@@ -217,12 +217,13 @@ def regime_switching(
     timeframe: str = "1m",
     start: str | pd.Timestamp = DEFAULT_START,
     volume: float = 1.0,
-) -> pd.DataFrame:
+    return_regimes: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, np.ndarray]:
     """Markov regime-switching volatility candles, docs/marketsim/data.md eq. (S3).
 
     The regime ``z_t`` follows :func:`regime_path`; the bar's log return is
     ``N(mu_z - sigma_z**2/2, sigma_z**2)``. Default transition: stay with probability 0.999
-    (calm) and 0.995 (volatile). The regimes are in ``df.attrs["regime"]`` as a list.
+    (calm) and 0.995 (volatile). With ``return_regimes`` returns ``(candles, z)``.
     """
     sig = np.asarray(sigmas, dtype=np.float64)
     for i, s in enumerate(sig):
@@ -240,8 +241,7 @@ def regime_switching(
     # docs/marketsim/data.md, eq. (S3)
     r = (mu[z] - 0.5 * s**2) + s * rng.standard_normal(n_bars)
     df = candles_from_log_returns(r, s, rng, s0, volume, timeframe, start)
-    df.attrs["regime"] = z.tolist()
-    return df
+    return (df, z) if return_regimes else df
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,6 @@ def synth(model, n_bars, seed, timeframe, sigma, jump_rate, jump_mean, jump_std,
         )
     else:
         df = synthetic.regime_switching(n_bars, seed=seed, timeframe=timeframe)
-        df.attrs.clear()
     target = Path(out) if out else Path(f"synth-{model}-{seed}.parquet")
     atomic_write_bytes(target, frame_to_parquet_bytes(df))
     click.echo(str(target))

@@ -31,10 +31,18 @@ def _spot_symbol(symbol: str, base: str, quote: str) -> dict:
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": True,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00",
-             "tickSize": "0.01"},
-            {"filterType": "LOT_SIZE", "minQty": "0.0001", "maxQty": "100000.0",
-             "stepSize": "0.0001"},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": "0.01",
+                "maxPrice": "1000000.00",
+                "tickSize": "0.01",
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": "0.0001",
+                "maxQty": "100000.0",
+                "stepSize": "0.0001",
+            },
         ],
         "permissions": ["SPOT"],
         "permissionSets": [["SPOT"]],
@@ -59,8 +67,12 @@ def _perp_symbol(symbol: str, base: str, quote: str) -> dict:
         "quotePrecision": 8,
         "underlyingType": "COIN",
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "100000",
-             "tickSize": "0.01"},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": "0.01",
+                "maxPrice": "100000",
+                "tickSize": "0.01",
+            },
             {"filterType": "LOT_SIZE", "minQty": "0.001", "maxQty": "10000", "stepSize": "0.001"},
         ],
         "orderTypes": ["LIMIT", "MARKET"],
@@ -84,8 +96,14 @@ class FakeBinance:
         timeout_sleep: seconds a "timeout" response sleeps before answering.
     """
 
-    def __init__(self, first_ms: int, last_ms: int, max_limit: int = 1000,
-                 failures: dict[str, list] | None = None, timeout_sleep: float = 1.0) -> None:
+    def __init__(
+        self,
+        first_ms: int,
+        last_ms: int,
+        max_limit: int = 1000,
+        failures: dict[str, list] | None = None,
+        timeout_sleep: float = 1.0,
+    ) -> None:
         self.first_ms, self.last_ms, self.max_limit = first_ms, last_ms, max_limit
         self.failures = {k: list(v) for k, v in (failures or {}).items()}
         self.timeout_sleep = timeout_sleep
@@ -149,13 +167,24 @@ class FakeBinance:
         elif failure == 400:
             return self._send(handler, 400, {"code": -1121, "msg": "Invalid symbol."})
         if url.path == "/api/v3/exchangeInfo":
-            body = {"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [],
-                    "symbols": [_spot_symbol("ETHUSDT", "ETH", "USDT"),
-                                _spot_symbol("BTCUSDT", "BTC", "USDT")]}
+            body = {
+                "timezone": "UTC",
+                "serverTime": int(time.time() * 1000),
+                "rateLimits": [],
+                "symbols": [
+                    _spot_symbol("ETHUSDT", "ETH", "USDT"),
+                    _spot_symbol("BTCUSDT", "BTC", "USDT"),
+                ],
+            }
             return self._send(handler, 200, body)
         if url.path == "/fapi/v1/exchangeInfo":
-            body = {"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [],
-                    "assets": [], "symbols": [_perp_symbol("ETHUSDT", "ETH", "USDT")]}
+            body = {
+                "timezone": "UTC",
+                "serverTime": int(time.time() * 1000),
+                "rateLimits": [],
+                "assets": [],
+                "symbols": [_perp_symbol("ETHUSDT", "ETH", "USDT")],
+            }
             return self._send(handler, 200, body)
         if url.path == "/api/v3/klines":
             return self._send(handler, 200, self._klines(q))
@@ -174,9 +203,22 @@ class FakeBinance:
         while t <= self.last_ms and len(out) < limit:
             c = price(t)
             o = price(t - MINUTE_MS)
-            out.append([t, f"{o:.2f}", f"{max(o, c) + 0.5:.2f}", f"{min(o, c) - 0.5:.2f}",
-                        f"{c:.2f}", "12.5000", t + MINUTE_MS - 1, "25000.0", 42, "6.0",
-                        "12000.0", "0"])
+            out.append(
+                [
+                    t,
+                    f"{o:.2f}",
+                    f"{max(o, c) + 0.5:.2f}",
+                    f"{min(o, c) - 0.5:.2f}",
+                    f"{c:.2f}",
+                    "12.5000",
+                    t + MINUTE_MS - 1,
+                    "25000.0",
+                    42,
+                    "6.0",
+                    "12000.0",
+                    "0",
+                ]
+            )
             t += MINUTE_MS
         return out
 
@@ -187,17 +229,24 @@ class FakeBinance:
         t = -(-max(start, self.first_ms) // step) * step
         out = []
         while t <= self.last_ms and len(out) < limit:
-            out.append({"symbol": "ETHUSDT", "fundingTime": t,
-                        "fundingRate": f"{0.0001 * (1 + (t // step) % 3):.8f}",
-                        "markPrice": "2000.00"})
+            out.append(
+                {
+                    "symbol": "ETHUSDT",
+                    "fundingTime": t,
+                    "fundingRate": f"{0.0001 * (1 + (t // step) % 3):.8f}",
+                    "markPrice": "2000.00",
+                }
+            )
             t += step
         return out
 
     def _depth(self, q: dict) -> dict:
         n = int(q.get("limit", 100))
-        return {"lastUpdateId": 1027024,
-                "bids": [[f"{2000 - 0.01 * (i + 1):.2f}", f"{1 + i:.4f}"] for i in range(n)],
-                "asks": [[f"{2000 + 0.01 * (i + 1):.2f}", f"{2 + i:.4f}"] for i in range(n)]}
+        return {
+            "lastUpdateId": 1027024,
+            "bids": [[f"{2000 - 0.01 * (i + 1):.2f}", f"{1 + i:.4f}"] for i in range(n)],
+            "asks": [[f"{2000 + 0.01 * (i + 1):.2f}", f"{2 + i:.4f}"] for i in range(n)],
+        }
 
 
 def point_binance_at(exchange, base: str) -> None:

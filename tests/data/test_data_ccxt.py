@@ -26,7 +26,8 @@ FAST = RetryPolicy(max_tries=4, base_delay=0.01, factor=2.0, max_delay=0.05)
 
 def _exchange(fb: FakeBinance, timeout_ms: int = 3000):
     ex = make_exchange(
-        "binance", {"timeout": timeout_ms, "options": {"fetchMarkets": {"types": ["spot", "linear"]}}}
+        "binance",
+        {"timeout": timeout_ms, "options": {"fetchMarkets": {"types": ["spot", "linear"]}}},
     )
     point_binance_at(ex, fb.base)
     return ex

@@ -62,7 +62,9 @@ def test_invalid_prices_and_volume_repaired_with_report():
     df.iloc[2, df.columns.get_loc("open")] = np.nan  # missing open
     df.iloc[3, df.columns.get_loc("volume")] = -5.0
     out, rep = clean_candles(df, "1m")
-    recs = {(r["timestamp"][11:16], r["kind"], r["column"]): (r["old"], r["new"]) for r in rep.repairs}
+    recs = {
+        (r["timestamp"][11:16], r["kind"], r["column"]): (r["old"], r["new"]) for r in rep.repairs
+    }
     assert recs[("00:01", "invalid_price", "close")] == (0.0, 10.0)  # carried from 00:00
     old, new = recs[("00:02", "invalid_price", "open")]
     assert np.isnan(old) and new == 10.0  # previous (repaired) close
@@ -116,19 +118,34 @@ def test_long_wick_flagged_not_changed_unless_asked():
 
 def test_off_grid_rows_aggregated():
     idx = pd.DatetimeIndex(
-        ["2024-01-01 00:00:00", "2024-01-01 00:05:00", "2024-01-01 00:06:00", "2024-01-01 00:10:00"],
+        [
+            "2024-01-01 00:00:00",
+            "2024-01-01 00:05:00",
+            "2024-01-01 00:06:00",
+            "2024-01-01 00:10:00",
+        ],
         tz="UTC",
     )
     df = pd.DataFrame(
-        {"open": [1.0, 2.0, 3.0, 4.0], "high": [1.5, 2.5, 3.5, 4.5], "low": [0.5, 1.5, 2.5, 3.5],
-         "close": [1.2, 2.2, 3.2, 4.2], "volume": [1.0, 2.0, 3.0, 4.0]},
+        {
+            "open": [1.0, 2.0, 3.0, 4.0],
+            "high": [1.5, 2.5, 3.5, 4.5],
+            "low": [0.5, 1.5, 2.5, 3.5],
+            "close": [1.2, 2.2, 3.2, 4.2],
+            "volume": [1.0, 2.0, 3.0, 4.0],
+        },
         index=idx,
     )
     out, rep = clean_candles(df, "5m")
     assert rep.off_grid_rows == 1 and rep.bars_from_off_grid == 1
     bar = out.loc[pd.Timestamp("2024-01-01 00:05", tz="UTC")]
     assert (bar["open"], bar["high"], bar["low"], bar["close"], bar["volume"]) == (
-        2.0, 3.5, 1.5, 3.2, 5.0)
+        2.0,
+        3.5,
+        1.5,
+        3.2,
+        5.0,
+    )
     assert bar["repaired"]
 
 
@@ -163,11 +180,12 @@ def messy_candles(draw):
     minutes = draw(st.lists(st.integers(0, 120), min_size=n, max_size=n))
     seconds = draw(st.lists(st.sampled_from([0, 0, 0, 30]), min_size=n, max_size=n))
     volume = st.one_of(st.floats(-10, 1e6), st.just(float("nan")))
-    rows = [draw(st.tuples(price, price, price, price, volume))
-            for _ in range(n)]
+    rows = [draw(st.tuples(price, price, price, price, volume)) for _ in range(n)]
     idx = pd.DatetimeIndex(
-        [pd.Timestamp("2024-01-01") + pd.Timedelta(minutes=m, seconds=s)
-         for m, s in zip(minutes, seconds)]
+        [
+            pd.Timestamp("2024-01-01") + pd.Timedelta(minutes=m, seconds=s)
+            for m, s in zip(minutes, seconds)
+        ]
     )
     tz = draw(st.sampled_from([None, "UTC", "Asia/Tokyo"]))
     idx = idx if tz is None else idx.tz_localize(tz)

@@ -24,10 +24,13 @@ ROWS = [
 def _expect_rows(df: pd.DataFrame) -> None:
     """The three ROWS, parsed exactly."""
     assert str(df.index.tz) == "UTC" and df.index.name == "timestamp"
-    assert list(df.index) == [pd.Timestamp("2025-03-01 00:00", tz="UTC") + pd.Timedelta(minutes=i)
-                              for i in range(3)]
+    assert list(df.index) == [
+        pd.Timestamp("2025-03-01 00:00", tz="UTC") + pd.Timedelta(minutes=i) for i in range(3)
+    ]
     expected = np.array([r[1:] for r in ROWS])
-    np.testing.assert_array_equal(df[["open", "high", "low", "close", "volume"]].to_numpy(), expected)
+    np.testing.assert_array_equal(
+        df[["open", "high", "low", "close", "volume"]].to_numpy(), expected
+    )
     assert all(df[c].dtype == np.float64 for c in ["open", "high", "low", "close", "volume"])
 
 
@@ -55,8 +58,10 @@ def test_binance_headerless(tmp_path, unit):
 
 def test_binance_with_header_and_mixed_ms_us(tmp_path):
     p = tmp_path / "k.csv"
-    header = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,"
-              "taker_buy_volume,taker_buy_quote_volume,ignore")
+    header = (
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+        "taker_buy_volume,taker_buy_quote_volume,ignore"
+    )
     body = [_binance_line(ROWS[0], 1), _binance_line(ROWS[1], 1000), _binance_line(ROWS[2], 1)]
     p.write_text(header + "\n" + "\n".join(body) + "\n")
     _expect_rows(read_candles(p))
@@ -85,8 +90,9 @@ def test_generic_csv_iso_with_offsets_converted_to_utc(tmp_path):
 
 def test_dataframe_naive_index_taken_as_utc():
     idx = pd.DatetimeIndex([pd.Timestamp(r[0], unit="ms") for r in ROWS])
-    df = pd.DataFrame([r[1:] for r in ROWS], index=idx,
-                      columns=["open", "high", "low", "close", "volume"])
+    df = pd.DataFrame(
+        [r[1:] for r in ROWS], index=idx, columns=["open", "high", "low", "close", "volume"]
+    )
     _expect_rows(read_candles(df))
 
 
@@ -114,7 +120,9 @@ def test_non_numeric_cell_names_row_and_column(tmp_path):
     with pytest.raises(DataError) as e:
         load_candles(p)
     assert e.value.row == 3 and e.value.column == "low"  # line 3 of the file (header is line 1)
-    assert "'abc'" in str(e.value) and "expected a number" in str(e.value) and str(p) in str(e.value)
+    assert (
+        "'abc'" in str(e.value) and "expected a number" in str(e.value) and str(p) in str(e.value)
+    )
 
 
 @pytest.mark.parametrize("content", ["", "\n\n", "open_time_ms,open,high,low,close,volume\n"])
@@ -164,7 +172,9 @@ def test_bad_epoch_and_bad_date_named(tmp_path):
         load_candles(p)
     assert e.value.row == 3 and e.value.column == "open_time_ms"
     q = tmp_path / "d.csv"
-    q.write_text("date,open,high,low,close,volume\n2025-03-01,1,2,0.5,1.5,1\nnot-a-date,1,2,0.5,1.5,1\n")
+    q.write_text(
+        "date,open,high,low,close,volume\n2025-03-01,1,2,0.5,1.5,1\nnot-a-date,1,2,0.5,1.5,1\n"
+    )
     with pytest.raises(DataError, match="date-time") as e:
         load_candles(q)
     assert e.value.row == 3

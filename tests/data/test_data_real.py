@@ -11,15 +11,32 @@ from marketsim.data import clean_candles, read_candles
 @pytest.mark.parametrize(
     "name, timeframe, rows_in, gap_start, gap_bars",
     [
-        ("binance-spot_ETHUSDT_1m_20210402_20210615.csv.gz", "1m", 106_857,
-         "2021-04-25T04:01:00+00:00", 284),
-        ("binance-spot_ETHUSDT_1m_20230316_20230501.csv.gz", "1m", 66_087,
-         "2023-03-24T12:40:00+00:00", 80),
-        ("binance-spot_BTCUSDT_1h_20170817_20230303.csv.gz", "1h", 48_456,
-         "2018-02-08T01:00:00+00:00", 33),
+        (
+            "binance-spot_ETHUSDT_1m_20210402_20210615.csv.gz",
+            "1m",
+            106_857,
+            "2021-04-25T04:01:00+00:00",
+            284,
+        ),
+        (
+            "binance-spot_ETHUSDT_1m_20230316_20230501.csv.gz",
+            "1m",
+            66_087,
+            "2023-03-24T12:40:00+00:00",
+            80,
+        ),
+        (
+            "binance-spot_BTCUSDT_1h_20170817_20230303.csv.gz",
+            "1h",
+            48_456,
+            "2018-02-08T01:00:00+00:00",
+            33,
+        ),
     ],
 )
-def test_real_file_cleans_and_reports_gaps(shared_data, name, timeframe, rows_in, gap_start, gap_bars):
+def test_real_file_cleans_and_reports_gaps(
+    shared_data, name, timeframe, rows_in, gap_start, gap_bars
+):
     raw = read_candles(shared_data / name)
     assert len(raw) == rows_in
     out, rep = clean_candles(raw, timeframe)

@@ -75,12 +75,16 @@ def test_failed_import_leaves_store_untouched(tmp_path):
     )
     store_root = tmp_path / "store"
     runner = CliRunner()
-    ok = runner.invoke(data, ["import", str(good), "--symbol", "ETH/USDT", "--store", str(store_root)])
+    ok = runner.invoke(
+        data, ["import", str(good), "--symbol", "ETH/USDT", "--store", str(store_root)]
+    )
     assert ok.exit_code == 0, ok.output
     path = store_root / "local" / "ETH-USDT" / "1m.parquet"
     assert ok.output.strip().splitlines()[-1] == str(path)
     before = (path.read_bytes(), path.with_suffix(".json").read_bytes())
-    res = runner.invoke(data, ["import", str(bad), "--symbol", "ETH/USDT", "--store", str(store_root)])
+    res = runner.invoke(
+        data, ["import", str(bad), "--symbol", "ETH/USDT", "--store", str(store_root)]
+    )
     assert res.exit_code != 0
     assert "row 3" in res.output and "'low'" in res.output
     assert (path.read_bytes(), path.with_suffix(".json").read_bytes()) == before

@@ -12,7 +12,8 @@ from marketsim.data.timeframe import (
 
 
 @pytest.mark.parametrize(
-    "tf, seconds", [("1s", 1), ("1m", 60), ("5m", 300), ("4h", 14400), ("1d", 86400), ("1w", 604800)]
+    "tf, seconds",
+    [("1s", 1), ("1m", 60), ("5m", 300), ("4h", 14400), ("1d", 86400), ("1w", 604800)],
 )
 def test_round_trip(tf, seconds):
     assert timeframe_to_timedelta(tf).total_seconds() == seconds
