@@ -108,7 +108,8 @@ class FuturesConfig:
         ep = self.episode_length
         if ep is not None and (isinstance(ep, bool) or not isinstance(ep, int) or ep < 1):
             raise ValueError(f"episode_length: expected None or an integer >= 1, got {ep!r}")
-        object.__setattr__(self, "brackets", tuple(tuple(float(v) for v in r) for r in self.brackets))
+        rows = tuple(tuple(float(v) for v in r) for r in self.brackets)
+        object.__setattr__(self, "brackets", rows)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> FuturesConfig:
@@ -116,5 +117,7 @@ class FuturesConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
-            raise TypeError(f"CryptoFuturesEnv: unknown keyword(s) {unknown}; known: {sorted(known)}")
+            raise TypeError(
+                f"CryptoFuturesEnv: unknown keyword(s) {unknown}; known: {sorted(known)}"
+            )
         return cls(**kwargs)

@@ -49,8 +49,8 @@ class CryptoFuturesEnv(gymnasium.Env):
         self._s = State.scalar()
         self._levels = I.discrete_levels(self.config).tolist()
         self._continuous = self.config.action_type == "continuous"
-        self._obs = np.zeros(self.observation_space.shape, np.float32)
-        self._nf = self.market.feat.shape[1]
+        self._static = self.market.static_obs
+        self._wf = self.config.window * self.market.feat.shape[1]
         self._done = True
 
     def reset(
@@ -62,9 +62,9 @@ class CryptoFuturesEnv(gymnasium.Env):
             start = I.check_start(options["start"], self.market)
         else:
             start = I.sample_start(self.np_random, self.market)
-        I.reset_state_scalar(self._s, start, self._p)
+        I.reset_state_scalar(self._s, start, self._m.rows[start][0], self._p)
         self._done = False
-        return self._observe(), I.info_dict(self._s, self._m.close[start], copy=False)
+        return self._observe(), I.info_dict(self._s)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Trade to the action's target at this bar's close and advance one bar."""
@@ -74,7 +74,7 @@ class CryptoFuturesEnv(gymnasium.Env):
         s = self._s
         step(ScalarOps, s, self._m, self._p, a)
         self._done = s.terminated or s.truncated
-        info = I.info_dict(s, self._m.close[s.t], copy=False)
+        info = I.info_dict(s)
         return self._observe(), s.reward, s.terminated, s.truncated, info
 
     def _fraction(self, action: Any) -> float:
@@ -97,11 +97,7 @@ class CryptoFuturesEnv(gymnasium.Env):
 
     def _observe(self) -> np.ndarray:
         """Feature window up to the current bar, account features, time features (float32)."""
-        s, o, nf = self._s, self._obs, self._nf
-        t = s.t
-        w = self.config.window
-        wf = w * nf
-        o[:wf] = self.market.feat_flat[(t - w + 1) * nf : (t + 1) * nf]
-        o[wf], o[wf + 1], o[wf + 2] = I.account_features(ScalarOps, s, self._m.close[t], self._p)
-        o[wf + 3 :] = self.market.time[t]
-        return o.copy()
+        s, wf = self._s, self._wf
+        o = self._static[s.t].copy()
+        o[wf], o[wf + 1], o[wf + 2] = I.account_features(ScalarOps, s, self._p)
+        return o

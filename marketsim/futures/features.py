@@ -66,8 +66,16 @@ def bar_features(
     return np.ascontiguousarray(np.stack(cols, axis=1).astype(np.float32))
 
 
-def window_view(feat: np.ndarray, window: int) -> np.ndarray:
-    """Read-only view (T - window + 1, window * F): row j holds bars j .. j + window - 1."""
+def static_observations(feat: np.ndarray, time: np.ndarray, window: int) -> np.ndarray:
+    """(T, D) float32: row t = [bars t-window+1 .. t flattened, 3 zeros, time features of t].
+
+    The 3 zero columns are where each view writes the account features; rows t < window - 1
+    are zero (never observed). Built once so an observation is one row gather.
+    """
+    n_bars, n_feat = feat.shape
+    wf = window * n_feat
+    out = np.zeros((n_bars, wf + N_ACCOUNT_FEATURES + N_TIME_FEATURES), dtype=np.float32)
     flat = np.ascontiguousarray(feat).ravel()
-    n_feat = feat.shape[1]
-    return sliding_window_view(flat, window * n_feat)[::n_feat]
+    out[window - 1 :, :wf] = sliding_window_view(flat, wf)[::n_feat]
+    out[:, wf + N_ACCOUNT_FEATURES :] = time
+    return out

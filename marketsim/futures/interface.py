@@ -12,33 +12,6 @@ from marketsim.futures.features import N_ACCOUNT_FEATURES, N_BAR_FEATURES, N_TIM
 from marketsim.futures.kernel import _BOOL_FIELDS, KernelParams, State, reset_values
 from marketsim.futures.market import Market
 
-INFO_BOOKS = ("realised_pnl", "unrealised_pnl", "fees", "funding", "slippage")
-"""Accounting fields kept per side; ``info`` holds NAME, NAME_long and NAME_short for each."""
-_BOOK_STATE = {
-    "realised_pnl": "realised",
-    "unrealised_pnl": "upnl",
-    "fees": "fees",
-    "funding": "funding",
-    "slippage": "slippage",
-}
-_INFO_STATE = {
-    "equity": "equity",
-    "wallet": "wallet",
-    "position": "qty",
-    "entry_price": "entry",
-    "liquidation_price": "liq_price",
-    "margin": "margin",
-    "leverage": "lev",
-    "margin_ratio": "margin_ratio",
-    "liquidated": "liquidated",
-    "trade_qty": "trade_qty",
-    "turnover": "turnover",
-    "drawdown_penalty": "drawdown_penalty",
-    "turnover_penalty": "turnover_penalty",
-    "bar": "t",
-    "episode_step": "steps",
-}
-
 
 def obs_dim(cfg: FuturesConfig) -> int:
     """Length of the observation vector."""
@@ -74,22 +47,31 @@ def check_start(start: Any, market: Market) -> int:
         raise TypeError(f"options['start']: expected an int, got {type(start).__name__}")
     if not market.t_min <= int(start) <= market.n_bars - 2:
         raise ValueError(
-            f"options['start']: expected {market.t_min} <= start <= {market.n_bars - 2}, got {start}"
+            f"options['start']: expected {market.t_min} <= start <= {market.n_bars - 2}, "
+            f"got {start}"
         )
     return int(start)
 
 
-def reset_state_rows(s: State, rows: Any, starts: Any, p: KernelParams) -> None:
-    """Start fresh episodes at bars ``starts`` for the environments ``rows`` (numpy state)."""
-    for name, value in reset_values(p).items():
-        getattr(s, name)[rows] = value
-    for name in _BOOL_FIELDS:
-        getattr(s, name)[rows] = False
-    s.t[rows] = starts
-    s.steps[rows] = 0
+def reset_state_rows(
+    s: State, rows: Any, starts: Any, prices: Any, p: KernelParams, copy: bool
+) -> None:
+    """Start fresh episodes at bars ``starts`` for the environments ``rows`` (numpy state).
+
+    ``copy=True`` works on copies, so arrays handed out earlier (in ``info``) never change;
+    ``copy=False`` is for arrays the kernel has just created and nobody holds yet.
+    """
+    values = reset_values(p)
+    values.update(dict.fromkeys(_BOOL_FIELDS, False), t=starts, steps=0, price=prices)
+    for name, value in values.items():
+        arr = getattr(s, name)
+        if copy:
+            arr = arr.copy()
+            setattr(s, name, arr)
+        arr[rows] = value
 
 
-def reset_state_scalar(s: State, start: int, p: KernelParams) -> None:
+def reset_state_scalar(s: State, start: int, price: float, p: KernelParams) -> None:
     """Start a fresh episode at bar ``start`` (scalar state)."""
     for name, value in reset_values(p).items():
         setattr(s, name, value)
@@ -97,23 +79,55 @@ def reset_state_scalar(s: State, start: int, p: KernelParams) -> None:
         setattr(s, name, False)
     s.t = start
     s.steps = 0
+    s.price = price
 
 
-def account_features(o: Any, s: State, close_t: Any, p: KernelParams) -> tuple[Any, Any, Any]:
-    """Position as a fraction of the largest one, unrealised PnL / equity, margin ratio."""
+def account_features(o: Any, s: State, p: KernelParams) -> tuple[Any, Any, Any]:
+    """Position as a fraction of the largest one, unrealised PnL / equity, margin ratio.
+
+    docs/marketsim/futures.md, eq. (18).
+    """
     eq = o.maximum(s.equity, p.log_floor)
-    return s.qty * close_t / (p.cfg.max_leverage * eq), s.upnl / eq, s.margin_ratio
+    return s.qty * s.price / (p.cfg.max_leverage * eq), s.upnl / eq, s.margin_ratio
 
 
-def info_dict(s: State, close_t: Any, copy: bool) -> dict[str, Any]:
-    """``info``: accounting fields (arrays of shape (N,) or scalars), defined in the docs."""
-    cp = np.copy if copy else (lambda x: x)
-    info = {key: cp(getattr(s, name)) for key, name in _INFO_STATE.items()}
-    info["notional"] = s.qty * close_t
-    for key, name in _BOOK_STATE.items():
-        long_v = getattr(s, name + "_long")
-        short_v = getattr(s, name + "_short")
-        info[key + "_long"] = cp(long_v)
-        info[key + "_short"] = cp(short_v)
-        info[key] = long_v + short_v
-    return info
+def info_dict(s: State) -> dict[str, Any]:
+    """``info``: accounting fields (arrays of shape (N,) or scalars), defined in the docs.
+
+    The arrays are the kernel's outputs of this step (the kernel builds new ones every step),
+    so they are never changed afterwards.
+    """
+    return {
+        "equity": s.equity,
+        "wallet": s.wallet,
+        "position": s.qty,
+        "price": s.price,
+        "notional": s.qty * s.price,
+        "entry_price": s.entry,
+        "liquidation_price": s.liq_price,
+        "margin": s.margin,
+        "leverage": s.lev,
+        "margin_ratio": s.margin_ratio,
+        "liquidated": s.liquidated,
+        "trade_qty": s.trade_qty,
+        "turnover": s.turnover,
+        "drawdown_penalty": s.drawdown_penalty,
+        "turnover_penalty": s.turnover_penalty,
+        "bar": s.t,
+        "episode_step": s.steps,
+        "realised_pnl": s.realised_long + s.realised_short,
+        "realised_pnl_long": s.realised_long,
+        "realised_pnl_short": s.realised_short,
+        "unrealised_pnl": s.upnl_long + s.upnl_short,
+        "unrealised_pnl_long": s.upnl_long,
+        "unrealised_pnl_short": s.upnl_short,
+        "fees": s.fees_long + s.fees_short,
+        "fees_long": s.fees_long,
+        "fees_short": s.fees_short,
+        "funding": s.funding_long + s.funding_short,
+        "funding_long": s.funding_long,
+        "funding_short": s.funding_short,
+        "slippage": s.slippage_long + s.slippage_short,
+        "slippage_long": s.slippage_long,
+        "slippage_short": s.slippage_short,
+    }

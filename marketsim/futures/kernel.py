@@ -18,7 +18,7 @@ from marketsim.futures.margin import Brackets, liquidation_price, risk_notional
 
 # Per-environment state. Books are split by side: *_long / *_short.
 STATE_FIELDS: tuple[str, ...] = (
-    "t", "steps", "qty", "entry", "lev", "margin", "liq_price", "mmr", "cum",
+    "t", "steps", "price", "qty", "entry", "lev", "margin", "liq_price", "mmr", "cum",
     "wallet", "equity", "upnl", "min_equity", "margin_ratio",
     "realised_long", "realised_short", "fees_long", "fees_short", "funding_long",
     "funding_short", "slippage_long", "slippage_short", "upnl_long", "upnl_short",
@@ -26,6 +26,7 @@ STATE_FIELDS: tuple[str, ...] = (
     "terminated", "truncated",
 )
 _INT_FIELDS = ("t", "steps")
+_TINY = 1e-300  # guards a denominator whose numerator is 0 whenever it is 0
 _BOOL_FIELDS = ("liquidated", "terminated", "truncated")
 
 
@@ -104,7 +105,9 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     c = p.cfg
     t = s.t
     t1 = t + 1
-    px = m.close[t]
+    # per-bar inputs of bars t and t+1 (one gather each): docs "One step"
+    px, _, _, sigma, vbar, _ = o.row(m, t)
+    c1, hi1, lo1, _, _, fund_rate = o.row(m, t1)
     eq = s.equity
     q = s.qty
     entry = s.entry
@@ -120,13 +123,15 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
         lev_t = c.max_leverage
     dq = q_t - q
     adq = o.abs(dq)
-    trade = (adq > 0.0) & (
-        (adq * px >= c.min_trade_fraction * c.max_leverage * eq) | ((q_t == 0.0) & (q != 0.0))
+    trade = (adq * px >= (c.min_trade_fraction * c.max_leverage) * eq) | (
+        (q_t == 0.0) & (q != 0.0)
     )
+    if c.min_trade_fraction == 0.0:
+        trade = trade & (adq > 0.0)
     if c.order_type == "limit":
         buy = dq > 0.0
         exec_px = o.where(buy, px * (1.0 - c.limit_offset), px * (1.0 + c.limit_offset))
-        filled = o.where(buy, m.low[t1] < exec_px, m.high[t1] > exec_px)
+        filled = o.where(buy, lo1 < exec_px, hi1 > exec_px)
         trade = trade & filled
         fee_rate = c.maker_fee
     else:
@@ -147,9 +152,9 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     fee_c = closing * exec_px * fee_rate
     fee_o = opening * exec_px * fee_rate
     if c.order_type == "market":
-        impact = c.impact_coef * m.sigma[t] * o.sqrt(adq / m.mean_volume[t])
+        impact = c.impact_coef * sigma * o.sqrt(adq / vbar)
         slip = adq * px * (c.half_spread + impact)
-        slip_c = slip * closing / o.where(adq > 0.0, adq, 1.0)
+        slip_c = slip * closing / o.maximum(adq, _TINY)
         slip_o = slip - slip_c
     else:
         slip = slip_c = slip_o = 0.0 * adq
@@ -157,7 +162,7 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     kept = aq - closing
     entry_new = o.where(
         opening > 0.0,
-        (kept * entry + opening * exec_px) / o.where(aqn > 0.0, aqn, 1.0),
+        (kept * entry + opening * exec_px) / o.maximum(aqn, _TINY),
         o.where(aqn > 0.0, entry, 0.0),
     )
     lev_new = o.where(trade, lev_t, s.lev)
@@ -168,7 +173,7 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     lp = liquidation_price(o, q_new, entry_new, margin, mmr, cum)
     wallet = s.wallet + realised - fee_c - fee_o - slip
     # 3. liquidation against bar t+1's adverse extreme: eq. (7)
-    liq = (new_l & (m.low[t1] <= lp)) | (new_s & (m.high[t1] >= lp))
+    liq = (new_l & (lo1 <= lp)) | (new_s & (hi1 >= lp))
     pnl_liq = q_new * (lp - entry_new)
     liq_fee = o.minimum(c.liquidation_fee * aqn * lp, o.maximum(margin + pnl_liq, 0.0))
     pnl_liq = o.where(liq, pnl_liq, 0.0)
@@ -178,8 +183,7 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     entry1 = o.where(liq, 0.0, entry_new)
     margin1 = o.where(liq, 0.0, margin)
     # 4. funding for events in (close time t, close time t+1]: eq. (3)
-    c1 = m.close[t1]
-    fund = q1 * c1 * m.funding[t1]
+    fund = q1 * c1 * fund_rate
     wallet = wallet - fund
     # 5. mark to market: eq. (10)
     upnl = q1 * (c1 - entry1)
@@ -198,17 +202,26 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     s.upnl_short = upnl * s1
     maint = o.abs(q1) * c1 * mmr - cum
     mbal = margin1 + upnl
-    s.margin_ratio = o.where(q1 != 0.0, maint / o.where(mbal > 0.0, mbal, 1e-12), 0.0)
+    s.margin_ratio = o.where(q1 != 0.0, maint / o.maximum(mbal, 1e-12), 0.0)
     # 6. reward: eq. (11) change of log equity, minus the optional penalties eqs. (12), (13)
     e0 = c.initial_equity
     log_ret = o.log(o.maximum(equity, p.log_floor) / eq)
     turnover = adq * exec_px / eq
     min_eq = o.minimum(s.min_equity, equity)
-    short_old = o.maximum(c.equity_threshold - s.min_equity / e0, 0.0)
-    short_new = o.maximum(c.equity_threshold - min_eq / e0, 0.0)
-    s.drawdown_penalty = c.drawdown_coef * (short_new - short_old)
-    s.turnover_penalty = c.turnover_coef * turnover
-    s.reward = log_ret - s.drawdown_penalty - s.turnover_penalty
+    reward = log_ret
+    if c.drawdown_coef != 0.0:
+        short_old = o.maximum(c.equity_threshold - s.min_equity / e0, 0.0)
+        short_new = o.maximum(c.equity_threshold - min_eq / e0, 0.0)
+        s.drawdown_penalty = c.drawdown_coef * (short_new - short_old)
+        reward = reward - s.drawdown_penalty
+    else:
+        s.drawdown_penalty = 0.0 * log_ret
+    if c.turnover_coef != 0.0:
+        s.turnover_penalty = c.turnover_coef * turnover
+        reward = reward - s.turnover_penalty
+    else:
+        s.turnover_penalty = 0.0 * log_ret
+    s.reward = reward
     s.turnover = turnover
     s.trade_qty = dq
     s.liquidated = liq
@@ -226,6 +239,7 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     steps = s.steps + 1
     s.steps = steps
     s.t = t1
+    s.price = c1
     terminated = equity <= p.floor_equity
     s.terminated = terminated
     s.truncated = o.not_(terminated) & ((t1 >= p.t_last) | (steps >= p.max_steps))

@@ -52,7 +52,9 @@ class Brackets:
             raise ValueError("brackets: expected at least one row (floor, mmr, max_leverage)")
         for i, row in enumerate(rows):
             if len(row) != 3:
-                raise ValueError(f"brackets row {i}: expected (floor, mmr, max_leverage), got {row}")
+                raise ValueError(
+                    f"brackets row {i}: expected (floor, mmr, max_leverage), got {row}"
+                )
             floor, mmr, lev = row
             if not (0.0 <= mmr < 1.0) or lev <= 0.0 or floor < 0.0:
                 raise ValueError(f"brackets row {i}: need floor>=0, 0<=mmr<1, lev>0, got {row}")
@@ -77,14 +79,14 @@ def liquidation_price(o: Any, qty: Any, entry: Any, wallet: Any, mmr: Any, cum: 
     """Isolated-margin liquidation price of a one-way position (0 where flat).
 
     ``qty`` is signed (long > 0). Long: ``(Q EP - WB - cum) / (Q (1 - MMR))``; short:
-    ``(|Q| EP + WB + cum) / (|Q| (1 + MMR))`` (docs/marketsim/futures.md, eqs. (4), (5)).
+    ``(|Q| EP + WB + cum) / (|Q| (1 + MMR))`` (docs/marketsim/futures.md, eqs. (4), (5)), both
+    computed as ``(q EP - WB - cum) / (q - |q| MMR)`` with signed q (eq. (4')).
     A long with a non-positive result cannot be liquidated.
     """
-    aq = o.abs(qty)
-    den = o.where(aq > 0.0, aq, 1.0)
-    long_lp = (aq * entry - wallet - cum) / (den * (1.0 - mmr))
-    short_lp = (aq * entry + wallet + cum) / (den * (1.0 + mmr))
-    return o.where(qty > 0.0, long_lp, o.where(qty < 0.0, short_lp, 0.0))
+    den = qty - o.abs(qty) * mmr
+    flat = qty == 0.0
+    lp = (qty * entry - (wallet + cum)) / o.where(flat, 1.0, den)
+    return o.where(flat, 0.0, lp)
 
 
 def risk_notional(o: Any, risk: Any, stop: float, is_long: Any, br: Brackets) -> Any:

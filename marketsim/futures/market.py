@@ -60,7 +60,9 @@ def validate_candles(df: pd.DataFrame, min_rows: int) -> dict[str, np.ndarray]:
     if missing:
         raise MarketDataError(f"data: missing column(s) {missing}; expected {list(COLUMNS)}")
     if len(df) < min_rows:
-        raise MarketDataError(f"data: {len(df)} rows, need at least {min_rows} (window + vol_window + 2)")
+        raise MarketDataError(
+            f"data: {len(df)} rows, need at least {min_rows} (window + vol_window + 2)"
+        )
     out = {"ts_ns": _utc_ns(df.index, "data index")}
     for col in COLUMNS:
         try:
@@ -100,7 +102,8 @@ def funding_arrays(close_ns: np.ndarray, funding: Any) -> tuple[np.ndarray, np.n
             raise MarketDataError(f"funding: expected numeric rates ({exc})") from exc
         bad = np.flatnonzero(~np.isfinite(rates))
         if bad.size:
-            raise MarketDataError(f"funding: row {int(bad[0])} ({funding.index[bad[0]]}) is not finite")
+            i = int(bad[0])
+            raise MarketDataError(f"funding: row {i} ({funding.index[i]}) is not finite")
 
         def asof(times: np.ndarray) -> np.ndarray:
             j = np.searchsorted(rate_ns, times, side="right") - 1
@@ -115,7 +118,8 @@ def funding_arrays(close_ns: np.ndarray, funding: Any) -> tuple[np.ndarray, np.n
         now = np.full(close_ns.shape, float(funding))
     else:
         raise TypeError(
-            f"funding: expected a number (rate per 8 h) or a pandas Series, got {type(funding).__name__}"
+            "funding: expected a number (rate per 8 h) or a pandas Series, "
+            f"got {type(funding).__name__}"
         )
     cum = np.concatenate([[0.0], np.cumsum(event_rates)])
     upto = np.searchsorted(events, close_ns, side="right")  # events <= close time
@@ -140,9 +144,8 @@ class Market:
     mean_volume: np.ndarray
     funding: np.ndarray
     feat: np.ndarray
-    feat_flat: np.ndarray
-    windows: np.ndarray
-    time: np.ndarray
+    static_obs: np.ndarray
+    bars_t: np.ndarray
     t_min: int
 
     @classmethod
@@ -157,6 +160,7 @@ class Market:
             cols["close"], cols["high"], cols["low"], cols["volume"], cfg.vol_window
         )
         feat = F.bar_features(ret, rng, z, sigma, funding_now)
+        mean_volume = np.maximum(mean_volume, 1e-12)
         return cls(
             n_bars=len(ts),
             ts_ns=ts,
@@ -167,22 +171,19 @@ class Market:
             close=cols["close"],
             volume=cols["volume"],
             sigma=sigma,
-            mean_volume=np.maximum(mean_volume, 1e-12),
+            mean_volume=mean_volume,
             funding=funding_bar,
             feat=feat,
-            feat_flat=feat.ravel(),
-            windows=F.window_view(feat, cfg.window),
-            time=F.time_features(close_ns),
+            static_obs=F.static_observations(feat, F.time_features(close_ns), cfg.window),
+            bars_t=np.stack([cols["close"], cols["high"], cols["low"], sigma, mean_volume,
+                             funding_bar]),
             t_min=cfg.window + cfg.vol_window,
         )
 
     def scalar_view(self) -> Any:
-        """The kernel's per-bar arrays as Python lists (fast scalar indexing for one env)."""
+        """The kernel's per-bar inputs as a list of tuples (fast scalar indexing for one env)."""
 
-        class _Lists:
-            pass
+        class _Rows:
+            rows = list(map(tuple, self.bars_t.T.tolist()))
 
-        lists = _Lists()
-        for name in ("high", "low", "close", "sigma", "mean_volume", "funding"):
-            setattr(lists, name, getattr(self, name).tolist())
-        return lists
+        return _Rows()

@@ -1,7 +1,8 @@
 """Two array namespaces for the one step kernel: numpy arrays (N envs) and Python floats (one).
 
 The kernel in :mod:`marketsim.futures.kernel` is written once against this small interface
-(``where``, ``abs``, ``minimum``, ``maximum``, ``sqrt``, ``log``, ``not_``, ``bracket``), so the
+(``where``, ``abs``, ``minimum``, ``maximum``, ``sqrt``, ``log``, ``not_``, ``bracket``,
+``row``), so the
 batched view and the single view run the same source code. Every operation is IEEE-exact in
 both (``+ - * /`` and ``sqrt`` are correctly rounded; numpy's and libm's ``log`` agree on this
 platform, which ``tests/futures/test_batched_equals_single.py`` checks end to end).
@@ -28,6 +29,11 @@ class NumpyOps:
     not_ = staticmethod(np.logical_not)
 
     @staticmethod
+    def row(m: Any, t: np.ndarray) -> np.ndarray:
+        """Kernel inputs at bars ``t``: (6, N) rows close, high, low, sigma, vbar, funding."""
+        return np.take(m.bars_t, t, axis=1)
+
+    @staticmethod
     def bracket(floors: np.ndarray, notional: np.ndarray) -> np.ndarray:
         """Index of the bracket whose floor is the largest one <= notional."""
         return np.searchsorted(floors, notional, side="right") - 1
@@ -49,6 +55,10 @@ def _not(a: bool) -> bool:
     return not a
 
 
+def _row(m: Any, t: int) -> tuple[float, ...]:
+    return m.rows[t]
+
+
 def _bracket(floors: list[float], notional: float) -> int:
     return bisect_right(floors, notional) - 1
 
@@ -64,3 +74,4 @@ class ScalarOps:
     log = staticmethod(math.log)
     not_ = staticmethod(_not)
     bracket = staticmethod(_bracket)
+    row = staticmethod(_row)

@@ -38,7 +38,9 @@ class CryptoFuturesVectorEnv(VectorEnv):
         render_mode: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)):
+            raise ValueError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
+        if num_envs < 1:
             raise ValueError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
         self.num_envs = int(num_envs)
         self.config = FuturesConfig.from_kwargs(**kwargs)
@@ -54,6 +56,7 @@ class CryptoFuturesVectorEnv(VectorEnv):
         self._rngs: list[np.random.Generator] | None = None
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._started = False
+        self._wf = self.config.window * self.market.feat.shape[1]
 
     def reset(
         self,
@@ -74,7 +77,8 @@ class CryptoFuturesVectorEnv(VectorEnv):
         if self._rngs is None or seed is not None:
             self._rngs = [seeding.np_random(sd)[0] for sd in seeds]
         starts = np.array([I.sample_start(rng, self.market) for rng in self._rngs])
-        I.reset_state_rows(self._s, slice(None), starts, self._p)
+        prices = self.market.close[starts]
+        I.reset_state_rows(self._s, slice(None), starts, prices, self._p, copy=True)
         self._autoreset[:] = False
         self._started = True
         return self._observe(), self._info()
@@ -91,10 +95,18 @@ class CryptoFuturesVectorEnv(VectorEnv):
         if rows.size:
             assert self._rngs is not None
             starts = np.array([I.sample_start(self._rngs[i], self.market) for i in rows])
-            I.reset_state_rows(s, rows, starts, self._p)  # so the kernel reads valid bars
+            # the kernel's results for these rows are discarded; it only needs valid bars
+            # and a positive equity to read (copies: earlier info arrays stay as they were)
+            t = s.t.copy()
+            t[rows] = starts
+            s.t = t
+            eq = s.equity.copy()
+            eq[rows] = self.config.initial_equity
+            s.equity = eq
         step(NumpyOps, s, self.market, self._p, a)
         if rows.size:
-            I.reset_state_rows(s, rows, starts, self._p)  # discard that step: reset obs, reward 0
+            prices = self.market.close[starts]
+            I.reset_state_rows(s, rows, starts, prices, self._p, copy=False)  # reward 0
         self._autoreset = s.terminated | s.truncated
         obs = self._observe()
         return obs, s.reward.copy(), s.terminated.copy(), s.truncated.copy(), self._info()
@@ -107,8 +119,8 @@ class CryptoFuturesVectorEnv(VectorEnv):
             if arr.shape not in ((n, 1), (n,)):
                 raise ValueError(f"actions: expected shape ({n}, 1), got {arr.shape}")
             arr = arr.reshape(n)
-            bad = np.flatnonzero(~((arr >= -1.0) & (arr <= 1.0)))
-            if bad.size:
+            if not (arr.min() >= -1.0 and arr.max() <= 1.0):  # NaN fails too
+                bad = np.flatnonzero(~((arr >= -1.0) & (arr <= 1.0)))
                 i = int(bad[0])
                 raise ValueError(f"actions[{i}]: expected a number in [-1, 1] (Box), got {arr[i]}")
             return arr
@@ -118,21 +130,19 @@ class CryptoFuturesVectorEnv(VectorEnv):
         bad = np.flatnonzero((arr < 0) | (arr >= len(self._levels)))
         if bad.size:
             i = int(bad[0])
-            raise ValueError(f"actions[{i}]: expected an int in [0, {len(self._levels)}), got {arr[i]}")
+            k = len(self._levels)
+            raise ValueError(f"actions[{i}]: expected an int in [0, {k}), got {arr[i]}")
         return self._levels[arr]
 
     def _observe(self) -> np.ndarray:
         """(N, D) float32 observations: feature windows, account and time features."""
-        m, s, w = self.market, self._s, self.config.window
-        wf = self.market.windows.shape[1]
-        obs = np.empty((self.num_envs, I.obs_dim(self.config)), dtype=np.float32)
-        obs[:, :wf] = m.windows[s.t - w + 1]
-        pos, upnl, ratio = I.account_features(NumpyOps, s, m.close[s.t], self._p)
+        s, wf = self._s, self._wf
+        obs = np.take(self.market.static_obs, s.t, axis=0)
+        pos, upnl, ratio = I.account_features(NumpyOps, s, self._p)
         obs[:, wf] = pos
         obs[:, wf + 1] = upnl
         obs[:, wf + 2] = ratio
-        obs[:, wf + 3 :] = m.time[s.t]
         return obs
 
     def _info(self) -> dict[str, Any]:
-        return I.info_dict(self._s, self.market.close[self._s.t], copy=True)
+        return I.info_dict(self._s)

@@ -64,3 +64,16 @@ def test_vector_info_is_arrays_of_shape_n_and_rewards_float() -> None:
     assert r.shape == term.shape == trunc.shape == (3,)
     assert all(np.asarray(v).shape == (3,) for v in info.values())
     assert vec.observation_space.contains(obs)
+
+
+def test_info_and_obs_arrays_handed_out_never_change_later() -> None:
+    vec = CryptoFuturesVectorEnv(num_envs=4, data=random_candles(500), episode_length=3)
+    vec.reset(seed=0)
+    held = []
+    for _ in range(10):  # autoresets every 4th step
+        out = vec.step(np.full((4, 1), 0.5, np.float32))
+        held.append((out, {k: np.copy(v) for k, v in out[4].items()}, out[0].copy()))
+    for (obs, _, _, _, info), snapshot, obs_copy in held:
+        np.testing.assert_array_equal(obs, obs_copy)
+        for key, value in snapshot.items():
+            np.testing.assert_array_equal(info[key], value, err_msg=key)
