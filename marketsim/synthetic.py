@@ -368,7 +368,8 @@ DEFAULT_CALIBRATION: dict[str, float] = {
     "volume_median": 560.0,  # e^{a} in eq. (S7), base currency
     "volume_beta_vol": 0.7,  # d log volume / d log vol, eq. (S7)
     "volume_beta_abs": 0.3,  # loading of log volume on |return| / sigma_t, eq. (S7)
-    "volume_noise": 0.5,  # residual std of log volume
+    "volume_noise": 0.6,  # residual std of log volume
+    "volume_abs_cap": 6.0,  # |return| / sigma_t is capped here in eq. (S7) (jump bars)
 }
 
 
@@ -402,11 +403,12 @@ def default_candles(n_bars: int = 20_000, seed: int = 0, timeframe: str = "1m") 
     jumps = np.sqrt(n_jumps) * c["jump_std"] * rng.standard_normal(n_bars)
     kappa = np.exp(0.5 * c["jump_std"] ** 2) - 1.0
     r = -0.5 * sigma_t**2 - c["jump_rate"] * kappa + sigma_t * z + jumps
-    # docs/marketsim/data.md, eq. (S7): log-normal volume tied to vol and |return|
+    # docs/marketsim/data.md, eq. (S7): log-normal volume tied to vol and |return|;
+    # 0.8 ~ E|Z| = sqrt(2/pi) centres the |return| term
     log_v = (
         np.log(c["volume_median"])
         + c["volume_beta_vol"] * h
-        + c["volume_beta_abs"] * (np.abs(r) / sigma_t - np.sqrt(2.0 / np.pi))
+        + c["volume_beta_abs"] * (np.minimum(np.abs(r) / sigma_t, c["volume_abs_cap"]) - 0.8)
         + c["volume_noise"] * rng.standard_normal(n_bars)
     )
     return candles_from_log_returns(r, sigma_t, rng, c["s0"], np.exp(log_v), timeframe)

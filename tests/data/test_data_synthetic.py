@@ -144,6 +144,7 @@ def test_default_candles_match_real_ethusdt_statistics(shared_data):
         ("vol_std", 0.25),
         ("range_mean", 0.3),
         ("volume_median", 0.25),
+        ("volume_mean", 0.3),
     ):
         assert abs(mean[key] / target[key] - 1) < tol, (key, mean[key], target[key])
     for key, tol in (
