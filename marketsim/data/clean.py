@@ -31,7 +31,7 @@ class CleaningThresholds:
     """Thresholds of the spike and wick tests (docs/marketsim/data.md, eq. (C1)-(C2)).
 
     Attributes:
-        scale_window: bars in the centred rolling window of the robust scale.
+        scale_window: bars per block of the robust scale (block median of absolute values).
         spike_k: a close is a spike when both its return and the next return exceed
             ``spike_k`` robust scales and ``spike_min_move`` in absolute value, with opposite
             signs, while the bar's two neighbours agree within half the smaller of the two.
@@ -100,9 +100,20 @@ def _record(
 
 
 def _robust_scale(x: np.ndarray, window: int, floor_fraction: float) -> np.ndarray:
-    """Centred rolling 1.4826 * median(|x|) with a floor (docs/marketsim/data.md, eq. (C1))."""
+    """Block robust scale 1.4826 * median(|x|) with a floor (docs/marketsim/data.md, eq. (C1)).
+
+    The series is cut into consecutive blocks of ``window`` values (the last, partial block
+    uses the last ``window`` values); each value gets its block's median. Blocks instead of a
+    sliding window keep cleaning at about a million rows per second.
+    """
     a = np.abs(x)
-    med = pd.Series(a).rolling(window, center=True, min_periods=1).median().to_numpy()
+    n = a.size
+    full = n // window * window
+    med = np.empty(n)
+    if full:
+        med[:full] = np.repeat(np.median(a[:full].reshape(-1, window), axis=1), window)
+    if full < n:
+        med[full:] = np.median(a[max(0, n - window) :])
     nonzero = a[a > 0]
     floor = floor_fraction * (np.median(nonzero) if nonzero.size else 0.0)
     return 1.4826 * np.maximum(med, max(floor, 1e-12))
@@ -355,7 +366,6 @@ def clean_candles(
         out[c] = a
     out["repaired"] = out["repaired"].to_numpy() | changed
     out = _to_grid(out, int(step.value), timeframe.endswith("w"), report)
-    out = out.copy()
     changed = _spikes(out, th, repairs, report.flags)
     out["repaired"] = out["repaired"].to_numpy(bool) | changed
     out["filled"] = out["filled"].to_numpy(bool)
