@@ -234,7 +234,7 @@ class PPO:
         out["losses/epochs"] = float(epochs_done)
         out["losses/early_stop"] = float(stopped)
         if not self.policy.discrete:
-            out["charts/action_std"] = float(self.policy.pi_head.log_std.exp().mean())
+            out["charts/action_std"] = float(self.policy.pi_head.log_std.detach().exp().mean())
         buf.reset()
         return out
 
