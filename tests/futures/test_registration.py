@@ -45,3 +45,22 @@ def test_real_eth_hourly_data_runs_and_keeps_the_identity(real_eth_1h) -> None:
         net = (info["realised_pnl"] + info["unrealised_pnl"] - info["fees"] - info["funding"]
                - info["slippage"])
         assert np.all(np.abs(info["equity"] - 10000.0 - net) <= 1e-6)
+
+
+def test_default_data_and_path_data() -> None:
+    import pytest
+
+    pytest.importorskip("marketsim.synthetic")
+    env = CryptoFuturesEnv()  # the embedded default candles, no network
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    pytest.importorskip("marketsim.data")
+    from futures_helpers import DATA_DIR
+
+    path = DATA_DIR / "binance-spot_ETHUSDT_5m_20200210_20200331.csv.gz"
+    if not path.exists():
+        pytest.skip(f"shared data not found: {path}")
+    env = CryptoFuturesEnv(data=str(path))
+    env.reset(seed=0)
+    _, r, *_ = env.step(np.array([0.5]))
+    assert np.isfinite(r)
