@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-MODES = ("model", "replay")
+MODES = ("model", "replay", "book")
 ACTION_TYPES = ("discrete", "continuous", "quotes")
 
 
@@ -18,7 +18,8 @@ class MMConfig:
     """
 
     mode: str = "model"
-    """``"model"``: Brownian mid and Poisson fills; ``"replay"``: real candles."""
+    """``"model"``: Brownian mid and Poisson fills; ``"replay"``: real candles; ``"book"``:
+    a rebuilt L2 order book (``l2_paths``) with its features in the observation."""
     action_type: str = "discrete"
     """``"discrete"`` (index into ``gammas``), ``"continuous"`` (gamma, k, sigma, horizon scale)
     or ``"quotes"`` (reservation offset and total spread)."""
@@ -83,6 +84,13 @@ class MMConfig:
     """Replay mode: probability that a traded-through quote fills (queue position)."""
     calib_bars: int = 1000
     """Replay mode: leading bars used to fit sigma, A and k; episodes start after them."""
+    l2_paths: tuple[str, ...] | None = None
+    """Book mode: Binance L2 capture files (``../shared/data/l2/``), in time order."""
+    book_interval: float = 1.0
+    """Book mode: bar length in seconds (one step per bar)."""
+    book_levels: int | None = None
+    """Book levels in the observation; None: 5 in book mode, 0 otherwise; > 0 in model mode
+    adds a synthetic book (uninformative noise, see the docs)."""
     extra: dict = field(default_factory=dict)
     """Unused keyword arguments (rejected by validation)."""
 
@@ -120,8 +128,30 @@ class MMConfig:
             raise ValueError("need n_steps >= 1, n_returns >= 1, latency >= 0, calib_bars >= 3")
         if not 0.0 <= self.fill_prob <= 1.0:
             raise ValueError(f"fill_prob must be in [0, 1], got {self.fill_prob}")
+        if self.book_levels is not None and (not isinstance(self.book_levels, int)
+                                             or self.book_levels < 0):
+            raise ValueError(f"book_levels must be an int >= 0, got {self.book_levels!r}")
+        if self.mode == "replay" and self.levels > 0:
+            raise ValueError("book_levels > 0 needs mode='book' or mode='model' (candles have "
+                             "no book)")
+        if self.mode == "book" and (not self.l2_paths or self.levels < 1):
+            raise ValueError("mode='book' needs l2_paths=(file, ...) and book_levels >= 1")
+        _positive("book_interval", self.book_interval)
         if self.mode == "replay" and self.candles is None and self.data_path is None:
             raise ValueError("mode='replay' needs candles=DataFrame or data_path='file.csv.gz'")
+
+    @property
+    def levels(self) -> int:
+        """Book levels in the observation (resolving the None default)."""
+        if self.book_levels is None:
+            return 5 if self.mode == "book" else 0
+        return self.book_levels
+
+    @property
+    def obs_dim(self) -> int:
+        """Observation length: inventory, time, returns, PnL, vol ratio, book block."""
+        book = self.levels + 1 if self.levels > 0 else 0
+        return self.n_returns + 4 + book
 
     @property
     def dt(self) -> float:
@@ -147,4 +177,7 @@ def make_config(**kwargs: Any) -> MMConfig:
     extra = {key: kwargs.pop(key) for key in list(kwargs) if key not in known}
     if "gammas" in kwargs:
         kwargs["gammas"] = tuple(float(g) for g in kwargs["gammas"])
+    if isinstance(kwargs.get("l2_paths"), (str, list)):
+        paths = kwargs["l2_paths"]
+        kwargs["l2_paths"] = (paths,) if isinstance(paths, str) else tuple(paths)
     return MMConfig(**kwargs, extra=extra)

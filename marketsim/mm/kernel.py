@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from marketsim.mm.book import book_features
 from marketsim.mm.config import MMConfig
 from marketsim.mm.market import Market, resolve_market
 from marketsim.mm.rng import normals, seed_to_key, uniforms
@@ -36,7 +37,8 @@ class MMKernel:
         self.phi = (config.inventory_penalty if config.inventory_penalty is not None
                     else 0.5 * config.reward_gamma * m.sigma ** 2)  # docs eq. (16)
         self.quote_scale = config.quote_scale if config.quote_scale is not None else 4.0 / m.k
-        self.obs_dim = config.n_returns + 4
+        self.obs_dim = config.obs_dim
+        self.levels = config.levels
         self.key = np.zeros(n, dtype=np.uint64)
         self.seeded = np.zeros(n, dtype=bool)
         self.episode = np.zeros(n, dtype=np.int64)
@@ -57,6 +59,12 @@ class MMKernel:
         self.gamma_set = np.asarray(config.gammas, dtype=np.float64)
         self.a_dt = self.market.A * self.dt
         self.q_room = config.max_inventory - config.order_size + 1e-9
+        if self.levels > 0 and m.close is None:
+            # synthetic book: level j at depth j/(2k), size Exp(1) * exp(-k * depth)
+            depth = np.arange(1, self.levels + 1) / (2.0 * m.k)
+            self.book_profile = np.tile(np.exp(-m.k * depth), 2)
+            self.book_spread = np.full(n, 2.0 * depth[0])
+            self.book_sizes = np.zeros((n, config.n_steps, 2 * self.levels))
         self.ewma = 1.0 - 0.5 ** (1.0 / config.vol_halflife)
         if m.close is not None:
             if config.calib_bars < config.n_returns:
@@ -110,8 +118,9 @@ class MMKernel:
         c = self.config
         n_steps = c.n_steps
         steps = np.tile(np.arange(n_steps), idx.size)
+        n_streams = _N_STREAMS + 2 * self.levels
         u = uniforms(np.repeat(self.key[idx], n_steps), np.repeat(self.episode[idx], n_steps),
-                     steps, _N_STREAMS).reshape(idx.size, n_steps, _N_STREAMS)
+                     steps, n_streams).reshape(idx.size, n_steps, n_streams)
         self.fill_u[idx] = u[:, :, 2:4]
         if self.market.close is None:
             # docs/marketsim/market-making.md, eq. (17): Gaussian mid step plus Merton jumps
@@ -120,6 +129,8 @@ class MMKernel:
                 jump = u[:, :, 4] < -np.expm1(-c.jump_intensity * self.dt)
                 move += jump * (c.jump_mean + c.jump_std * normals(u[:, :, 5], u[:, :, 6]))
             self.moves[idx] = move
+            if self.levels > 0:
+                self.book_sizes[idx] = -np.log1p(-u[:, :, _N_STREAMS:]) * self.book_profile
 
     # ----------------------------------------------------------------- quoting
     def tau(self) -> np.ndarray:
@@ -242,6 +253,15 @@ class MMKernel:
         o = self.obs
         o[:, 0] = self.q / c.max_inventory
         o[:, 1] = np.maximum(c.n_steps - self.step_i, 0) / c.n_steps
-        o[:, 2:-2] = self.returns / (self.sigma * np.sqrt(self.dt))
-        o[:, -2] = self.wealth / c.pnl_scale
-        o[:, -1] = np.sqrt(self.sigma_hat2) / self.sigma
+        r = c.n_returns
+        o[:, 2:2 + r] = self.returns / (self.sigma * np.sqrt(self.dt))
+        o[:, 2 + r] = self.wealth / c.pnl_scale
+        o[:, 3 + r] = np.sqrt(self.sigma_hat2) / self.sigma
+        if self.levels > 0:
+            m = self.market
+            if m.features is not None:  # book mode: the bar that just closed, no look-ahead
+                o[:, 4 + r:] = m.features[np.minimum(self.start + self.step_i, m.close.size - 1)]
+            else:
+                sizes = self.book_sizes[self.rows, np.minimum(self.step_i, c.n_steps - 1)]
+                o[:, 4 + r:] = book_features(sizes[:, :self.levels], sizes[:, self.levels:],
+                                             self.book_spread, self.sigma * np.sqrt(self.dt))

@@ -9,9 +9,8 @@ from marketsim.mm.config import MMConfig
 
 
 def observation_space(config: MMConfig) -> spaces.Box:
-    """Box of ``n_returns + 4`` float32 features: q/Q, time left, returns, PnL, vol ratio."""
-    dim = config.n_returns + 4
-    return spaces.Box(-np.inf, np.inf, shape=(dim,), dtype=np.float32)
+    """Float32 Box: q/Q, time left, returns, PnL, vol ratio, then the book block if any."""
+    return spaces.Box(-np.inf, np.inf, shape=(config.obs_dim,), dtype=np.float32)
 
 
 def action_space(config: MMConfig) -> spaces.Space:

@@ -109,3 +109,17 @@ def test_real_eth_candles_units():
         assert np.all(np.isfinite(obs))
         assert 0.1 < info["spread"] < 20.0
     assert te and total > 10
+
+
+def test_data_path_reads_through_load_candles():
+    path = DATA_DIR / "binance-spot_ETHUSDT_1m_20230316_20230501.csv.gz"
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path}")
+    pytest.importorskip("marketsim.data")
+    env = MarketMakingEnv(mode="replay", data_path=str(path), gammas=(0.001, 0.003, 0.01))
+    obs, _ = env.reset(seed=1)
+    for _ in range(200):
+        obs, r, te, tr, info = env.step(1)
+        assert np.all(np.isfinite(obs)) and np.isfinite(r)
+    assert te and info["fills"] >= 0
+    assert env.kernel.market.close.size > 60_000
