@@ -1,9 +1,19 @@
 """Every loss of the engine, as pure functions returning ``(loss, info)``.
 
-One module per family (``ppo``, and the off-policy families), re-exported here so that
-``from rlcore.losses import clipped_surrogate`` works for all of them.
+One module per family, re-exported here so that ``from rlcore.losses import sac_critic_loss``
+works for all of them:
+
+* ``ppo``: clipped surrogate, value loss (clipped/unclipped), entropy, approximate KL;
+* ``a2c``: the policy-gradient loss (A2C shares the value and entropy losses of ``ppo``);
+* ``sac``: tanh-Gaussian log-probability, soft-Q critic, actor and temperature losses, and their
+  discrete-action variants;
+* ``dqn``: double-DQN target and the importance-weighted TD loss.
 """
 
-from rlcore.losses.ppo import approx_kl, clipped_surrogate, entropy_loss, value_loss, wmean
+from rlcore.losses import a2c, dqn, ppo, sac
+from rlcore.losses.a2c import *  # noqa: F403
+from rlcore.losses.dqn import *  # noqa: F403
+from rlcore.losses.ppo import *  # noqa: F403
+from rlcore.losses.sac import *  # noqa: F403
 
-__all__ = ["approx_kl", "clipped_surrogate", "entropy_loss", "value_loss", "wmean"]
+__all__ = [*ppo.__all__, *a2c.__all__, *sac.__all__, *dqn.__all__]
