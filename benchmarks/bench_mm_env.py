@@ -72,6 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     result: dict = {"benchmark": "mm_env", "python": platform.python_version(),
                     "machine": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "load_avg_1m_before": round(os.getloadavg()[0], 2),
                     "steps": args.steps, "single_steps_per_s": {}, "vector_env_steps_per_s": {}}
     for action_type in ("discrete", "continuous", "quotes"):
         result["single_steps_per_s"][action_type] = round(bench_single(action_type, args.steps))
@@ -79,6 +80,7 @@ def main() -> None:
         result["vector_env_steps_per_s"][action_type] = {
             str(n): round(bench_vector(action_type, n, args.steps * (10 if n > 1 else 1)))
             for n in (1, 64, 1024)}
+    result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = args.out or ROOT / "runs" / "bench" / f"mm_env-{stamp}.json"
     write_atomic(out, result)

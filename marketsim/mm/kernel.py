@@ -36,6 +36,7 @@ class MMKernel:
         self.sigma = m.sigma
         self.phi = (config.inventory_penalty if config.inventory_penalty is not None
                     else 0.5 * config.reward_gamma * m.sigma ** 2)  # docs eq. (16)
+        self.phi_dt = self.phi * self.dt
         self.quote_scale = config.quote_scale if config.quote_scale is not None else 4.0 / m.k
         self.obs_dim = config.obs_dim
         self.levels = config.levels
@@ -221,7 +222,9 @@ class MMKernel:
             ask_fill &= np.isfinite(ask)
         bought = np.where(bid_fill, bid, 0.0)
         sold = np.where(ask_fill, ask, 0.0)
-        self.cash += size * (sold - bought) - c.maker_fee * size * (sold + bought)
+        if c.maker_fee != 0.0:
+            self.cash -= c.maker_fee * size * (sold + bought)
+        self.cash += size * (sold - bought)
         self.q += size * (bid_fill.astype(np.float64) - ask_fill)
         change = new_mid - self.mid
         self.mid = new_mid
@@ -231,7 +234,7 @@ class MMKernel:
         self.step_i += 1
         wealth = self.cash + self.q * self.mid
         # docs/marketsim/market-making.md, eq. (16)
-        reward = wealth - self.wealth - self.phi * self.q * self.q * self.dt
+        reward = wealth - self.wealth - self.phi_dt * np.square(self.q)
         self.wealth = wealth
         ended = self.step_i >= c.n_steps
         if c.rolling_horizon is None:
