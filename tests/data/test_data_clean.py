@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_candles
+from data_helpers import make_candles
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import make_candles
+from data_helpers import make_candles
 from fake_binance import MINUTE_MS, FakeBinance, point_binance_at
 
 from marketsim.data import DataStore, ccxt_loader, load_candles

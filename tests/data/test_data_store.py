@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import make_candles
+from data_helpers import make_candles
 
 from marketsim.data import DataError, DataStore, clean_candles, content_hash, default_store_root
 from marketsim.data.cli import data
