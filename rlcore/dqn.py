@@ -39,7 +39,13 @@ class DQNConfig:
     gamma: float | str = 0.99
     """Discount factor (mutable; used at the next sampled batch)."""
     epsilon: float | str | None = None
-    """Exploration rate (mutable); None: lin:1.0->0.05 over the first 10% of total steps."""
+    """Exploration rate (mutable); None: the linear schedule of the three fields below."""
+    exploration_fraction: float = 0.1
+    """With epsilon None: share of total steps over which epsilon falls (SB3's name)."""
+    exploration_initial_eps: float = 1.0
+    """With epsilon None: the starting epsilon."""
+    exploration_final_eps: float = 0.05
+    """With epsilon None: the final epsilon."""
     batch_size: int | str = 32
     """Transitions per gradient step (mutable)."""
     train_freq: int | str = 4
@@ -140,9 +146,12 @@ class DQN:
         self.config, self.n_envs, self.device = config, int(n_envs), torch.device(device)
         self.obs_dim = int(np.prod(obs_space.shape))
         self.n_actions = int(action_space.n)
-        initial = {s.name: getattr(config, s.name) for s in DQN_HPARAMS}
+        c = config
+        initial = {s.name: getattr(c, s.name) for s in DQN_HPARAMS}
         if initial["epsilon"] is None:
-            initial["epsilon"] = f"lin:1.0->0.05@{max(1, int(0.1 * total_steps))}"
+            n = max(1, int(c.exploration_fraction * total_steps))
+            initial["epsilon"] = (f"lin:{c.exploration_initial_eps}->{c.exploration_final_eps}"
+                                  f"@{n}")
         self.hp = HParams(DQN_HPARAMS, initial, total_steps)
         c = config
         self.q = QNetwork(self.obs_dim, self.n_actions, c.net, c.hidden, c.activation,
@@ -205,6 +214,7 @@ class DQN:
         return (self.num_steps >= self.config.learning_starts and self.replay.size > 0
                 and self.n_calls % self.hp["train_freq"] == 0)
 
+    @torch.no_grad()
     def _update_target(self, tau: float) -> None:
         # docs/algorithms/dqn.md, eq. (14): target <- target + tau (online - target)
         if tau >= 1.0:

@@ -307,6 +307,7 @@ class SAC:
                 torch.from_numpy(b.rewards).to(dev), torch.from_numpy(b.next_obs).to(dev),
                 torch.from_numpy(b.terminated).to(dev), torch.from_numpy(b.discounts).to(dev))
 
+    @torch.no_grad()
     def _polyak(self, tau: float) -> None:
         # docs/algorithms/sac.md, eq. (12): target <- target + tau (online - target)
         torch._foreach_lerp_(self._target, self._online, tau)

@@ -181,3 +181,27 @@ def test_recency_mixture_frequencies_and_weights() -> None:
     counts = np.bincount(draws, minlength=60)
     assert stats.chisquare(counts, P * counts.sum()).pvalue > 1e-3
     assert per.weights(np.arange(60)).max() <= 1.0 + 1e-12
+
+
+def test_worked_weights_from_docs() -> None:
+    """docs/algorithms/dqn.md: p = (1, 4, 9, 16), alpha 0.5, beta 0.5."""
+    per = _filled_per(4, alpha=0.5)
+    per.set_eps(1e-9)
+    per.update_priorities(np.arange(4), np.array([1.0, 4.0, 9.0, 16.0]) - 1e-9)
+    np.testing.assert_allclose(per.probabilities(np.arange(4)), [0.1, 0.2, 0.3, 0.4])
+    per.set_beta(0.5)
+    np.testing.assert_allclose(per.weights(np.arange(4)), [1.0, 0.70710678, 0.57735027, 0.5],
+                               rtol=1e-7)
+
+
+def test_worked_nstep_from_docs() -> None:
+    """Rewards (1, 2, 3), gamma 0.5, n 3, step 1 truncated (then terminated)."""
+    for term1 in (False, True):
+        buf = ReplayBuffer(10, 1, (1,))
+        for t, r in enumerate((1.0, 2.0, 3.0)):
+            end = t == 1
+            buf.add(np.full((1, 1), t), np.zeros(1), np.array([r]), np.full((1, 1), 10 + t),
+                    np.array([end and term1]), np.array([end and not term1]))
+        b = buf.gather(np.array([0]), 0.5, 3, np.ones(1, np.float32))
+        assert b.rewards[0] == 2.0 and b.n_used[0] == 2 and b.discounts[0] == 0.25
+        assert b.next_obs[0, 0] == 11 and b.terminated[0] == float(term1)

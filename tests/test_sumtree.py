@@ -80,3 +80,13 @@ def test_bad_input_is_rejected() -> None:
         st.find(np.array([0.0]))
     with pytest.raises(ValueError, match="positive integer"):
         SumTree(0)
+
+
+def test_worked_example_from_docs() -> None:
+    """docs/algorithms/dqn.md, 'The sum tree': leaves (1, 3, 2, 4)."""
+    st = SumTree(4)
+    st.update(np.arange(4), np.array([1.0, 3.0, 2.0, 4.0]))
+    assert st.nodes[1:].tolist() == [10.0, 4.0, 6.0, 1.0, 3.0, 2.0, 4.0]
+    assert st.find(np.array([5.5]))[0] == 2
+    st.update(np.array([1]), np.array([0.5]))
+    assert (st.nodes[5], st.nodes[2], st.total) == (0.5, 1.5, 7.5)
