@@ -252,7 +252,7 @@ def _spikes(
         log_range = np.log(h / l)
         rscale = _robust_scale(log_range, th.scale_window, th.min_scale_fraction) / 1.4826
         limit = th.wick_k * rscale
-        # docs/marketsim/data.md, eq. (C2): wick length against the rolling median range
+        # docs/marketsim/data.md, eq. (C2): wick length against the block median range
         up, down = np.log(h / body_top), np.log(body_bottom / l)
         for kind, wick, col in (("long_upper_wick", up, "high"), ("long_lower_wick", down, "low")):
             bad = wick > limit
