@@ -29,6 +29,7 @@ from ccxt.base.errors import OperationFailed
 
 from marketsim.data.clean import clean_candles
 from marketsim.data.readers import from_ccxt_ohlcv
+from marketsim.data.report import CleaningReport
 from marketsim.data.store import DataStore
 from marketsim.data.timeframe import timeframe_to_timedelta
 
@@ -152,7 +153,9 @@ async def call_with_retry(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _merge_candles(existing: pd.DataFrame | None, rows: list[list[float]], timeframe: str):
+def _merge_candles(
+    existing: pd.DataFrame | None, rows: list[list[float]], timeframe: str
+) -> tuple[pd.DataFrame, CleaningReport]:
     """Existing store rows unchanged + the cleaned new rows after them; returns (frame, report)."""
     new = from_ccxt_ohlcv(rows, source="exchange pages")
     if existing is None or len(existing) == 0:
