@@ -215,7 +215,7 @@ class A2C:
                "losses/explained_variance": explained_variance(buf.returns[buf.valid],
                                                                buf.values[buf.valid])}
         if not self.policy.discrete:
-            out["charts/action_std"] = float(self.policy.pi_head.log_std.exp().mean())
+            out["charts/action_std"] = float(self.policy.pi_head.log_std.detach().exp().mean())
         buf.reset()
         self._resize_if_due()
         return out
