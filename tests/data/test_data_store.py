@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from data_helpers import make_candles
+from data_helpers import make_candles, messy_candles
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marketsim.data import DataError, DataStore, clean_candles, content_hash, default_store_root
 from marketsim.data.cli import data
@@ -99,3 +101,19 @@ def test_truncated_store_file_named(tmp_path):
     with pytest.raises(DataError, match="not a complete Parquet") as e:
         store.read("x", "A/B", "1m")
     assert str(path) in str(e.value)
+
+
+@settings(max_examples=25, deadline=None)
+@given(messy_candles(), st.sampled_from(["1m", "5m"]))
+def test_any_cleaned_frame_round_trips_through_the_store(df, tf):
+    import tempfile
+
+    try:
+        cleaned, report = clean_candles(df, tf)
+    except DataError:
+        return  # no valid close at all: covered in test_data_clean
+    with tempfile.TemporaryDirectory() as tmp:
+        store = DataStore(tmp)
+        store.write(cleaned, "x", "A/B", tf, "hypothesis", report)
+        back = store.read("x", "A/B", tf, verify=True)
+    pd.testing.assert_frame_equal(back, cleaned)
