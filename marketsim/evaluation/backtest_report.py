@@ -1,0 +1,139 @@
+"""``run_backtest``: a trained run (or an ensemble of runs) over a candle range, with baselines,
+written as ``report.json``, ``equity.csv``, ``backtest.png`` and ``report.html``.
+
+docs/guide/evaluation.md, "Backtest" and "Reading a report".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from marketsim.evaluation.backtest import (
+    FUTURES_ENV,
+    Policy,
+    backtest_frames,
+    ensemble_policy,
+    load_run_policy,
+    slice_candles,
+)
+from marketsim.evaluation.report import metrics_table, plot_backtest, write_csv, write_html, write_json
+from marketsim.metrics import DAYS_PER_YEAR, compute_metrics
+
+__all__ = ["CONVENTIONS", "run_backtest", "frames_report", "equity_table", "default_out"]
+
+CONVENTIONS = {
+    "returns": "UTC-daily simple returns of equity (last equity of each UTC day)",
+    "days_per_year": DAYS_PER_YEAR,
+    "sharpe": "sqrt(365) * mean / std (ddof 1) of daily returns; 0 when std is 0",
+    "sortino": "sqrt(365) * mean / downside RMS over all days; 0 with no losing day",
+    "max_drawdown": "min(E_t / max_{s<=t} E_s - 1) over bars, a negative fraction",
+    "calmar": "annual_return / |max_drawdown|; 0 when max_drawdown is 0",
+    "profitable_days": "share of UTC days with equity change > 0 (after fees and funding)",
+    "turnover": "sum over bars of traded notional / equity",
+    "baselines": "flat (no position) and buy_and_hold (1x long from the first bar) through the "
+                 "same environment, costs and funding",
+}
+
+
+def frames_report(frames: dict[str, pd.DataFrame]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(agent metrics, {baseline: metrics}) from the per-bar frames of :func:`backtest_frames`."""
+    metrics = {k: compute_metrics(f["equity"], f) for k, f in frames.items()}
+    agent = metrics.pop("agent", {})
+    return agent, metrics
+
+
+def equity_table(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The agent's per-bar frame plus an ``equity_<baseline>`` column per baseline."""
+    main = frames.get("agent", next(iter(frames.values()))).copy()
+    for k, f in frames.items():
+        if k != "agent":
+            main[f"equity_{k}"] = f["equity"].to_numpy()
+    main.index = main.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+    main.index.name = "timestamp"
+    return main
+
+
+def default_out(run_dir: str | Path, label: str) -> Path:
+    """``RUN_DIR/backtest/<label>``."""
+    return Path(run_dir) / "backtest" / label
+
+
+def _data_info(df: pd.DataFrame, label: str) -> dict[str, Any]:
+    from marketsim.data import content_hash
+
+    cols = [c for c in ("open", "high", "low", "close", "volume") if c in df]
+    return {"source": label, "bars": len(df), "first_bar": df.index[0].isoformat(),
+            "last_bar": df.index[-1].isoformat(), "content_hash": content_hash(df[cols])}
+
+
+def run_backtest(run_dirs: list[str | Path], data: str | Path | pd.DataFrame | None = None,
+                 start: str | None = None, end: str | None = None,
+                 out: str | Path | None = None, weights: list[float] | None = None,
+                 stress: str | None = None, data_dir: str | Path | None = None,
+                 funding: Any = 0.0001) -> Path:
+    """Backtest one run (or blend several with ``weights``) and write the report folder.
+
+    ``data``: a candle file ``marketsim.data.load_candles`` reads, or a DataFrame; ``stress``:
+    a scenario name of :mod:`marketsim.evaluation.stress` instead of ``data``. Returns the path
+    of ``report.json``.
+    """
+    if not run_dirs:
+        raise ValueError("run_dirs: expected at least one run folder")
+    if (data is None) == (stress is None):
+        raise ValueError("give exactly one of --data and --stress")
+    policies = [load_run_policy(r) for r in run_dirs]
+    for p in policies:
+        if p.env != FUTURES_ENV:
+            raise ValueError(f"{p.run_dir}: backtest supports {FUTURES_ENV} runs; this run's "
+                             f"env is {p.env!r}")
+    policy: Policy = policies[0] if len(policies) == 1 else ensemble_policy(policies, weights)
+    stress_info: dict[str, str] | None = None
+    if stress is not None:
+        from marketsim.evaluation.stress import scenario_candles
+
+        candles, stress_info = scenario_candles(stress, data_dir)
+        label, source = f"stress-{stress}", stress_info["file"]
+    elif isinstance(data, pd.DataFrame):
+        candles, label, source = data, "frame", "<DataFrame>"
+    else:
+        from marketsim.data import load_candles
+
+        candles = load_candles(data)
+        label, source = Path(str(data)).name.split(".")[0], str(data)
+    candles = slice_candles(candles, start, end)
+    if start or end:
+        label += f"_{start or 'begin'}_{end or 'end'}".replace(":", "")
+    frames = backtest_frames(candles, policy, funding)
+    agent, baselines = frames_report(frames)
+    out_dir = Path(out) if out is not None else default_out(run_dirs[0], label)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(out_dir / "equity.csv", equity_table(frames))
+    names = [Path(r).name for r in run_dirs]
+    title = f"backtest {' + '.join(names)} on {label}"
+    plot_backtest(frames, out_dir / "backtest.png", title)
+    report: dict[str, Any] = {
+        **agent,
+        "baselines": baselines,
+        "runs": [{"run": Path(p.run_dir).name, "algo": p.algo,
+                  "checkpoint_step": p.checkpoint_step} for p in policies],
+        "weights": list(policy.agent.weights()) if len(policies) > 1 else [1.0],
+        "data": _data_info(candles, source),
+        "trading_start": frames["flat"].index[0].isoformat(),
+        "conventions": CONVENTIONS,
+        "env_kwargs": {k: v for k, v in policy.env_kwargs.items()
+                       if isinstance(v, (int, float, str, bool, type(None)))},
+    }
+    if stress_info is not None:
+        report["stress"] = stress_info
+    notes = f"<p>data: <code>{source}</code>, {len(candles)} bars; trading from " \
+            f"{report['trading_start']}.</p>"
+    if stress_info is not None:
+        notes += (f"<p>stress scenario <b>{stress}</b> ({stress_info['event']}): "
+                  f"<b>{stress_info['source']}</b> data.</p>")
+    write_html(out_dir / "report.html", title,
+               [("Metrics", metrics_table({"agent": agent, **baselines})), ("Data", notes)],
+               ["backtest.png"])
+    return write_json(out_dir / "report.json", report)

@@ -1,0 +1,336 @@
+"""Walk-forward analysis: train on a window, test on the next, slide (docs/guide/evaluation.md,
+"Walk-forward").
+
+Folds live on the data's time axis: fold k trains on [s_k, s_k + train) and tests on
+[s_k + train, s_k + train + test), with s_k = s_0 + k * step. Each fold's train and test
+slices are written as Parquet files in the walk-forward folder (provenance); training reads the
+train file through the engine's runner (``env_kwargs={"data": path}``). The test file also holds
+the ``warmup`` bars before the test window (the environment's feature window); they are train
+bars, used as observation history only: trading starts at the first test bar's close.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from marketsim.evaluation.backtest import backtest_frames, load_run_policy
+from marketsim.evaluation.report import (
+    metrics_table,
+    plot_backtest,
+    write_csv,
+    write_html,
+    write_json,
+)
+from marketsim.metrics import compute_metrics
+
+__all__ = ["Fold", "parse_duration", "make_folds", "fold_slices", "chain_equity",
+           "WalkForwardSpec", "run_walkforward"]
+
+_DUR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(w|d|h|m|min)\s*$")
+
+
+def parse_duration(text: str | pd.Timedelta, what: str = "duration") -> pd.Timedelta:
+    """``"60d"``, ``"12h"``, ``"2w"``, ``"30m"`` -> Timedelta; ValueError naming ``what``."""
+    if isinstance(text, pd.Timedelta):
+        return text
+    m = _DUR.match(str(text))
+    if not m:
+        raise ValueError(f"{what} {text!r}: expected a number and a unit w, d, h or m "
+                         f"(e.g. 60d)")
+    n, unit = float(m.group(1)), m.group(2)
+    td = pd.Timedelta(**{{"w": "weeks", "d": "days", "h": "hours", "m": "minutes",
+                          "min": "minutes"}[unit]: n})
+    if td <= pd.Timedelta(0):
+        raise ValueError(f"{what} {text!r}: expected a positive duration")
+    return td
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One fold's windows, half-open [start, end) in UTC bar-open times."""
+
+    index: int
+    train_start: pd.Timestamp
+    train_end: pd.Timestamp
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
+
+    def to_dict(self) -> dict[str, Any]:
+        """ISO strings."""
+        return {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v)
+                for k, v in asdict(self).items()}
+
+
+def make_folds(index: pd.DatetimeIndex, train: pd.Timedelta, test: pd.Timedelta,
+               step: pd.Timedelta, max_folds: int | None = None) -> list[Fold]:
+    """Folds whose test window ends within the data; ValueError if none fits or if
+    ``step < test`` (test windows would overlap and the out-of-sample chain double count)."""
+    if step < test:
+        raise ValueError(f"--step {step}: expected >= --test {test} (test windows must not "
+                         "overlap)")
+    if len(index) == 0:
+        raise ValueError("data: no bars")
+    first = index[0]
+    end = index[-1] + (index[-1] - index[-2] if len(index) > 1 else pd.Timedelta(0))
+    folds: list[Fold] = []
+    k = 0
+    while True:
+        s = first + k * step
+        f = Fold(k, s, s + train, s + train, s + train + test)
+        if f.test_end > end or (max_folds is not None and k >= max_folds):
+            break
+        folds.append(f)
+        k += 1
+    if not folds:
+        raise ValueError(f"data from {first} to {end} is shorter than --train {train} + "
+                         f"--test {test}: no fold fits")
+    return folds
+
+
+def fold_slices(df: pd.DataFrame, fold: Fold, warmup: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train rows, test rows with the ``warmup`` rows before the test window prepended)."""
+    idx = df.index
+    train = df[(idx >= fold.train_start) & (idx < fold.train_end)]
+    test_mask = (idx >= fold.test_start) & (idx < fold.test_end)
+    first = int(test_mask.argmax()) if test_mask.any() else len(df)
+    lo = max(first - warmup, 0)
+    test = df.iloc[lo:first + int(test_mask.sum())]
+    return train, test
+
+
+def chain_equity(curves: list[pd.Series], e0: float) -> pd.Series:
+    """Concatenate per-fold equity curves into one out-of-sample curve starting at ``e0``:
+    each fold's curve is rescaled to start where the previous one ended (eq. (13))."""
+    parts, level = [], e0
+    for c in curves:
+        scaled = c * (level / float(c.iloc[0]))
+        parts.append(scaled)
+        level = float(scaled.iloc[-1])
+    return pd.concat(parts)
+
+
+def chain_frames(frames: list[pd.DataFrame], e0: float) -> pd.DataFrame:
+    """Per-fold per-bar frames chained like :func:`chain_equity`; money columns (fees,
+    funding, slippage) scaled by the same factor as their fold's equity."""
+    parts, level = [], e0
+    for f in frames:
+        g = f.copy()
+        scale = level / float(f["equity"].iloc[0])
+        for col in ("equity", "fees", "funding", "slippage"):
+            if col in g:
+                g[col] = g[col] * scale
+        g["position"] = g["position"] * scale if "position" in g else 0.0
+        parts.append(g)
+        level = float(g["equity"].iloc[-1])
+    return pd.concat(parts)
+
+
+@dataclass(frozen=True)
+class WalkForwardSpec:
+    """Everything a walk-forward needs (picklable: it travels to worker processes)."""
+
+    data: str
+    out: str
+    algos: tuple[str, ...] = ("ppo",)
+    env: str = "marketsim/CryptoFutures-v0"
+    train: str = "60d"
+    test: str = "30d"
+    step: str = "30d"
+    steps: int = 20_000
+    sets: tuple[tuple[str, Any], ...] = ()
+    env_args: tuple[tuple[str, Any], ...] = ()
+    start: str | None = None
+    end: str | None = None
+    max_folds: int | None = None
+    workers: int = 1
+    seed: int = 0
+
+
+def _warmup(env_args: dict[str, Any]) -> int:
+    from marketsim.futures.config import FuturesConfig
+
+    cfg = FuturesConfig.from_kwargs(**{k: v for k, v in env_args.items()
+                                       if k not in ("data", "funding", "data_seed")})
+    return cfg.window + cfg.vol_window
+
+
+def algo_sets(sets: dict[str, Any], algo: str) -> dict[str, Any]:
+    """Settings for ``algo``: plain keys, plus ``<algo>.key`` keys with the prefix removed
+    (``ppo.n_steps=256`` applies to PPO only)."""
+    from rlcore.config import ALGOS
+
+    out = {}
+    for k, v in sets.items():
+        head, dot, tail = k.partition(".")
+        if dot and head in ALGOS:
+            if head == algo:
+                out[tail] = v
+        else:
+            out[k] = v
+    return out
+
+
+def _overrides(job: dict[str, Any]) -> dict[str, Any]:
+    return {"algo": job["algo"], "env": job["env"], "steps": job["steps"], "seed": job["seed"],
+            "progress": False, "env_kwargs": {**job["env_args"], "data": job["train_path"]},
+            **algo_sets(job["sets"], job["algo"])}
+
+
+def _train_fold(job: dict[str, Any]) -> dict[str, Any]:
+    """Worker: train one algorithm on one fold's train file, backtest on its test file."""
+    import torch
+
+    from marketsim.data import load_candles
+    from rlcore.config import resolve_configs
+    from rlcore.runner import train
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    run_cfg, algo_cfg = resolve_configs(_overrides(job))
+    summary, _ = train(run_cfg, algo_cfg, job["run_dir"])
+    policy = load_run_policy(job["run_dir"])
+    test = load_candles(job["test_path"], clean=False)
+    frame = backtest_frames(test, policy)["agent"]
+    write_csv(Path(job["run_dir"]) / "test_equity.csv", frame)
+    return {"fold": job["fold"], "algo": job["algo"], "frame": frame,
+            "train_wall_s": summary.get("wall_s", 0.0), "wall_s": time.perf_counter() - t0}
+
+
+def run_walkforward(spec: WalkForwardSpec) -> Path:
+    """Run every fold (in ``spec.workers`` spawned processes when > 1); returns the path of
+    ``walkforward.json``."""
+    from marketsim.data import load_candles
+    from marketsim.data.store import frame_to_parquet_bytes
+    from rlcore.config import ALGOS
+    from rlcore.runs import atomic_write_bytes
+
+    for a in spec.algos:
+        if a not in ALGOS:
+            raise ValueError(f"--algo {a!r}: expected one of {', '.join(ALGOS)}")
+    if spec.env != "marketsim/CryptoFutures-v0":
+        raise ValueError(f"--env {spec.env!r}: walk-forward supports marketsim/CryptoFutures-v0")
+    train, test = parse_duration(spec.train, "--train"), parse_duration(spec.test, "--test")
+    step = parse_duration(spec.step, "--step")
+    env_args = dict(spec.env_args)
+    warmup = _warmup(env_args)
+    from rlcore.config import resolve_configs
+
+    for a in spec.algos:  # fail before any work on a bad --set
+        resolve_configs(_overrides({"algo": a, "env": spec.env, "steps": spec.steps,
+                                    "seed": spec.seed, "env_args": env_args,
+                                    "train_path": "-", "sets": dict(spec.sets)}))
+    from marketsim.evaluation.backtest import slice_candles
+
+    df = slice_candles(load_candles(spec.data), spec.start, spec.end)
+    folds = make_folds(df.index, train, test, step, spec.max_folds)
+    out = Path(spec.out)
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"--out {out}: exists and is not empty; choose a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    cols = ["open", "high", "low", "close", "volume"]
+    jobs, fold_rows = [], []
+    baselines: dict[int, dict[str, pd.DataFrame]] = {}
+    for f in folds:
+        tr, te = fold_slices(df[cols], f, warmup)
+        fdir = out / f"fold_{f.index:03d}"
+        tp, sp = fdir / "train.parquet", fdir / "test.parquet"
+        atomic_write_bytes(tp, frame_to_parquet_bytes(tr))
+        atomic_write_bytes(sp, frame_to_parquet_bytes(te))
+        baselines[f.index] = backtest_frames(te, None)
+        fold_rows.append({**f.to_dict(), "train_bars": len(tr), "test_bars": len(te) - warmup,
+                          "warmup_bars": warmup, "train_file": str(tp.relative_to(out)),
+                          "test_file": str(sp.relative_to(out))})
+        for a in spec.algos:
+            jobs.append({"fold": f.index, "algo": a, "env": spec.env, "steps": spec.steps,
+                         "seed": spec.seed, "sets": dict(spec.sets), "env_args": env_args,
+                         "train_path": str(tp), "test_path": str(sp),
+                         "run_dir": str(fdir / a)})
+    t0 = time.perf_counter()
+    if spec.workers > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(spec.workers, mp_context=ctx) as ex:
+            results = list(ex.map(_train_fold, jobs))
+    else:
+        results = [_train_fold(j) for j in jobs]
+    wall = time.perf_counter() - t0
+    frames: dict[str, dict[int, pd.DataFrame]] = {a: {} for a in spec.algos}
+    for r in results:
+        frames[r["algo"]][r["fold"]] = r["frame"]
+    for b in ("flat", "buy_and_hold"):
+        frames[b] = {i: baselines[i][b] for i in baselines}
+    e0 = float(next(iter(baselines.values()))["flat"]["equity"].iloc[0])
+    for row in fold_rows:
+        i = row["fold"] = row.pop("index")
+        row["metrics"] = {k: compute_metrics(v[i]["equity"], v[i]) for k, v in frames.items()}
+    chained = {k: chain_frames([v[i] for i in sorted(v)], e0) for k, v in frames.items()}
+    chains = {k: f["equity"] for k, f in chained.items()}
+    oos = {k: compute_metrics(f["equity"], f) for k, f in chained.items()}
+    table = pd.DataFrame({f"equity_{k}": c.to_numpy() for k, c in chains.items()},
+                         index=next(iter(chains.values())).index.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    table.index.name = "timestamp"
+    write_csv(out / "oos_equity.csv", table)
+    first_algo = spec.algos[0]
+    plot_frames = {first_algo: chained[first_algo],
+                   **{k: f for k, f in chained.items() if k != first_algo}}
+    markers = [f.test_start for f in folds]
+    plot_backtest(plot_frames, out / "walkforward.png",
+                  f"walk-forward out-of-sample: {', '.join(spec.algos)} "
+                  f"(train {spec.train}, test {spec.test}, step {spec.step})", markers)
+    _plot_folds(fold_rows, out / "folds.png", list(frames))
+    report = {
+        "spec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(spec).items()
+                 if k not in ("out", "workers")},
+        "folds": fold_rows, "oos": oos, "n_folds": len(folds),
+        "oos_start": chains[first_algo].index[0].isoformat(),
+        "oos_end": chains[first_algo].index[-1].isoformat(),
+    }
+    fold_tab = _fold_table(fold_rows, list(frames))
+    write_html(out / "walkforward.html", "walk-forward report",
+               [("Out-of-sample (chained folds)", metrics_table(oos)),
+                ("Folds: total return of each test window", fold_tab),
+                ("Command", f"<p>data <code>{spec.data}</code>; training steps per fold "
+                            f"{spec.steps}; wall time {wall:.0f} s (not in the JSON).</p>")],
+               ["walkforward.png", "folds.png"])
+    return write_json(out / "walkforward.json", report)
+
+
+def _fold_table(rows: list[dict[str, Any]], names: list[str]) -> str:
+    head = "".join(f"<th>{n}</th>" for n in names)
+    body = "".join(
+        f"<tr><td>{r['fold']}</td><td>{r['test_start'][:10]}</td>"
+        + "".join(f"<td>{100 * r['metrics'][n]['total_return']:.2f}%</td>" for n in names)
+        + "</tr>" for r in rows)
+    return (f"<table id='folds'><thead><tr><th>fold</th><th>test start</th>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def _plot_folds(rows: list[dict[str, Any]], path: Path, names: list[str]) -> Path:
+    """Grouped bars: each fold's test-window total return per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from marketsim.evaluation.report import _save_png
+
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    x = np.arange(len(rows))
+    w = 0.8 / max(len(names), 1)
+    for j, n in enumerate(names):
+        ax.bar(x + j * w, [100 * r["metrics"][n]["total_return"] for r in rows], w, label=n)
+    ax.set_xticks(x + 0.4 - w / 2, [r["test_start"][:10] for r in rows], rotation=45,
+                  fontsize=7)
+    ax.set_ylabel("test-window return %")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save_png(fig, path)
