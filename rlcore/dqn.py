@@ -88,8 +88,6 @@ class DQNConfig:
     """Hidden widths (default 64-64 for mlp)."""
     activation: str = "relu"
     """Activation of the plain MLP."""
-    seed: int | None = None
-    """Seed of the replay sampler and exploration (None: from torch's seed)."""
 
 
 DQN_HPARAMS = [
@@ -162,7 +160,8 @@ class DQN:
         self.q_target.requires_grad_(False)
         self._online, self._target = list(self.q.parameters()), list(self.q_target.parameters())
         self.optimizer = torch.optim.Adam(self.q.parameters(), lr=self.hp["learning_rate"])
-        seed = c.seed if c.seed is not None else torch.initial_seed() % (2**32)
+        # replay sampling and exploration draw from torch's seed (the runner seeds it)
+        seed = torch.initial_seed() % (2**32)
         buf = ReplayBuffer(c.buffer_size, self.n_envs, (self.obs_dim,), (), np.int64, seed=seed)
         self.replay = (PrioritizedReplayBuffer(buf, self.hp["per_alpha"], self.hp["per_beta"],
                                                self.hp["per_eps"], c.recent_frac, c.recent_window)
@@ -211,7 +210,9 @@ class DQN:
         if self._since_target >= self.hp["target_update_interval"]:
             self._since_target = 0
             self._update_target(self.hp["tau"])
-        return (self.num_steps >= self.config.learning_starts and self.replay.size > 0
+        # after a resume without replay contents, wait for the buffer to refill a little
+        enough = self.replay.size >= max(1, min(self.config.learning_starts, self.hp["batch_size"]))
+        return (self.num_steps >= self.config.learning_starts and enough
                 and self.n_calls % self.hp["train_freq"] == 0)
 
     @torch.no_grad()

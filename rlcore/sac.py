@@ -75,8 +75,6 @@ class SACConfig:
     """Hidden widths of actor and critics (default 256-256 for mlp)."""
     activation: str = "relu"
     """Activation of the plain MLP."""
-    seed: int | None = None
-    """Seed of the replay sampler and the random warm-up actions (None: from torch's seed)."""
 
 
 def sac_hparam_specs(autotune: bool) -> list[HParamSpec]:
@@ -220,7 +218,8 @@ class SAC:
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
         self.log_alpha = torch.tensor(math.log(self.hp["alpha"]), device=dev, requires_grad=True)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=lr)
-        seed = c.seed if c.seed is not None else torch.initial_seed() % (2**32)
+        # replay sampling and exploration draw from torch's seed (the runner seeds it)
+        seed = torch.initial_seed() % (2**32)
         act_shape = () if self.discrete else (self.act_dim,)
         self.replay = ReplayBuffer(c.buffer_size, self.n_envs, (self.obs_dim,), act_shape,
                                    np.int64 if self.discrete else np.float32, seed=seed)
@@ -283,7 +282,9 @@ class SAC:
                         tr.valid)
         self.num_steps += len(tr.obs)
         self.n_calls += 1
-        return (self.num_steps >= self.config.learning_starts and self.replay.size > 0
+        # after a resume without replay contents, wait for the buffer to refill a little
+        enough = self.replay.size >= max(1, min(self.config.learning_starts, self.hp["batch_size"]))
+        return (self.num_steps >= self.config.learning_starts and enough
                 and self.n_calls % self.hp["train_freq"] == 0)
 
     # -- learning ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ DISC = gym.spaces.Discrete(3)
 
 def _agent(**kw) -> DQN:
     torch.manual_seed(0)
-    kw = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 0, "seed": 0, **kw}
+    kw = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 0, **kw}
     return DQN(DQNConfig(**kw), BOX, DISC, 2, total_steps=1000)
 
 
@@ -185,15 +185,15 @@ def test_state_dict_round_trip() -> None:
 
 @pytest.mark.slow
 def test_dqn_learns_cartpole(tmp_path) -> None:
-    """A random policy averages about 22 on CartPole; DQN should pass 150 in 15k steps."""
+    """A random policy averages about 22 on CartPole; DQN should pass 100 in 10k steps."""
     from rlcore.config import RunConfig
     from rlcore.runner import train
 
     cfg = DQNConfig(learning_rate=2.3e-3, batch_size=64, learning_starts=1000,
                     target_update_interval=10, train_freq=64, gradient_steps=32,
-                    epsilon="lin:1.0->0.04@4000", hidden=(64, 64))
-    run = RunConfig(algo="dqn", env="CartPole-v1", steps=15_000, n_envs=1, seed=0,
+                    epsilon="lin:1.0->0.04@3000", hidden=(64, 64))
+    run = RunConfig(algo="dqn", env="CartPole-v1", steps=10_000, n_envs=1, seed=0,
                     progress=False, runs_dir=str(tmp_path), eval_episodes=10, log_every=1000,
                     torch_threads=1)
     summary, _ = train(run, cfg)
-    assert summary["eval_return_mean"] > 150, summary
+    assert summary["eval_return_mean"] > 100, summary

@@ -30,7 +30,7 @@ def _transition(n: int, obs_dim: int, actions: np.ndarray, rng: np.random.Genera
 def _agent(discrete: bool = False, **kw) -> SAC:
     torch.manual_seed(0)
     space = gym.spaces.Discrete(3) if discrete else ACT
-    kw = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 0, "seed": 0, **kw}
+    kw = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 0, **kw}
     cfg = SACConfig(**kw)
     return SAC(cfg, BOX, space, 2, total_steps=1000)
 
