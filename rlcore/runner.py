@@ -39,16 +39,22 @@ def _device(name: str) -> str:
 class Runner:
     """Trains one agent in one run folder. ``Runner(...).train()`` returns the summary dict."""
 
-    def __init__(self, run: RunConfig, algo_cfg: Any, run_dir: RunDir, resume: bool = False):
+    def __init__(self, run: RunConfig, algo_cfg: Any, run_dir: RunDir, resume: bool = False,
+                 agent: Any = None, embedded: bool = False):
+        """``agent``: train this pre-built agent instead of a new one. ``embedded``: a caller (the
+        online loop, rlcore/continual/loop.py) owns the run folder: no config/control file, no
+        control polling, and :meth:`train` skips the final evaluation, checkpoint and summary."""
         self.run, self.algo_cfg, self.rd = run, algo_cfg, run_dir
+        self.embedded = embedded
         torch.set_num_threads(max(1, run.torch_threads))
         self.device = _device(run.device)
         _seed_everything(run.seed)
         self.cls = agent_class(run.algo)
         self.bundle = self._make_env(run.n_envs, train=True)
         env = self.bundle.env
-        self.agent = self.cls(algo_cfg, env.single_observation_space, env.single_action_space,
-                              run.n_envs, run.steps, self.device)
+        self.agent = agent if agent is not None else self.cls(
+            algo_cfg, env.single_observation_space, env.single_action_space, run.n_envs,
+            run.steps, self.device)
         if hasattr(self.agent, "gamma_listeners"):
             self.agent.gamma_listeners.append(self.bundle.set_gamma)
         if self.bundle.rew_norm is not None and "gamma" in self.agent.hparam_values():
@@ -56,7 +62,9 @@ class Runner:
         self.step = 0
         self.wall_before = 0.0
         self.control = ControlFile(run_dir.control, run_dir.path.name)
-        if resume:
+        if embedded:
+            pass
+        elif resume:
             self._load_checkpoint(run_dir.latest_checkpoint())
         else:
             atomic_write_text(run_dir.config, _yaml(config_to_dict(run, algo_cfg)))
@@ -139,6 +147,11 @@ class Runner:
             bar.close()
         wall = time.perf_counter() - t0
         self.wall_before += wall
+        if self.embedded:
+            self.tb.close()
+            self.bundle.close()
+            return {"steps": self.step, "wall_s": wall, "metrics": dict(self.last_metrics),
+                    "train_return_mean_100": self._recent()}
         self.evaluate()
         self.checkpoint()
         summary = {
@@ -168,7 +181,8 @@ class Runner:
     def _boundary(self) -> None:
         """Advance schedules, apply control-file edits and commands, log hyperparameters."""
         self.agent.advance(self.step)
-        self.poll_control()
+        if not self.embedded:
+            self.poll_control()
         for k, v in self.agent.hparam_values().items():
             self.tb.scalar(f"hparams/{k}", float(v), self.step)
 

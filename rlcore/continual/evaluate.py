@@ -1,0 +1,78 @@
+"""Deterministic evaluation of an agent on one data window (the hold-out of a tick).
+
+Episodes start every ``stride`` bars from the window's first bar with full feature history and
+run ``episode_length`` bars (or to the window's end), so every agent is scored on exactly the
+same bars (docs/guide/continual-learning.md, eq. (8)).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+
+from rlcore.envs import resolve_env_id
+
+__all__ = ["window_env_kwargs", "make_single_env", "evaluate_window"]
+
+
+def window_env_kwargs(env_id: str, algo: str, kwargs: dict[str, Any],
+                      episode_length: int) -> dict[str, Any]:
+    """The run's env kwargs with the online episode length (and the action type as the runner
+    picks it for marketsim environments); ``data`` is set per window."""
+    out = {k: v for k, v in kwargs.items() if k != "data"}
+    if env_id.startswith("marketsim/") and "action_type" not in out:
+        out["action_type"] = "discrete" if algo == "dqn" else "continuous"
+    out["episode_length"] = int(episode_length)
+    return out
+
+
+def make_single_env(env_id: str, kwargs: dict[str, Any], data: pd.DataFrame | None) -> gym.Env:
+    """One (unvectorised) environment on ``data``."""
+    resolve_env_id(env_id)
+    kw = dict(kwargs)
+    if data is not None:
+        kw["data"] = data
+    return gym.make(env_id, disable_env_checker=True, **kw)
+
+
+def _normalise(obs: np.ndarray, norm: dict[str, Any]) -> np.ndarray:
+    """gymnasium NormalizeObservation with frozen statistics: (o - mean) / sqrt(var + 1e-8)."""
+    if "obs" not in norm:
+        return obs
+    return ((obs - norm["obs"]["mean"]) / np.sqrt(norm["obs"]["var"] + 1e-8)).astype(np.float32)
+
+
+def evaluate_window(agent: Any, env_id: str, kwargs: dict[str, Any], data: pd.DataFrame,
+                    episode_length: int, norm: dict[str, Any] | None = None,
+                    stride: int | None = None) -> dict[str, float]:
+    """Mean, std and count of deterministic episode returns on ``data``, plus the total."""
+    env = make_single_env(env_id, {**kwargs, "episode_length": int(episode_length)}, data)
+    norm = norm or {}
+    try:
+        u = env.unwrapped
+        t_min = int(getattr(u, "t_min", getattr(getattr(u, "market", None), "t_min", 0)))
+        n_bars = int(getattr(u, "n_bars", getattr(getattr(u, "market", None), "n_bars", len(data))))
+        stride = int(stride or episode_length)
+        returns = []
+        for start in range(t_min, n_bars - 1, stride):
+            obs, _ = env.reset(options={"start": start})
+            state = agent.initial_state(1)
+            first, total, done = True, 0.0, False
+            while not done:
+                res = agent.act(_normalise(np.asarray(obs)[None], norm), state,
+                                np.array([first]), deterministic=True)
+                obs, r, term, trunc, _ = env.step(res.actions[0])
+                state, first = res.state, False
+                total += float(r)
+                done = bool(term or trunc)
+            returns.append(total)
+    finally:
+        env.close()
+    if not returns:
+        return {"return_mean": float("nan"), "return_std": float("nan"), "episodes": 0,
+                "return_total": float("nan")}
+    return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
+            "episodes": len(returns), "return_total": float(np.sum(returns))}
