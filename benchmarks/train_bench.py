@@ -109,18 +109,19 @@ def main(argv: list[str] | None = None) -> Path:
     outdir = Path("runs") / "bench"
     result = {"algo": a.algo, "env": a.env, "steps": a.steps, "n_envs": a.n_envs,
               "preset": preset, "machine_cores": __import__("os").cpu_count()}
-    result["ours"] = aggregate([ours(a.algo, a.env, a.steps, a.n_envs, s, preset,
-                                     outdir / f"{stamp}-runs", a.eval_episodes)
-                                for s in a.seeds])
-    if a.sb3:
-        fn = SB3.get((a.algo, a.env))
-        if fn is None:
-            result["sb3"] = {"error": f"no stable-baselines3 reference for {a.algo} on {a.env}"}
-        else:
-            result["sb3"] = aggregate([fn(a.steps, a.n_envs, s, a.eval_episodes)
-                                       for s in a.seeds])
-            result["sps_ratio_ours_over_sb3"] = result["ours"]["sps_mean"] / result["sb3"][
-                "sps_mean"]
+    fn = SB3.get((a.algo, a.env)) if a.sb3 else None
+    if a.sb3 and fn is None:
+        result["sb3"] = {"error": f"no stable-baselines3 reference for {a.algo} on {a.env}"}
+    rows_ours, rows_sb3 = [], []
+    for s in a.seeds:  # interleaved, so both see the same machine load
+        rows_ours.append(ours(a.algo, a.env, a.steps, a.n_envs, s, preset,
+                              outdir / f"{stamp}-runs", a.eval_episodes))
+        if fn is not None:
+            rows_sb3.append(fn(a.steps, a.n_envs, s, a.eval_episodes))
+    result["ours"] = aggregate(rows_ours)
+    if rows_sb3:
+        result["sb3"] = aggregate(rows_sb3)
+        result["sps_ratio_ours_over_sb3"] = result["ours"]["sps_mean"] / result["sb3"]["sps_mean"]
     out = Path(a.out) if a.out else outdir / f"train-{a.algo}-{a.env.replace('/', '-')}-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=2)
