@@ -79,3 +79,44 @@ def test_cartpole_novel_observation_and_registration():
     assert str(env).count("TimeLimit") == 1 and env.spec.max_episode_steps == 500
     with pytest.raises(ValueError, match="NoVelocityObservation"):
         toy_envs.NoVelocityObservation(gym.make("Pendulum-v1"))
+
+
+@pytest.mark.parametrize("algo,n_envs,extra", [
+    ("ppo", 1, {"batch_size": 64, "n_epochs": 1}),  # one env: the minibatch order is trivial
+    ("a2c", 3, {}),
+])
+def test_training_replays_the_log_probs_of_acting(tmp_path, algo, n_envs, extra):
+    # Replaying a rollout from its stored initial state, with resets at episode starts, must give
+    # exactly the log-probabilities the policy had while acting (before the first gradient step).
+    run, cfg = resolve_configs({"algo": algo, "env": "CartPole-v1", "steps": 16 * n_envs * 4,
+                                "n_envs": n_envs, "n_steps": 16, "net": "lstm",
+                                "lstm_hidden": 16, "progress": False, "eval_episodes": 1,
+                                "eval_envs": 1, **extra})
+    r = Runner(run, cfg, RunDir(tmp_path / "run").create())
+    agent = r.agent
+    inner, update = agent.policy.log_prob_entropy, agent.update
+    gaps, starts = [], []
+
+    def spy_update():
+        seen = []
+
+        def spy(params, actions):
+            logp, ent = inner(params, actions)
+            seen.append(logp.detach().clone())
+            return logp, ent
+
+        buf = agent.buffer
+        stored, valid = buf.log_probs.copy(), buf.valid.copy()
+        starts.append(int(buf.episode_start[1:].sum()))
+        agent.policy.log_prob_entropy = spy
+        try:
+            out = update()
+        finally:
+            agent.policy.log_prob_entropy = inner
+        gaps.append(float(np.abs(seen[0].numpy() - stored)[valid].max()))
+        return out
+
+    agent.update = spy_update
+    r.train()
+    assert len(gaps) == 4 and sum(starts) > 0  # episodes did start inside rollouts
+    assert max(gaps) < 1e-5, gaps
