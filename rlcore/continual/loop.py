@@ -125,16 +125,16 @@ class OnlineLoop:
         (self.dir / "versions").mkdir(exist_ok=True)
         ckpt = torch.load(self.rd.latest_checkpoint(), map_location="cpu", weights_only=False)
         self.norm = ckpt.get("norm", {})
-        self.serving = self._build_agent(ckpt["agent"])
-        self.frozen = copy.deepcopy(self.serving)
-        self._constant_hparams(self.serving)
-        self._save_version(self.serving, {"source": str(self.rd.latest_checkpoint())}, {})
-        self.control.write(self.settings.specs_dict())
         if isinstance(self.source, ReplaySource):
             warm = self.cfg.warmup_bars or (self.cfg.train_bars + self.cfg.holdout_bars)
             self.tick_time = self.source.first_tick(warm)
         else:
             self.tick_time = pd.Timestamp.now(tz="UTC")
+        self.serving = self._build_agent(ckpt["agent"])
+        self.frozen = copy.deepcopy(self.serving)
+        self._constant_hparams(self.serving)
+        self._save_version(self.serving, {"source": str(self.rd.latest_checkpoint())}, {})
+        self.control.write(self.settings.specs_dict())
         return self
 
     def resume(self) -> OnlineLoop:
@@ -162,7 +162,10 @@ class OnlineLoop:
         return self
 
     def _build_agent(self, state: dict[str, Any]) -> Any:
-        data = self.data if self.data is not None else getattr(self.source, "raw", None)
+        data = self.data
+        if data is None and isinstance(self.source, ReplaySource):  # only bars closed by now
+            raw = self.source.raw
+            data = raw[raw.index + self.source.bar <= self.tick_time]
         env = make_single_env(self.env_id, self.env_kwargs, data)
         try:
             agent = agent_class(self.run_cfg.algo)(self.algo_cfg, env.observation_space,
