@@ -100,6 +100,10 @@ def plot_backtest(frames: dict[str, pd.DataFrame], path: str | Path, title: str,
     notional = main["position"] * (price if price is not None else 1.0) / main["equity"].clip(
         lower=1e-12)
     ax[2].plot(notional.index, notional.to_numpy(), color="tab:purple", lw=0.8, drawstyle="steps")
+    lo = min(float(f["equity"].min()) for f in frames.values())
+    hi = max(float(f["equity"].max()) for f in frames.values())
+    if lo > 0 and hi / lo > 5:  # a collapse or a boom: ratios read better on a log axis
+        ax[0].set_yscale("log")
     ax[0].set_ylabel("equity")
     ax[0].legend(loc="best", fontsize=8)
     ax[0].set_title(title, fontsize=10)
@@ -131,7 +135,7 @@ def plot_curves(curves: dict[str, pd.Series], path: str | Path, title: str,
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return f"{v:.6g}" if abs(v) >= 1000 else f"{v:.4g}"
     return html.escape(str(v))
 
 
