@@ -67,7 +67,7 @@ class GradSquareMeter:
                     n = by_id.get(id(p))
                     if n is None or p.grad is None:
                         continue
-                    g2 = p.grad.detach() ** 2
+                    g2 = p.grad.detach() ** 2  # docs/guide/continual-learning.md, eq. (6)
                     self.sum[n] = self.sum[n] + g2 if n in self.sum else g2.clone()
                     seen = True
                     if self.drop:
@@ -122,12 +122,13 @@ class Anchor:
         total = torch.zeros(())
         for n, ref in self.ref.items():
             d2 = (params[n] - ref) ** 2
+            # docs/guide/continual-learning.md, eqs. (3)-(4)
             total = total + (d2 if self.weight is None else self.weight[n] * d2).sum()
         return 0.5 * self.strength * total
 
     def grad(self, name: str, param: torch.Tensor) -> torch.Tensor:
         """``d Omega / d theta`` for one parameter (eq. (5))."""
-        d = param.detach() - self.ref[name]
+        d = param.detach() - self.ref[name]  # docs/guide/continual-learning.md, eq. (5)
         return self.strength * (d if self.weight is None else self.weight[name] * d)
 
     def attach(self, agent: Any) -> Anchor:

@@ -234,6 +234,7 @@ class OnlineLoop:
         cfg, s = self.cfg, self.settings
         if self.data is None or len(self.data) < cfg.holdout_bars + cfg.episode_length + 16:
             return None
+        # docs/guide/continual-learning.md, eq. (8): hold-out = newest bars, training before it
         hold = self.data.iloc[-cfg.holdout_bars:]
         train = self.data.iloc[max(0, len(self.data) - cfg.holdout_bars - cfg.train_bars):
                                -cfg.holdout_bars]

@@ -37,7 +37,7 @@ class WindowReservoir:
         if len(self.items) < self.capacity:
             self.items.append(item)
             return
-        j = int(self.rng.integers(0, self.seen))
+        j = int(self.rng.integers(0, self.seen))  # docs/guide/continual-learning.md, eq. (2)
         if j < self.capacity:
             self.items[j] = item
 
