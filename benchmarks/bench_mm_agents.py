@@ -57,7 +57,8 @@ TRAIN_SEED = 100_000
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """One agent of the benchmark: algorithm, action type, budget and settings for the runner."""
+    """One agent of the benchmark (its key in ``SPECS`` names its row): algorithm, action type,
+    budget and settings for the runner."""
 
     algo: str
     """Engine algorithm name (ppo, a2c, dqn, sac)."""
@@ -75,8 +76,12 @@ SPECS: dict[str, AgentSpec] = {
         "gamma": 0.999, "gae_lambda": 0.95, "log_std_init": -1.0, "normalize_obs": True,
         "normalize_reward": True}),
     "a2c": AgentSpec("a2c", "discrete", 150_000, {
+        "n_envs": 16, "n_steps": 50, "learning_rate": 1e-4, "optimizer": "adam",
+        "gamma": 0.99, "gae_lambda": 0.95, "normalize_advantage": True,
+        "normalize_obs": True, "normalize_reward": True}),
+    "a2c_continuous": AgentSpec("a2c", "continuous", 150_000, {
         "n_envs": 16, "n_steps": 20, "learning_rate": 3e-4, "optimizer": "adam",
-        "gamma": 0.999, "gae_lambda": 0.95, "ent_coef": 0.01, "normalize_advantage": True,
+        "gamma": 0.999, "gae_lambda": 0.95, "log_std_init": -1.0, "normalize_advantage": True,
         "normalize_obs": True, "normalize_reward": True}),
     "dqn": AgentSpec("dqn", "discrete", 100_000, {
         "n_envs": 8, "gamma": 0.99, "learning_rate": 1e-4, "batch_size": 128, "train_freq": 1,
@@ -108,6 +113,7 @@ def summarise(paths: dict[str, np.ndarray]) -> dict[str, float]:
 
 def paired(agent: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     """Mean per-path difference ``agent - reference`` on common paths, with its standard error."""
+    # docs/marketsim/market-making-agents.md, eq. (2)
     d = np.asarray(agent, dtype=float) - np.asarray(reference, dtype=float)
     se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
     return {"diff_mean": float(d.mean()), "diff_se": se}
@@ -115,6 +121,7 @@ def paired(agent: np.ndarray, reference: np.ndarray) -> dict[str, float]:
 
 def percent_of(value: float, reference: float) -> float | None:
     """``100 * value / reference``; None when the reference is not positive (no meaningful %)."""
+    # docs/marketsim/market-making-agents.md, eq. (1)
     return 100.0 * value / reference if reference > 0 else None
 
 
@@ -284,7 +291,8 @@ def split_candles(source: Path, folder: Path, in_sample: float,
         path.write_text("\n".join([header, *part]) + "\n")
         paths[name] = path
     info = {"file": source.name, "rows": len(rows), "split_row": split,
-            "in_sample_first": rows[0].split(",")[1], "in_sample_last": rows[split - 1].split(",")[1],
+            "in_sample_first": rows[0].split(",")[1],
+            "in_sample_last": rows[split - 1].split(",")[1],
             "out_of_sample_first": rows[split].split(",")[1],
             "out_of_sample_last": rows[-1].split(",")[1]}
     return paths["in_sample"], paths["out_of_sample"], info
@@ -379,7 +387,7 @@ def apply_sets(specs: dict[str, AgentSpec], items: list[str]) -> dict[str, Agent
 def main() -> None:
     """Run the benchmark and report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algos", default="ppo,a2c,dqn,sac", help="comma-separated algorithms")
+    parser.add_argument("--algos", default=",".join(SPECS), help="comma-separated agents")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply training steps")
     parser.add_argument("--replay-scale", type=float, default=0.4,
                         help="multiply training steps in the replay section (after --scale)")
@@ -405,7 +413,8 @@ def main() -> None:
         "benchmark": "mm_agents", "python": platform.python_version(),
         "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
         "load_avg_1m_before": round(os.getloadavg()[0], 2), "algos": algos,
-        "scale": args.scale, "replay_scale": args.replay_scale, "episodes": args.episodes, "train_seed": TRAIN_SEED,
+        "scale": args.scale, "replay_scale": args.replay_scale, "episodes": args.episodes,
+        "train_seed": TRAIN_SEED,
         "specs": {a: dataclasses.asdict(SPECS[a]) for a in algos}, "runs_dir": str(runs_dir)}
     t0 = time.perf_counter()
     if not args.no_model:

@@ -121,7 +121,7 @@ ALGO_SETTINGS = {
 def test_algo_trains_through_cli_and_evaluates(algo, tmp_path):
     import cli
 
-    args = ["train", "--algo", algo, "--env", "marketsim/MarketMaking-v0", "--steps", "480",
+    args = ["train", "--algo", algo, "--env", "marketsim/MarketMaking-v0", "--steps", "320",
             "--n-envs", "4", "--seed", "1", "--runs-dir", str(tmp_path), "--run-id", algo,
             "--no-progress", "--env-arg", "n_steps=40", "--set", "eval_episodes=2",
             "--set", "eval_envs=2", "--set", "normalize_obs=true"]
@@ -130,7 +130,7 @@ def test_algo_trains_through_cli_and_evaluates(algo, tmp_path):
     result = CliRunner().invoke(cli.cli, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(Path(result.output.strip().splitlines()[-1]).read_text())
-    assert summary["status"] == "completed" and summary["steps"] >= 480
+    assert summary["status"] == "completed" and summary["steps"] >= 320
     paths = bench.evaluate_trained(tmp_path / algo, 12, 0)
     stats = bench.summarise(paths)
     assert stats["episodes"] == 12
