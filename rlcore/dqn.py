@@ -295,11 +295,13 @@ class DQN:
 
     # -- persistence ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Networks, optimiser, hyperparameters and counters."""
+        """Networks, optimiser, hyperparameters, counters and random-number generators."""
         return {"q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "hparams": self.hp.state_dict(),
                 "counters": {"num_steps": self.num_steps, "n_calls": self.n_calls,
-                             "n_updates": self.n_updates, "_since_target": self._since_target}}
+                             "n_updates": self.n_updates, "_since_target": self._since_target},
+                "rng": {"explore": self.rng.bit_generator.state,
+                        "replay": self._replay_rng().bit_generator.state}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from :meth:`state_dict`; optimiser lr and PER settings follow the hparams."""
@@ -309,8 +311,14 @@ class DQN:
         self.hp.load_state_dict(state["hparams"])
         for k, v in state["counters"].items():
             setattr(self, k, int(v))
+        if "rng" in state:
+            self.rng.bit_generator.state = state["rng"]["explore"]
+            self._replay_rng().bit_generator.state = state["rng"]["replay"]
         for name in ("learning_rate", "per_alpha", "per_beta", "per_eps"):
             self._on_value(name, None, self.hp[name])
+
+    def _replay_rng(self) -> np.random.Generator:
+        return self.replay.buffer.rng if self.config.per else self.replay.rng
 
     def replay_state_dict(self) -> dict[str, Any]:
         """The replay buffer's contents, cursors (and priorities with PER)."""

@@ -416,7 +416,7 @@ class SAC:
 
     # -- persistence ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Networks, target critics, optimisers, log alpha, hyperparameters and counters."""
+        """Networks, target critics, optimisers, log alpha, hyperparameters, counters, RNGs."""
         return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
                 "critic_target": self.critic_target.state_dict(),
                 "actor_opt": self.actor_opt.state_dict(),
@@ -424,7 +424,9 @@ class SAC:
                 "alpha_opt": self.alpha_opt.state_dict(),
                 "log_alpha": self.log_alpha.detach().clone(), "hparams": self.hp.state_dict(),
                 "counters": {"num_steps": self.num_steps, "n_calls": self.n_calls,
-                             "n_updates": self.n_updates}}
+                             "n_updates": self.n_updates},
+                "rng": {"explore": self.rng.bit_generator.state,
+                        "replay": self.replay.rng.bit_generator.state}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from :meth:`state_dict` (the replay buffer is left as it is)."""
@@ -439,6 +441,9 @@ class SAC:
         self.hp.load_state_dict(state["hparams"])
         for k, v in state["counters"].items():
             setattr(self, k, int(v))
+        if "rng" in state:
+            self.rng.bit_generator.state = state["rng"]["explore"]
+            self.replay.rng.bit_generator.state = state["rng"]["replay"]
 
     def replay_state_dict(self) -> dict[str, np.ndarray]:
         """The replay buffer's contents and cursors (kept out of :meth:`state_dict`)."""
