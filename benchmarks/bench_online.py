@@ -1,7 +1,8 @@
 """Online continual learning on real data: train PPO on the first bars, then replay the rest live.
 
     python benchmarks/bench_online.py [--data FILE] [--base-bars 8000] [--base-steps 50000]
-        [--replay-bars 14400] [--every 1440m] [--tick-steps 4096] [--anchor ewc] [--out F]
+        [--replay-bars 14400] [--every 1440m] [--tick-steps 4096] [--anchor ewc]
+        [--action-type continuous|discrete] [--lr 3e-5] [--out F]
 
 1. Trains PPO on ``CryptoFutures-v0`` over the first ``--base-bars`` bars of ``--data`` (default:
    the shared Binance ETHUSDT 1m 2023 file, read in place from ``../shared/data``).
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--anchor", choices=["none", "l2", "ewc"], default="ewc")
     ap.add_argument("--anchor-strength", type=float, default=1.0)
     ap.add_argument("--margin", type=float, default=0.0)
+    ap.add_argument("--action-type", choices=["continuous", "discrete"], default="continuous")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs-dir", default=str(ROOT / "runs" / "bench"))
     ap.add_argument("--out", default=None)
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> dict:
     raw = read_candles(a.data).sort_index()
     base_path = root / "base_bars.parquet"  # derived slice inside the (git-ignored) run folder
     raw.iloc[: a.base_bars].to_parquet(base_path)
-    env_kwargs = {"data": str(base_path), "episode_length": a.episode_length}
+    env_kwargs = {"data": str(base_path), "episode_length": a.episode_length,
+                  "action_type": a.action_type}
     run, algo = resolve_configs({
         "algo": "ppo", "env": "marketsim/CryptoFutures-v0", "steps": a.base_steps, "n_envs": 4,
         "seed": a.seed, "env_kwargs": env_kwargs, "progress": False, "n_steps": 256,

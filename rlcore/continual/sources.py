@@ -13,6 +13,7 @@ loop's state, so a resumed loop neither repeats nor skips a bar.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,7 +225,8 @@ class ReplaySource(_Source):
 class CcxtSource(_Source):
     """Polls an exchange through ``marketsim.data.ccxt_loader`` into a local store, then reads it.
 
-    ``exchange`` may be an already-built ccxt (async) exchange object; by default
+    ``exchange_factory`` builds a fresh ccxt (async) exchange for each poll (each poll runs its
+    own event loop, and a ccxt session belongs to one loop); by default
     ``make_exchange(exchange_id)``. Only closed candles are stored by the loader.
     """
 
@@ -232,7 +234,7 @@ class CcxtSource(_Source):
 
     def __init__(self, exchange_id: str, symbol: str, timeframe: str = "1m",
                  store_root: str | Path | None = None, since: pd.Timestamp | None = None,
-                 exchange: Any = None, max_fill: int = 240):
+                 exchange_factory: Callable[[], Any] | None = None, max_fill: int = 240):
         from marketsim.data.store import DataStore
         from marketsim.data.timeframe import timeframe_to_timedelta
 
@@ -240,7 +242,7 @@ class CcxtSource(_Source):
         self.exchange_id, self.symbol, self.timeframe = exchange_id, symbol, timeframe
         self.store = DataStore(store_root)
         self.since = since
-        self._exchange = exchange
+        self._factory = exchange_factory
 
     def _raw_until(self, now: pd.Timestamp) -> pd.DataFrame:
         from marketsim.data.ccxt_loader import FetchJob, fetch_ohlcv_to_store, make_exchange
@@ -249,12 +251,11 @@ class CcxtSource(_Source):
         job = FetchJob(self.exchange_id, self.symbol, self.timeframe, since=since)
 
         async def go() -> None:
-            ex = self._exchange or make_exchange(self.exchange_id)
+            ex = self._factory() if self._factory else make_exchange(self.exchange_id)
             try:
                 await fetch_ohlcv_to_store(ex, job, self.store)
             finally:
-                if self._exchange is None and hasattr(ex, "close"):
-                    await ex.close()
+                await ex.close()
 
         asyncio.run(go())
         if not self.store.exists(self.exchange_id, self.symbol, self.timeframe):

@@ -241,3 +241,39 @@ def test_sigkill_resumes_without_repeating_or_skipping(base_run, tmp_path):
     tick_ids = [r["tick"] for r in lines(ticks)]
     assert tick_ids == list(range(1, len(tick_ids) + 1))
     assert len(tick_ids) == 9
+
+
+def test_off_policy_agent_ticks_with_recency_replay(tmp_path, monkeypatch):
+    from rlcore.config import resolve_configs
+    from rlcore.continual import TOY_ID
+    from rlcore.continual import loop as loop_mod
+    from rlcore.runner import train
+
+    df = regime_candles([0.5, -0.5], 200, seed=6)
+    write_candles(df.iloc[:200], tmp_path / "old.parquet")
+    run, algo = resolve_configs({
+        "algo": "dqn", "env": TOY_ID, "steps": 512, "n_envs": 4, "seed": 0,
+        "env_kwargs": {"data": str(tmp_path / "old.parquet"), "episode_length": 16,
+                       "scale": SIGMA},
+        "progress": False, "buffer_size": 4096, "learning_starts": 64, "batch_size": 32,
+        "eval_episodes": 2, "runs_dir": str(tmp_path), "run_id": "dqn"})
+    train(run, algo)
+    seen = []
+    orig = loop_mod.configure_recency
+
+    def spy(agent, frac, window):
+        ok = orig(agent, frac, window)
+        seen.append((ok, agent.replay.recent_frac, agent.replay.recent_window))
+        return ok
+
+    monkeypatch.setattr(loop_mod, "configure_recency", spy)
+    loop = OnlineLoop(tmp_path / "dqn", ReplaySource(df),
+                      OnlineConfig(**{**CFG, "max_ticks": 2}, chunk_steps=256),
+                      OnlineSettings(tick_steps=512, recent_frac=0.25),
+                      env_kwargs={"scale": SIGMA}).start()
+    loop.run()
+    assert seen == [(True, 0.25, 256), (True, 0.25, 256)]
+    promos = lines(tmp_path / "dqn" / "online" / "promotions.jsonl")
+    assert [p["decision"] in ("promoted", "rejected") for p in promos] == [True, True]
+    assert all(p["train"]["chunks"] == 2 for p in promos)
+    assert any(k.startswith("losses/") for k in promos[-1]["train"]["metrics"])

@@ -122,3 +122,31 @@ def test_parsers_and_errors(tmp_path):
         parse_source("ccxt:binance")
     with pytest.raises(ValueError, match="expected replay:PATH"):
         parse_source("kafka:x")
+
+
+def test_ccxt_source_against_a_local_fake_binance(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+    from fake_binance import MINUTE_MS, FakeBinance, point_binance_at
+
+    from marketsim.data.ccxt_loader import make_exchange
+    from rlcore.continual.sources import CcxtSource
+
+    t0 = pd.Timestamp("2025-03-01", tz="UTC")
+    t0_ms = int(t0.value // 1_000_000)
+    with FakeBinance(t0_ms, t0_ms + 299 * MINUTE_MS, max_limit=100) as fb:
+        def factory():
+            ex = make_exchange("binance", {"timeout": 3000,
+                                           "options": {"fetchMarkets": {"types": ["spot"]}}})
+            point_binance_at(ex, fb.base)
+            return ex
+
+        src = CcxtSource("binance", "ETH/USDT", "1m", tmp_path / "store", since=t0,
+                         exchange_factory=factory)
+        a, _ = src.poll(t0 + 100 * BAR)
+        assert a.index[0] == t0 and a.index[-1] == t0 + 99 * BAR and len(a) == 100
+        b, _ = src.poll(t0 + 250 * BAR + pd.Timedelta("30s"))
+        assert b.index[0] == t0 + 100 * BAR and b.index[-1] == t0 + 249 * BAR
+        assert src.position == t0 + 249 * BAR
