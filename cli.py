@@ -7,6 +7,7 @@ path as its last line, so scripts can chain on it.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -18,7 +19,27 @@ from rlcore.config import ALGOS, DEFAULT_ENV, parse_assignments
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+class LazyGroup(click.Group):
+    """A click group whose market commands are imported only when used (fast ``--help``)."""
+
+    lazy = {"data": "marketsim.data.cli:data", "baseline": "marketsim.mm.cli:baseline",
+            "backtest": "marketsim.evaluation.cli:backtest",
+            "walkforward": "marketsim.evaluation.cli:walkforward",
+            "compare": "marketsim.evaluation.cli:compare", "online": "rlcore.continual.cli:online"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Eager and lazy command names, sorted."""
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """Import a lazy command on first use."""
+        if name in self.lazy:
+            mod, _, attr = self.lazy[name].partition(":")
+            return getattr(importlib.import_module(mod), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 def cli() -> None:
     """rlcore + marketsim: train RL agents on gymnasium and market environments."""
 
@@ -165,19 +186,6 @@ def runs_cmd(runs_dir, as_json) -> None:
                    f"{r['status'] or 'running/unfinished'}")
 
 
-def _mount_optional() -> None:
-    """Mount command groups from marketsim when present."""
-    for mod, name in (("marketsim.data.cli", "data"), ("marketsim.mm.cli", "baseline")):
-        try:
-            module = __import__(mod, fromlist=[name])
-        except ImportError:
-            continue
-        cmd = getattr(module, name, None)
-        if cmd is not None:
-            cli.add_command(cmd)
-
-
-_mount_optional()
 
 if __name__ == "__main__":
     sys.exit(cli())
