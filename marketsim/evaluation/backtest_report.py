@@ -34,7 +34,9 @@ CONVENTIONS = {
     "profitable_days": "share of UTC days with equity change > 0 (after fees and funding)",
     "turnover": "sum over bars of traded notional / equity",
     "baselines": "flat (no position) and buy_and_hold (1x long from the first bar) through the "
-                 "same environment, costs and funding",
+                 "same environment, costs and funding; market making: fixed-gamma AS and "
+                 "GLFT quoters on the same replayed candles, equity = max_inventory * mid_0 + "
+                 "PnL",
 }
 
 
@@ -73,22 +75,27 @@ def run_backtest(run_dirs: list[str | Path], data: str | Path | pd.DataFrame | N
                  start: str | None = None, end: str | None = None,
                  out: str | Path | None = None, weights: list[float] | None = None,
                  stress: str | None = None, data_dir: str | Path | None = None,
-                 funding: Any = 0.0001) -> Path:
+                 funding: Any = 0.0001, mm_gamma: float = 0.1) -> Path:
     """Backtest one run (or blend several with ``weights``) and write the report folder.
 
     ``data``: a candle file ``marketsim.data.load_candles`` reads, or a DataFrame; ``stress``:
-    a scenario name of :mod:`marketsim.evaluation.stress` instead of ``data``. Returns the path
-    of ``report.json``.
+    a scenario name of :mod:`marketsim.evaluation.stress` instead of ``data``. Market-making
+    runs are replayed on the candles against fixed-gamma (``mm_gamma``) AS and GLFT quoters
+    (:mod:`marketsim.evaluation.mm_backtest`); futures runs against flat and buy-and-hold.
+    Returns the path of ``report.json``.
     """
     if not run_dirs:
         raise ValueError("run_dirs: expected at least one run folder")
     if (data is None) == (stress is None):
         raise ValueError("give exactly one of --data and --stress")
+    from marketsim.evaluation.mm_backtest import MM_ENV, mm_frames
+
     policies = [load_run_policy(r) for r in run_dirs]
     for p in policies:
-        if p.env != FUTURES_ENV:
-            raise ValueError(f"{p.run_dir}: backtest supports {FUTURES_ENV} runs; this run's "
-                             f"env is {p.env!r}")
+        if p.env not in (FUTURES_ENV, MM_ENV) or p.env != policies[0].env:
+            raise ValueError(f"{p.run_dir}: backtest supports {FUTURES_ENV} and {MM_ENV} runs "
+                             f"(all of one kind); this run's env is {p.env!r}")
+    market_making = policies[0].env == MM_ENV
     policy: Policy = policies[0] if len(policies) == 1 else ensemble_policy(policies, weights)
     stress_info: dict[str, str] | None = None
     if stress is not None:
@@ -106,7 +113,10 @@ def run_backtest(run_dirs: list[str | Path], data: str | Path | pd.DataFrame | N
     candles = slice_candles(candles, start, end)
     if start or end:
         label += f"_{start or 'begin'}_{end or 'end'}".replace(":", "")
-    frames = backtest_frames(candles, policy, funding)
+    if market_making:
+        frames = mm_frames(candles, policy, mm_gamma)
+    else:
+        frames = backtest_frames(candles, policy, funding)
     agent, baselines = frames_report(frames)
     out_dir = Path(out) if out is not None else default_out(run_dirs[0], label)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +131,7 @@ def run_backtest(run_dirs: list[str | Path], data: str | Path | pd.DataFrame | N
                   "checkpoint_step": p.checkpoint_step} for p in policies],
         "weights": list(policy.agent.weights()) if len(policies) > 1 else [1.0],
         "data": _data_info(candles, source),
-        "trading_start": frames["flat"].index[0].isoformat(),
+        "trading_start": next(iter(frames.values())).index[0].isoformat(),
         "conventions": CONVENTIONS,
         "env_kwargs": {k: v for k, v in policy.env_kwargs.items()
                        if isinstance(v, (int, float, str, bool, type(None)))},
