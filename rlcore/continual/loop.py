@@ -110,6 +110,7 @@ class OnlineLoop:
         self.frozen: Any = None
         self.norm: dict[str, Any] = {}
         self._stop = False
+        self._warm_bars: int | None = None
 
     # -- start and resume --------------------------------------------------------------------
     @property
@@ -278,13 +279,16 @@ class OnlineLoop:
         return promo
 
     def _warm(self) -> int:
-        """Bars of history an episode start needs (the env's first valid start bar)."""
-        env = make_single_env(self.env_id, self.env_kwargs, self.data)
-        try:
-            u = env.unwrapped
-            return int(getattr(u, "t_min", getattr(getattr(u, "market", None), "t_min", 0)))
-        finally:
-            env.close()
+        """Bars of history an episode start needs (the env's first valid start bar; cached)."""
+        if self._warm_bars is None:
+            env = make_single_env(self.env_id, self.env_kwargs, self.data)
+            try:
+                u = env.unwrapped
+                market = getattr(u, "market", None)
+                self._warm_bars = int(getattr(u, "t_min", getattr(market, "t_min", 0)))
+            finally:
+                env.close()
+        return self._warm_bars
 
     def _fine_tune(self, train: pd.DataFrame) -> tuple[Any, dict[str, Any]]:
         """Copy the serving agent and train it for ``tick_steps`` steps; (None, info) on failure."""
