@@ -70,6 +70,8 @@ def run_one(case: str, seed: int, steps: int, eval_every: int) -> dict[str, Any]
         t0 = time.perf_counter()
         summary = runner.train()
         wall = time.perf_counter() - t0
+    print(f"[bench] {case} seed {seed}: eval {summary['eval_return_mean']:.1f} "
+          f"({wall:.0f} s)", file=sys.stderr, flush=True)
     return {"seed": seed, "eval_return_mean": summary["eval_return_mean"],
             "train_return_mean_100": summary["train_return_mean_100"], "sps": summary["sps"],
             "wall_s": wall, "curve": curve}
