@@ -1,4 +1,4 @@
-"""Vectorised sum tree and min tree over a fixed number of leaves (docs/algorithms/dqn.md).
+"""A vectorised sum tree over a fixed number of leaves (docs/algorithms/dqn.md, eqs. (7)-(8)).
 
 The tree is one flat float64 array of ``2 * L`` nodes, ``L`` the capacity rounded up to a power of
 two. Node 1 is the root, node ``i`` has children ``2i`` and ``2i + 1``, leaf ``j`` sits at node
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SumTree", "MinTree"]
+__all__ = ["SumTree"]
 
 
 def _leaves(capacity: int) -> int:
@@ -21,7 +21,7 @@ def _leaves(capacity: int) -> int:
 
 
 class _Tree:
-    """Shared storage and batch propagation; ``_combine`` is the node operation."""
+    """Storage and batch propagation of a binary tree; ``_combine`` is the node operation."""
 
     _fill = 0.0
 
@@ -108,17 +108,3 @@ class SumTree(_Tree):
             v -= np.where(right, lsum, 0.0)
             node = left + right
         return node - self.n_leaves
-
-
-class MinTree(_Tree):
-    """Every node holds the minimum of its two children; empty leaves are +inf."""
-
-    _fill = np.inf
-
-    def _combine(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.minimum(a, b)
-
-    @property
-    def min(self) -> float:
-        """Minimum over all leaves (+inf when empty)."""
-        return float(self.nodes[1])

@@ -1,14 +1,14 @@
-"""Sum tree and min tree against naive numpy arrays (docs/algorithms/dqn.md, eqs. (7)-(8))."""
+"""Sum tree against naive numpy arrays (docs/algorithms/dqn.md, eqs. (7)-(8))."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rlcore.sumtree import MinTree, SumTree
+from rlcore.sumtree import SumTree
 
 
-def _check_internal(tree: SumTree | MinTree, op) -> None:
+def _check_internal(tree: SumTree, op) -> None:
     """Every internal node equals op(children)."""
     L = tree.n_leaves
     nodes = tree.nodes
@@ -17,27 +17,22 @@ def _check_internal(tree: SumTree | MinTree, op) -> None:
 
 
 @pytest.mark.parametrize("capacity", [7, 1000])
-def test_sum_and_min_tree_match_naive_over_random_updates(capacity: int) -> None:
+def test_sum_tree_matches_naive_over_random_updates(capacity: int) -> None:
     rng = np.random.default_rng(capacity)
-    st, mt = SumTree(capacity), MinTree(capacity)
+    st = SumTree(capacity)
     naive = np.zeros(capacity)
-    naive_min = np.full(capacity, np.inf)
     for it in range(1200):
         k = int(rng.integers(1, 40))
         idx = rng.integers(0, capacity, size=k)
         vals = rng.exponential(1.0, size=k) * (rng.random(k) > 0.1)  # some zeros
         # duplicates: the last write wins in both
         st.update(idx, vals)
-        mt.update(idx, vals)
         naive[idx] = vals
-        naive_min[idx] = vals
         assert st.total == pytest.approx(naive.sum(), rel=1e-9)
-        assert mt.min == naive_min.min()
         if it % 100 == 0:
             np.testing.assert_array_equal(st.leaves(), naive)
             np.testing.assert_array_equal(st.get(np.arange(capacity)), naive)
             _check_internal(st, lambda a, b: a + b)
-            _check_internal(mt, min)
             # prefix-sum property: find(v) = i with cumsum[i-1] <= v < cumsum[i]
             q = rng.random(500) * naive.sum()
             expect = np.searchsorted(np.cumsum(naive), q, side="right")
@@ -64,10 +59,8 @@ def test_set_all_equals_incremental_updates() -> None:
     a.set_all(vals)
     b.update(np.arange(300), vals)
     np.testing.assert_allclose(a.nodes, b.nodes, rtol=1e-12)
-    m = MinTree(300)
-    m.set_all(vals[:100])
-    assert m.min == vals[:100].min()
-    assert np.isinf(m.get(200))
+    a.set_all(vals[:100])
+    assert a.total == pytest.approx(vals[:100].sum()) and a.get(200)[0] == 0.0
 
 
 def test_bad_input_is_rejected() -> None:
