@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pandas as pd
 
 from marketsim.data.report import CleaningReport
 from marketsim.data.schema import INDEX_NAME, DataError
+from rlcore.runs import atomic_write_bytes
 
 STORE_ENV = "MARKETSIM_STORE"
 DEFAULT_ROOT = "data_store"
@@ -42,22 +42,6 @@ def symbol_to_dirname(symbol: str) -> str:
     if not name or not _SAFE.match(name) or name in (".", ".."):
         raise ValueError(f"symbol {symbol!r} cannot be a store folder name")
     return name
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def content_hash(df: pd.DataFrame) -> str:
