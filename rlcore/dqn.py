@@ -159,7 +159,8 @@ class DQN:
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
         self._online, self._target = list(self.q.parameters()), list(self.q_target.parameters())
-        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=self.hp["learning_rate"])
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=self.hp["learning_rate"],
+                                          fused=True)
         # replay sampling and exploration draw from torch's seed (the runner seeds it)
         seed = torch.initial_seed() % (2**32)
         buf = ReplayBuffer(c.buffer_size, self.n_envs, (self.obs_dim,), (), np.int64, seed=seed)
