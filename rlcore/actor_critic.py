@@ -40,13 +40,13 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         self.recurrent = net == "lstm"
-        if self.recurrent:
+        if self.recurrent:  # separate actor and critic LSTMs (docs/networks.md, "LSTM policies")
             self.encoder = make_encoder("lstm", obs_dim, lstm_hidden=lstm_hidden)
+            self.v_lstm = make_encoder("lstm", obs_dim, lstm_hidden=lstm_hidden)
             self.pi_enc = self.v_enc = None
-            feat = self.encoder.out_dim
-            pi_feat = v_feat = feat
+            pi_feat = v_feat = self.encoder.out_dim
         else:
-            self.encoder = None
+            self.encoder = self.v_lstm = None
             self.pi_enc = make_encoder(net, obs_dim, hidden, activation)
             self.v_enc = make_encoder(net, obs_dim, hidden, activation)
             pi_feat, v_feat = self.pi_enc.out_dim, self.v_enc.out_dim
@@ -58,8 +58,10 @@ class ActorCritic(nn.Module):
 
     # -- features ------------------------------------------------------------------------------
     def initial_state(self, batch: int):
-        """Zero LSTM state for ``batch`` environments (None when feed-forward)."""
-        return self.encoder.initial_state(batch) if self.recurrent else None
+        """Zero state (h_pi, c_pi, h_v, c_v) for ``batch`` environments (None when feed-forward)."""
+        if not self.recurrent:
+            return None
+        return (*self.encoder.initial_state(batch), *self.v_lstm.initial_state(batch))
 
     def features(self, obs: torch.Tensor, state=None, episode_start: torch.Tensor | None = None):
         """(policy features, value features, new state); obs is (B, D) or, recurrent, (T, B, D)."""
@@ -68,10 +70,11 @@ class ActorCritic(nn.Module):
             if episode_start is None:
                 episode_start = torch.zeros(seq.shape[:2], dtype=torch.bool)
             es = episode_start if episode_start.dim() == 2 else episode_start.unsqueeze(0)
-            z, state = self.encoder(seq, state, es)
+            z_pi, pi_state = self.encoder(seq, state[:2], es)
+            z_v, v_state = self.v_lstm(seq, state[2:], es)
             if obs.dim() == 2:
-                z = z.squeeze(0)
-            return z, z, state
+                z_pi, z_v = z_pi.squeeze(0), z_v.squeeze(0)
+            return z_pi, z_v, (*pi_state, *v_state)
         return self.pi_enc(obs), self.v_enc(obs), None
 
     # -- distribution math -------------------------------------------------------------------

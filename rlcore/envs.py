@@ -8,6 +8,7 @@ runner marks that step invalid (``Transition.valid``).
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +20,24 @@ from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward, Rec
 __all__ = ["EnvBundle", "VectorFrameStack", "make_vector_env", "resolve_env_id"]
 
 
-def resolve_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
-    """Find the spec of ``env_id`` (importing ``marketsim`` or a user's ``module:EnvId``)."""
+def resolve_env_id(env_id: str) -> tuple[str, gym.envs.registration.EnvSpec]:
+    """Find the spec of ``env_id``; returns (registered id, spec).
+
+    ``marketsim/...`` and ``rlcore/...`` ids register themselves on import; gymnasium's
+    ``module:EnvId`` form imports ``module`` (which registers ``EnvId``) first.
+    """
+    if ":" in env_id:
+        module, _, env_id = env_id.partition(":")
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ValueError(f"--env {module}:{env_id}: cannot import {module!r}: {e}") from None
     if env_id.startswith("marketsim/"):
         import marketsim  # noqa: F401  (registers the marketsim environments)
+    elif env_id.startswith("rlcore/"):
+        import rlcore.toy_envs  # noqa: F401  (registers the toy environments)
     try:
-        return gym.spec(env_id)
+        return env_id, gym.spec(env_id)
     except gym.error.Error as e:
         raise ValueError(f"--env {env_id!r}: {e}") from None
 
@@ -122,7 +135,7 @@ def make_vector_env(env_id: str, n_envs: int = 1, vec: str = "sync",
         raise ValueError(f"n_envs: expected >= 1, got {n_envs}")
     if vec not in ("sync", "async"):
         raise ValueError(f"vec: expected 'sync' or 'async', got {vec!r}")
-    spec = resolve_env_id(env_id)
+    env_id, spec = resolve_env_id(env_id)
     kwargs = dict(env_kwargs or {})
     native = spec.vector_entry_point is not None
     try:

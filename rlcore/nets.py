@@ -88,11 +88,13 @@ class ResidualMLP(nn.Module):
 
 
 class LSTMEncoder(nn.Module):
-    """A single-layer LSTM whose state is reset explicitly where an episode starts.
+    """A single-layer LSTM, LayerNorm on its output, state reset explicitly at episode starts.
 
     ``forward(x, state, episode_start)`` takes ``x`` of shape (T, B, D), the state ``(h, c)`` each
     (1, B, H) before the first step, and ``episode_start`` (T, B) booleans; before step t the state
-    of every environment with ``episode_start[t]`` is zeroed (docs/networks.md, eq. (3)).
+    of every environment with ``episode_start[t]`` is zeroed (docs/networks.md, eq. (3)). The
+    LayerNorm (eq. (2)) matters: a fresh LSTM's outputs are ~0.01 in size, too small for the heads
+    to learn from (docs/networks.md, "Why the LayerNorm").
     """
 
     recurrent = True
@@ -105,6 +107,7 @@ class LSTMEncoder(nn.Module):
                 nn.init.orthogonal_(p, 1.0)
             else:
                 nn.init.zeros_(p)
+        self.norm = nn.LayerNorm(hidden)
         self.hidden = hidden
         self.out_dim = hidden
 
@@ -114,17 +117,22 @@ class LSTMEncoder(nn.Module):
         return (z, z.clone())
 
     def forward(self, x: torch.Tensor, state, episode_start: torch.Tensor):
-        """Run T steps; returns (features (T, B, H), final state)."""
+        """Run T steps; returns (features (T, B, H), final state).
+
+        The sequence is cut only at the time steps where some environment starts an episode; each
+        piece runs as one fused LSTM call from the (partly zeroed) state.
+        """
         h, c = state
-        if not bool(episode_start.any()):
-            out, (h, c) = self.lstm(x, (h, c))
-            return out, (h, c)
+        T = x.shape[0]
+        starts = torch.nonzero(episode_start.any(1)).squeeze(1).tolist()
+        bounds = sorted({0, *starts, T})
         outs = []
-        for t in range(x.shape[0]):
-            keep = (~episode_start[t]).to(x.dtype).view(1, -1, 1)
-            out, (h, c) = self.lstm(x[t : t + 1], (h * keep, c * keep))
+        for a, b in zip(bounds, bounds[1:]):
+            keep = (~episode_start[a]).to(x.dtype).view(1, -1, 1)
+            out, (h, c) = self.lstm(x[a:b], (h * keep, c * keep))
             outs.append(out)
-        return torch.cat(outs, 0), (h, c)
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, 0)
+        return self.norm(out), (h, c)
 
 
 class CategoricalHead(nn.Module):

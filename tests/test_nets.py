@@ -90,8 +90,10 @@ def test_orthogonal_init_gains():
 
 
 def _lstm_ref(enc: LSTMEncoder, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
-    """Reference: torch's LSTM over one sequence (T, 1, D) from (h, c) each (1, 1, H)."""
-    return enc.lstm(x, (h, c))
+    """Reference: torch's LSTM over one sequence (T, 1, D) from (h, c) each (1, 1, H), then the
+    encoder's LayerNorm."""
+    out, (h, c) = enc.lstm(x, (h, c))
+    return enc.norm(out), (h, c)
 
 
 def test_lstm_state_is_reset_at_episode_starts():

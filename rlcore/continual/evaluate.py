@@ -31,7 +31,7 @@ def window_env_kwargs(env_id: str, algo: str, kwargs: dict[str, Any],
 
 def make_single_env(env_id: str, kwargs: dict[str, Any], data: pd.DataFrame | None) -> gym.Env:
     """One (unvectorised) environment on ``data``."""
-    resolve_env_id(env_id)
+    env_id, _ = resolve_env_id(env_id)
     kw = dict(kwargs)
     if data is not None:
         kw["data"] = data
