@@ -147,15 +147,15 @@ def evaluate(run_dir, episodes, seed, stochastic) -> None:
 @click.option("--show", is_flag=True, help="Print the control file.")
 def control(run_dir, sets, command, show) -> None:
     """Edit a running training's control.yaml atomically (values are validated first)."""
-    from rlcore.config import agent_class
+    from rlcore.config import agent_class, configs_from_dict
     from rlcore.control import edit_control
     from rlcore.runs import RunDir, read_yaml
 
     rd = RunDir(run_dir)
     try:
         if sets or command:
-            algo = read_yaml(rd.config)["run"]["algo"]
-            specs = list(getattr(agent_class(algo), "hparam_specs", []))
+            run_cfg, algo_cfg = configs_from_dict(read_yaml(rd.config))
+            specs = agent_class(run_cfg.algo).hparam_spec_list(algo_cfg)
             edit_control(rd.control, specs, parse_assignments(sets, "--set"), command)
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))

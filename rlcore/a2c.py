@@ -25,7 +25,7 @@ from torch import nn
 
 from rlcore.actor_critic import ActorCritic, check_on_policy_spaces
 from rlcore.agent import ActResult, Transition
-from rlcore.hparams import Change, HParamSpec, make_hparams
+from rlcore.hparams import HParamSpec, LiveHParams, make_hparams
 from rlcore.losses.a2c import policy_gradient_loss
 from rlcore.losses.ppo import entropy_loss, value_loss
 from rlcore.rollout import RolloutBuffer
@@ -86,12 +86,11 @@ A2C_HPARAMS = [
 ]
 
 
-class A2C:
+class A2C(LiveHParams):
     """A2C agent over N environments; owns its rollout buffer and optimiser."""
 
     name = "a2c"
     on_policy = True
-    hparam_specs = A2C_HPARAMS
 
     def __init__(self, config: A2CConfig, obs_space: gym.Space, action_space: gym.Space,
                  n_envs: int, total_steps: int = 0, device: str = "cpu"):
@@ -119,6 +118,11 @@ class A2C:
             self._low, self._high = action_space.low, action_space.high
         self.gamma_listeners: list[Callable[[float], None]] = []
         self.n_updates = 0
+
+    @classmethod
+    def hparam_spec_list(cls, config) -> list[HParamSpec]:
+        """The mutable hyperparameters an agent built from ``config`` has (for validation)."""
+        return list(A2C_HPARAMS)
 
     @classmethod
     def check_spaces(cls, obs_space: gym.Space, action_space: gym.Space) -> None:
@@ -221,27 +225,6 @@ class A2C:
         return out
 
     # -- hyperparameters -----------------------------------------------------------------------
-    def hparams(self) -> dict[str, Any]:
-        """Specification of every mutable hyperparameter."""
-        return self.hp.specs_dict()
-
-    def hparam_values(self) -> dict[str, Any]:
-        """Current value of every mutable hyperparameter."""
-        return self.hp.values()
-
-    def set_hparam(self, name: str, value: Any, source: str = "user") -> Change:
-        """Validate and apply a change now; see the module docstring for side effects."""
-        old_spec, new_spec, old_v, new_v = self.hp.set(name, value)
-        self._on_value(name, old_v, new_v)
-        return Change(self.hp.step, name, old_spec, new_spec, source)
-
-    def advance(self, step: int) -> dict[str, tuple[Any, Any]]:
-        """Evaluate schedules at ``step`` and apply the side effects of changed values."""
-        changed = self.hp.advance(step)
-        for name, (old, new) in changed.items():
-            self._on_value(name, old, new)
-        return changed
-
     def _on_value(self, name: str, old: Any, new: Any) -> None:
         if name == "learning_rate":
             for g in self.optimizer.param_groups:

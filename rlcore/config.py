@@ -141,6 +141,10 @@ def resolve_configs(overrides: dict[str, Any]) -> tuple[RunConfig, Any]:
     run = RunConfig(**run_kw)
     acls = config_class(run.algo)
     algo_fields = {f.name for f in dataclasses.fields(acls)}
+    clash = algo_fields & run_fields
+    if clash:  # a shared name would be routed to the run config only: refuse, do not guess
+        raise ValueError(f"{acls.__name__} fields {', '.join(sorted(clash))} collide with RunConfig "
+                         "fields; rename them in the algorithm's config")
     unknown = [k for k in flat if k not in run_fields and k not in algo_fields]
     if unknown:
         raise ValueError(

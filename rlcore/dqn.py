@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from rlcore.agent import ActResult, Transition
-from rlcore.hparams import Change, HParams, HParamSpec
+from rlcore.hparams import HParams, HParamSpec, LiveHParams
 from rlcore.losses.dqn import dqn_target, dqn_td_loss
 from rlcore.nets import make_encoder
 from rlcore.per import PrioritizedReplayBuffer
@@ -127,7 +127,7 @@ class QNetwork(nn.Module):
         return self.value(z) + a - a.mean(-1, keepdim=True)
 
 
-class DQN:
+class DQN(LiveHParams):
     """DQN agent over N environments; owns its (prioritised) replay buffer."""
 
     name = "dqn"
@@ -172,6 +172,11 @@ class DQN:
         self.n_calls = 0
         self.n_updates = 0
         self._since_target = 0
+
+    @classmethod
+    def hparam_spec_list(cls, config) -> list[HParamSpec]:
+        """The mutable hyperparameters an agent built from ``config`` has (for validation)."""
+        return list(DQN_HPARAMS)
 
     @classmethod
     def check_spaces(cls, obs_space: gym.Space, action_space: gym.Space) -> None:
@@ -262,27 +267,6 @@ class DQN:
         return out
 
     # -- hyperparameters -----------------------------------------------------------------------
-    def hparams(self) -> dict[str, Any]:
-        """Specification of every mutable hyperparameter."""
-        return self.hp.specs_dict()
-
-    def hparam_values(self) -> dict[str, Any]:
-        """Current value of every mutable hyperparameter."""
-        return self.hp.values()
-
-    def set_hparam(self, name: str, value: Any, source: str = "user") -> Change:
-        """Validate and apply now: learning rate to the optimiser, PER alpha/beta/eps to replay."""
-        old_spec, new_spec, old_v, new_v = self.hp.set(name, value)
-        self._on_value(name, old_v, new_v)
-        return Change(self.hp.step, name, old_spec, new_spec, source)
-
-    def advance(self, step: int) -> dict[str, tuple[Any, Any]]:
-        """Evaluate schedules (epsilon, PER beta, ...) at ``step`` and apply side effects."""
-        changed = self.hp.advance(step)
-        for name, (old, new) in changed.items():
-            self._on_value(name, old, new)
-        return changed
-
     def _on_value(self, name: str, old: Any, new: Any) -> None:
         if name == "learning_rate":
             for g in self.optimizer.param_groups:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from rlcore.agent import ActResult, Transition
-from rlcore.hparams import Change, HParamSpec, make_hparams
+from rlcore.hparams import HParamSpec, LiveHParams, make_hparams
 
 __all__ = ["Ensemble", "EnsembleConfig", "EnsembleError"]
 
@@ -49,7 +49,7 @@ def _specs(n: int) -> list[HParamSpec]:
     return [HParamSpec(f"w{i}", float, 0.0, None, f"weight of agent {i}") for i in range(n)]
 
 
-class Ensemble:
+class Ensemble(LiveHParams):
     """An Agent (acting side) over ``members`` with mutable blend weights.
 
     Args:
@@ -130,23 +130,6 @@ class Ensemble:
         raise EnsembleError("Ensemble.update: the ensemble only acts; train its members")
 
     # -- hyperparameters -----------------------------------------------------------------------
-    def hparams(self) -> dict[str, Any]:
-        """Specification of every blend weight (number or schedule)."""
-        return self.hp.specs_dict()
-
-    def hparam_values(self) -> dict[str, Any]:
-        """Current value of every blend weight."""
-        return self.hp.values()
-
-    def set_hparam(self, name: str, value: Any, source: str = "user") -> Change:
-        """Validate and apply a new weight (HParamError leaves the old one)."""
-        old_spec, new_spec, _, _ = self.hp.set(name, value)
-        return Change(self.hp.step, name, old_spec, new_spec, source)
-
-    def advance(self, step: int) -> dict[str, tuple[Any, Any]]:
-        """Move weight schedules to ``step``."""
-        return self.hp.advance(step)
-
     # -- persistence ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Weights and every member's state dict."""

@@ -185,3 +185,38 @@ def make_hparams(specs: list[HParamSpec], config: Any, total_steps: int) -> HPar
     """Build :class:`HParams` with initial values read from the config dataclass's fields."""
     return HParams(specs, {s.name: getattr(config, s.name) for s in specs}, total_steps)
 
+
+
+class LiveHParams:
+    """The Agent protocol's four hyperparameter methods, over ``self.hp`` (an :class:`HParams`).
+
+    An agent mixes this in and overrides :meth:`_on_value` with what a changed value means for it
+    (PPO: recompute advantages; SAC/DQN: optimiser learning rates, PER exponents). It is the one
+    piece every agent shares; no algorithm inherits from another.
+    """
+
+    hp: HParams
+
+    def _on_value(self, name: str, old: Any, new: Any) -> None:
+        """Side effects of a changed value (none by default)."""
+
+    def hparams(self) -> dict[str, Any]:
+        """Specification (number or schedule) of every mutable hyperparameter."""
+        return self.hp.specs_dict()
+
+    def hparam_values(self) -> dict[str, Any]:
+        """Current value of every mutable hyperparameter."""
+        return self.hp.values()
+
+    def set_hparam(self, name: str, value: Any, source: str = "user") -> Change:
+        """Validate and apply a change now (HParamError leaves the old value in force)."""
+        old_spec, new_spec, old_v, new_v = self.hp.set(name, value)
+        self._on_value(name, old_v, new_v)
+        return Change(self.hp.step, name, old_spec, new_spec, source)
+
+    def advance(self, step: int) -> dict[str, tuple[Any, Any]]:
+        """Evaluate schedules at ``step``; apply side effects; return {name: (old, new)}."""
+        changed = self.hp.advance(step)
+        for name, (old, new) in changed.items():
+            self._on_value(name, old, new)
+        return changed

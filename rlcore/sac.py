@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from rlcore.agent import ActResult, Transition
-from rlcore.hparams import Change, HParams, HParamSpec
+from rlcore.hparams import HParams, HParamSpec, LiveHParams
 from rlcore.losses.sac import (
     discrete_sac_actor_loss,
     discrete_sac_critic_loss,
@@ -176,7 +176,7 @@ class _Actor(nn.Module):
         return self.mu(z), self.log_std(z).clamp(LOG_STD_MIN, LOG_STD_MAX)
 
 
-class SAC:
+class SAC(LiveHParams):
     """SAC agent over N environments; owns its replay buffer and three optimisers."""
 
     name = "sac"
@@ -227,6 +227,11 @@ class SAC:
         self.num_steps = 0
         self.n_calls = 0
         self.n_updates = 0
+
+    @classmethod
+    def hparam_spec_list(cls, config) -> list[HParamSpec]:
+        """The mutable hyperparameters an agent built from ``config`` has (for validation)."""
+        return sac_hparam_specs(config.autotune)
 
     @classmethod
     def check_spaces(cls, obs_space: gym.Space, action_space: gym.Space) -> None:
@@ -382,28 +387,11 @@ class SAC:
         self.alpha_opt.step()
 
     # -- hyperparameters -----------------------------------------------------------------------
-    def hparams(self) -> dict[str, Any]:
-        """Specification of every mutable hyperparameter."""
-        return self.hp.specs_dict()
-
     def hparam_values(self) -> dict[str, Any]:
         """Current values; ``alpha`` is the live (possibly tuned) temperature."""
         v = self.hp.values()
         v["alpha"] = self.alpha
         return v
-
-    def set_hparam(self, name: str, value: Any, source: str = "user") -> Change:
-        """Validate and apply now: learning rate to all optimisers, alpha resets log alpha."""
-        old_spec, new_spec, old_v, new_v = self.hp.set(name, value)
-        self._on_value(name, old_v, new_v)
-        return Change(self.hp.step, name, old_spec, new_spec, source)
-
-    def advance(self, step: int) -> dict[str, tuple[Any, Any]]:
-        """Evaluate schedules at ``step`` and apply the side effects of changed values."""
-        changed = self.hp.advance(step)
-        for name, (old, new) in changed.items():
-            self._on_value(name, old, new)
-        return changed
 
     def _on_value(self, name: str, old: Any, new: Any) -> None:
         if name == "learning_rate":

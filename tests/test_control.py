@@ -97,3 +97,31 @@ def test_edit_control_validates_before_writing(tmp_path, make_runner):
     r.poll_control()
     assert r.agent.hparam_values()["gamma"] == 0.97
     assert r.last_checkpoint is not None and r.last_checkpoint.exists()
+
+
+@pytest.mark.parametrize("algo,env,field,good,bad", [
+    ("ppo", "CartPole-v1", "clip_range", "lin:0.3->0.1", -1),
+    ("a2c", "CartPole-v1", "gae_lambda", 0.9, 2),
+    ("sac", "Pendulum-v1", "tau", 0.01, 5),
+    ("dqn", "CartPole-v1", "per_beta", "lin:0.4->1", -0.5),
+])
+def test_cli_control_validates_with_the_algorithms_own_fields(tmp_path, algo, env, field, good,
+                                                              bad):
+    from click.testing import CliRunner
+
+    import cli as cli_module
+    from rlcore.config import resolve_configs
+    from rlcore.runner import Runner
+    from rlcore.runs import RunDir
+
+    run, cfg = resolve_configs({"algo": algo, "env": env, "n_envs": 1, "progress": False})
+    rd = RunDir(tmp_path / algo).create()
+    runner = Runner(run, cfg, rd)
+    res = CliRunner().invoke(cli_module.cli, ["control", str(rd.path), "--set", f"{field}={good}"])
+    assert res.exit_code == 0, res.output
+    assert yaml.safe_load(rd.control.read_text())["hparams"][field] == good
+    res = CliRunner().invoke(cli_module.cli, ["control", str(rd.path), "--set", f"{field}={bad}"])
+    assert res.exit_code != 0 and field in res.output
+    runner.poll_control()
+    assert runner.agent.hparams()[field] == good
+    runner.bundle.close()
