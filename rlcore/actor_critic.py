@@ -1,8 +1,9 @@
 """Actor-critic network shared by the on-policy algorithms (PPO, A2C).
 
-Feed-forward nets (``mlp``, ``resmlp``) use separate actor and critic encoders; ``lstm`` uses one
-LSTM encoder whose features feed both heads. Distributions are written out (docs/networks.md,
-eqs. (4)-(6)) rather than built as ``torch.distributions`` objects, which costs less per step.
+Feed-forward nets (``mlp``, ``resmlp``) use separate actor and critic encoders; ``lstm`` uses an
+actor LSTM and a critic LSTM (state ``(h_pi, c_pi, h_v, c_v)``). Distributions are written out
+(docs/networks.md, eqs. (4)-(6)) rather than built as ``torch.distributions`` objects, which
+costs less per step.
 """
 
 from __future__ import annotations
