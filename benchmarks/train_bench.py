@@ -76,7 +76,56 @@ def sb3_ppo_cartpole(steps: int, n_envs: int, seed: int, eval_episodes: int) -> 
             "eval_return_std": float(std)}
 
 
-SB3 = {("ppo", "CartPole-v1"): sb3_ppo_cartpole}
+def _sb3_run(make_model, env_id: str, steps: int, n_envs: int, seed: int,
+             eval_episodes: int) -> dict:
+    """Train an SB3 model built by ``make_model(env)`` and evaluate it deterministically."""
+    import torch
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    torch.set_num_threads(1)
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    model = make_model(env)
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    wall = time.perf_counter() - t0
+    eval_env = make_vec_env(env_id, n_envs=1, seed=seed + 1_000_003)
+    mean, std = evaluate_policy(model, eval_env, n_eval_episodes=eval_episodes,
+                                deterministic=True)
+    return {"seed": seed, "sps": steps / wall, "wall_s": wall, "eval_return_mean": float(mean),
+            "eval_return_std": float(std)}
+
+
+def sb3_sac_pendulum(steps: int, n_envs: int, seed: int, eval_episodes: int) -> dict:
+    """stable-baselines3 SAC with the rl-zoo3 Pendulum-v1 hyperparameters (lr 1e-3)."""
+    from stable_baselines3 import SAC
+
+    return _sb3_run(lambda env: SAC("MlpPolicy", env, learning_rate=1e-3, seed=seed, verbose=0,
+                                    device="cpu"), "Pendulum-v1", steps, n_envs, seed, eval_episodes)
+
+
+def sb3_dqn_cartpole(steps: int, n_envs: int, seed: int, eval_episodes: int) -> dict:
+    """stable-baselines3 DQN with the rl-zoo3 CartPole-v1 hyperparameters."""
+    from stable_baselines3 import DQN
+
+    return _sb3_run(lambda env: DQN(
+        "MlpPolicy", env, learning_rate=2.3e-3, batch_size=64, buffer_size=100_000,
+        learning_starts=1000, gamma=0.99, target_update_interval=10, train_freq=256,
+        gradient_steps=128, exploration_fraction=0.16, exploration_final_eps=0.04,
+        policy_kwargs={"net_arch": [256, 256]}, seed=seed, verbose=0, device="cpu"),
+        "CartPole-v1", steps, n_envs, seed, eval_episodes)
+
+
+def sb3_a2c_cartpole(steps: int, n_envs: int, seed: int, eval_episodes: int) -> dict:
+    """stable-baselines3 A2C with the rl-zoo3 CartPole-v1 hyperparameters (8 envs, ent 0)."""
+    from stable_baselines3 import A2C
+
+    return _sb3_run(lambda env: A2C("MlpPolicy", env, ent_coef=0.0, seed=seed, verbose=0,
+                                    device="cpu"), "CartPole-v1", steps, n_envs, seed, eval_episodes)
+
+
+SB3 = {("ppo", "CartPole-v1"): sb3_ppo_cartpole, ("sac", "Pendulum-v1"): sb3_sac_pendulum,
+       ("dqn", "CartPole-v1"): sb3_dqn_cartpole, ("a2c", "CartPole-v1"): sb3_a2c_cartpole}
 
 
 def aggregate(rows: list[dict]) -> dict:

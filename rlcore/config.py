@@ -15,8 +15,9 @@ from typing import Any
 
 import yaml
 
-__all__ = ["RunConfig", "ALGOS", "agent_class", "config_class", "parse_value", "parse_assignments",
-           "resolve_configs", "config_to_dict", "configs_from_dict"]
+__all__ = ["RunConfig", "ALGOS", "resolved_env_kwargs", "agent_class", "config_class",
+           "parse_value", "parse_assignments", "resolve_configs", "config_to_dict",
+           "configs_from_dict"]
 
 ALGOS: dict[str, str] = {
     "ppo": "rlcore.ppo:PPO",
@@ -73,6 +74,18 @@ class RunConfig:
     """Name of the run folder (default: time-algo-env-seed)."""
     progress: bool = True
     """Show a progress bar."""
+
+
+def resolved_env_kwargs(run: RunConfig) -> dict[str, Any]:
+    """The environment's keyword arguments with the algorithm-driven defaults filled in.
+
+    marketsim environments take ``action_type``: ``discrete`` for DQN, ``continuous`` otherwise,
+    unless the user chose one. The runner writes the resolved values into ``config.yaml``.
+    """
+    kwargs = dict(run.env_kwargs)
+    if run.env.startswith("marketsim/") and "action_type" not in kwargs:
+        kwargs["action_type"] = "discrete" if run.algo == "dqn" else "continuous"
+    return kwargs
 
 
 def _load(target: str) -> Any:

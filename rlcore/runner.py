@@ -7,6 +7,7 @@ the control file, logs, evaluates and checkpoints. It writes ``summary.json`` at
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections import deque
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from rlcore.agent import Transition
-from rlcore.config import RunConfig, agent_class, config_to_dict
+from rlcore.config import RunConfig, agent_class, config_to_dict, resolved_env_kwargs
 from rlcore.control import ControlFile
 from rlcore.envs import EnvBundle, make_vector_env
 from rlcore.evaluation import evaluate_agent
@@ -44,6 +45,7 @@ class Runner:
         """``agent``: train this pre-built agent instead of a new one. ``embedded``: a caller (the
         online loop, rlcore/continual/loop.py) owns the run folder: no config/control file, no
         control polling, and :meth:`train` skips the final evaluation, checkpoint and summary."""
+        run = dataclasses.replace(run, env_kwargs=resolved_env_kwargs(run))
         self.run, self.algo_cfg, self.rd = run, algo_cfg, run_dir
         self.embedded = embedded
         torch.set_num_threads(max(1, run.torch_threads))
@@ -78,9 +80,7 @@ class Runner:
 
     def _make_env(self, n: int, train: bool) -> EnvBundle:
         r = self.run
-        kwargs = dict(r.env_kwargs)
-        if r.env.startswith("marketsim/") and "action_type" not in kwargs:
-            kwargs["action_type"] = "discrete" if r.algo == "dqn" else "continuous"
+        kwargs = resolved_env_kwargs(r)
         gamma = getattr(self.algo_cfg, "gamma", 0.99)
         return make_vector_env(r.env, n, r.vec if train else "sync", kwargs, r.frame_stack,
                                r.normalize_obs, r.normalize_reward and train,
