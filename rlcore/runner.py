@@ -281,6 +281,10 @@ def train(run: RunConfig, algo_cfg: Any, run_dir: str | Path | None = None,
 
     if run_dir is None:
         run_dir = Path(run.runs_dir) / (run.run_id or new_run_id(run.algo, run.env, run.seed))
+        n = 1
+        while run.run_id is None and run_dir.exists():  # two runs started in the same second
+            n += 1
+            run_dir = run_dir.with_name(f"{run_dir.name.rsplit('~', 1)[0]}~{n}")
     rd = RunDir(run_dir)
     if not resume:
         rd.create()
