@@ -91,7 +91,7 @@ class DQNConfig:
 
 
 DQN_HPARAMS = [
-    HParamSpec("learning_rate", float, 0.0, 1.0, "Adam step size", low_open=True),
+    HParamSpec("learning_rate", float, 0.0, 1.0, "Adam step size"),
     HParamSpec("gamma", float, 0.0, 1.0, "discount factor"),
     HParamSpec("epsilon", float, 0.0, 1.0, "exploration rate"),
     HParamSpec("batch_size", int, 1, 1 << 20, "batch size"),

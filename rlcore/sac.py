@@ -80,7 +80,7 @@ class SACConfig:
 def sac_hparam_specs(autotune: bool) -> list[HParamSpec]:
     """The mutable hyperparameters of SAC (alpha takes no schedule while autotuned)."""
     return [
-        HParamSpec("learning_rate", float, 0.0, 1.0, "Adam step size", low_open=True),
+        HParamSpec("learning_rate", float, 0.0, 1.0, "Adam step size"),
         HParamSpec("gamma", float, 0.0, 1.0, "discount factor"),
         HParamSpec("tau", float, 0.0, 1.0, "target Polyak rate", low_open=True),
         HParamSpec("alpha", float, 0.0, 1e6, "entropy temperature", low_open=True,
