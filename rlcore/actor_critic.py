@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlcore.agent import ActResult
 from rlcore.nets import CategoricalHead, GaussianHead, ValueHead, make_encoder
 
 __all__ = ["ActorCritic", "check_on_policy_spaces"]
@@ -111,3 +112,37 @@ class ActorCritic(nn.Module):
     def value(self, z_v: torch.Tensor) -> torch.Tensor:
         """V(s) from value features."""
         return self.v_head(z_v)
+
+    # -- acting on numpy batches (what PPO and A2C hand the runner) ---------------------------
+    @torch.no_grad()
+    def act_numpy(self, obs: np.ndarray, state=None, episode_start: np.ndarray | None = None,
+                  deterministic: bool = False, action_space: gym.Space | None = None) -> ActResult:
+        """Sample (or take the mode of) pi(.|s) for N observations.
+
+        Continuous actions are clipped to ``action_space`` for the environment; the raw samples,
+        their log-probabilities and the values go back in ``extras`` for the rollout buffer.
+        """
+        dev = next(self.parameters()).device
+        x = torch.as_tensor(obs, dtype=torch.float32, device=dev).reshape(len(obs), -1)
+        es = None if episode_start is None else torch.as_tensor(episode_start, dtype=torch.bool)
+        if self.recurrent and state is None:
+            state = self.initial_state(len(obs))
+        z_pi, z_v, new_state = self.features(x, state, es)
+        params = self.dist_params(z_pi)
+        a = self.sample(params, deterministic)
+        logp, _ = self.log_prob_entropy(params, a)
+        raw = a.cpu().numpy()
+        env_a = raw
+        if not self.discrete and action_space is not None:
+            env_a = np.clip(raw, action_space.low, action_space.high)
+        return ActResult(env_a, new_state, {"raw_actions": raw, "log_probs": logp.cpu().numpy(),
+                                            "values": self.value(z_v).cpu().numpy()})
+
+    @torch.no_grad()
+    def values_numpy(self, obs: np.ndarray, state=None) -> np.ndarray:
+        """V(s) for N observations (with the recurrent state that pairs with them)."""
+        dev = next(self.parameters()).device
+        x = torch.as_tensor(obs, dtype=torch.float32, device=dev).reshape(len(obs), -1)
+        _, z_v, _ = self.features(x, state, None)
+        return self.value(z_v).cpu().numpy()
+

@@ -109,8 +109,6 @@ class PPO(LiveHParams):
         act_shape = () if discrete else tuple(action_space.shape)
         self.buffer = RolloutBuffer(config.n_steps, n_envs, (self.obs_dim,), act_shape,
                                     np.int64 if discrete else np.float32)
-        if not discrete:
-            self._low, self._high = action_space.low, action_space.high
         self.gamma_listeners: list[Callable[[float], None]] = []
         self.n_updates = 0
 
@@ -129,30 +127,10 @@ class PPO(LiveHParams):
         """LSTM state (h, c) of zeros, or None."""
         return self.policy.initial_state(n_envs)
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
             deterministic: bool = False) -> ActResult:
         """Sample (or take the mode of) pi(.|s); extras carry raw actions, log-probs, values."""
-        x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).reshape(len(obs), -1)
-        es = None if episode_start is None else torch.as_tensor(episode_start, dtype=torch.bool)
-        if self.policy.recurrent and state is None:
-            state = self.policy.initial_state(len(obs))
-        z_pi, z_v, new_state = self.policy.features(x, state, es)
-        params = self.policy.dist_params(z_pi)
-        a = self.policy.sample(params, deterministic)
-        logp, _ = self.policy.log_prob_entropy(params, a)
-        v = self.policy.value(z_v)
-        raw = a.cpu().numpy()
-        env_a = raw if self.policy.discrete else np.clip(raw, self._low, self._high)
-        return ActResult(env_a, new_state,
-                         {"raw_actions": raw, "log_probs": logp.cpu().numpy(),
-                          "values": v.cpu().numpy()})
-
-    @torch.no_grad()
-    def _values(self, obs: np.ndarray, state: Any) -> np.ndarray:
-        x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).reshape(len(obs), -1)
-        _, z_v, _ = self.policy.features(x, state, None)
-        return self.policy.value(z_v).cpu().numpy()
+        return self.policy.act_numpy(obs, state, episode_start, deterministic, self.action_space)
 
     def observe(self, tr: Transition) -> bool:
         """Store a step; when the rollout is full, bootstrap and compute advantages (eq. (7))."""
@@ -160,7 +138,7 @@ class PPO(LiveHParams):
         self.buffer.add(tr, e["raw_actions"], e["log_probs"], e["values"])
         if not self.buffer.full:
             return False
-        last_v = self._values(tr.next_obs, tr.next_state)
+        last_v = self.policy.values_numpy(tr.next_obs, tr.next_state)
         self.buffer.finish(last_v, self.hp["gamma"], self.hp["gae_lambda"])
         return True
 

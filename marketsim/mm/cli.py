@@ -8,8 +8,6 @@ The lead mounts it with ``cli.add_command(baseline)``; usage::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import click
 
 from marketsim.mm.baselines import STRATEGIES, run_baseline
+from rlcore.runs import atomic_write_text
 
 SUPPORTED_ENVS = ("marketsim/MarketMaking-v0",)
 
@@ -36,19 +35,8 @@ def parse_env_args(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON to ``path`` atomically (temp file, fsync, os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` as JSON to ``path`` atomically (the engine's temp file, fsync, rename)."""
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 @click.command("baseline")
