@@ -25,8 +25,10 @@ PRESETS = {
         "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20,
         "ent_coef": 0.0, "learning_rate": "lin:0.001->0", "clip_range": "lin:0.2->0"},
     ("sac", "Pendulum-v1"): {"learning_rate": 1e-3},
+    # DQN: rl-zoo3's CartPole-v1 entry, plus two changes of ours (see docs/algorithms/dqn.md,
+    # "Results"): the learning rate anneals to 0 and the target follows by Polyak tau 0.05.
     ("dqn", "CartPole-v1"): {
-        "learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000,
+        "learning_rate": "lin:0.0023->0", "tau": 0.05, "batch_size": 64, "buffer_size": 100_000,
         "learning_starts": 1000, "gamma": 0.99, "target_update_interval": 10,
         "train_freq": 256, "gradient_steps": 128, "exploration_fraction": 0.16,
         "exploration_final_eps": 0.04, "hidden": [256, 256]},
