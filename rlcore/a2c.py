@@ -27,7 +27,8 @@ from rlcore.actor_critic import ActorCritic, check_on_policy_spaces
 from rlcore.agent import ActResult, Transition
 from rlcore.hparams import HParamSpec, LiveHParams, make_hparams
 from rlcore.losses.a2c import policy_gradient_loss
-from rlcore.losses.ppo import entropy_loss, value_loss
+from rlcore.losses.ppo import entropy_loss, standardise_advantages, value_loss
+from rlcore.returns import explained_variance
 from rlcore.rollout import RolloutBuffer
 
 __all__ = ["A2C", "A2CConfig", "A2C_HPARAMS", "OPTIMIZERS"]
@@ -182,7 +183,7 @@ class A2C(LiveHParams):
         logp, ent = self.policy.log_prob_entropy(params, acts)
         v = self.policy.value(z_v)
         if self.config.normalize_advantage:
-            adv = _standardise(adv, w)
+            adv = standardise_advantages(adv, w)
         pg_loss, _ = policy_gradient_loss(logp, adv, w)
         v_loss, _ = value_loss(v, ret, None, None, w)
         e_loss, e_info = entropy_loss(ent, w)
@@ -231,19 +232,3 @@ class A2C(LiveHParams):
         for g in self.optimizer.param_groups:
             g["lr"] = self.hp["learning_rate"]
         self._resize_if_due()
-
-
-def explained_variance(returns: np.ndarray, values: np.ndarray) -> float:
-    """1 - Var(R - V) / Var(R) (docs/algorithms/a2c.md, eq. (6)); NaN when Var(R) = 0."""
-    var_y = float(np.var(returns))
-    if returns.size == 0 or var_y == 0:
-        return float("nan")
-    return float(1.0 - np.var(returns - values) / var_y)
-
-
-def _standardise(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """(a - mean) / (std + 1e-8), weighted by ``w`` (docs/algorithms/a2c.md, eq. (7))."""
-    n = w.sum().clamp_min(1.0)
-    mean = (a * w).sum() / n
-    std = (((a - mean) ** 2 * w).sum() / n).sqrt()
-    return (a - mean) / (std + 1e-8)

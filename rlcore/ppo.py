@@ -20,7 +20,8 @@ from torch import nn
 from rlcore.actor_critic import ActorCritic, check_on_policy_spaces
 from rlcore.agent import ActResult, Transition
 from rlcore.hparams import HParamSpec, LiveHParams, make_hparams
-from rlcore.losses import clipped_surrogate, entropy_loss, value_loss
+from rlcore.losses import clipped_surrogate, entropy_loss, standardise_advantages, value_loss
+from rlcore.returns import explained_variance
 from rlcore.rollout import RolloutBuffer
 
 __all__ = ["PPO", "PPOConfig", "PPO_HPARAMS"]
@@ -188,7 +189,7 @@ class PPO(LiveHParams):
                 w = None
                 a, o_lp, o_v, r = adv[mb], old_logp[mb], old_v[mb], ret[mb]
             if cfg.normalize_advantage:
-                a = _standardise(a, w)
+                a = standardise_advantages(a, w)
             pg_loss, pg_info = clipped_surrogate(logp, o_lp, a, clip, w)
             v_loss, _ = value_loss(v, r, o_v, clip_vf, w)
             e_loss, e_info = entropy_loss(ent, w)
@@ -209,10 +210,8 @@ class PPO(LiveHParams):
                 stats.setdefault(k, []).append(val.detach())
         self.n_updates += 1
         out = {k: float(torch.stack(v).mean()) for k, v in stats.items()}
-        mask = buf.valid
-        y, yhat = buf.returns[mask], buf.values[mask]
-        var_y = float(np.var(y))
-        out["losses/explained_variance"] = float("nan") if var_y == 0 else 1 - np.var(y - yhat) / var_y
+        out["losses/explained_variance"] = explained_variance(buf.returns[buf.valid],
+                                                              buf.values[buf.valid])
         out["losses/epochs"] = float(epochs_done)
         out["losses/early_stop"] = float(stopped)
         if not self.policy.discrete:
@@ -261,13 +260,3 @@ class PPO(LiveHParams):
         self.n_updates = state["n_updates"]
         for g in self.optimizer.param_groups:
             g["lr"] = self.hp["learning_rate"]
-
-
-def _standardise(a: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
-    """(a - mean) / (std + 1e-8), weighted when ``w`` is given (docs/algorithms/ppo.md, eq. (11))."""
-    if w is None:
-        return (a - a.mean()) / (a.std() + 1e-8) if a.numel() > 1 else a - a.mean()
-    n = w.sum().clamp_min(1.0)
-    mean = (a * w).sum() / n
-    std = (((a - mean) ** 2 * w).sum() / n).sqrt()
-    return (a - mean) / (std + 1e-8)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["td_residuals", "gae", "discounted_returns"]
+__all__ = ["td_residuals", "gae", "discounted_returns", "explained_variance"]
 
 
 def td_residuals(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray,
@@ -63,3 +63,15 @@ def discounted_returns(rewards: np.ndarray, next_values: np.ndarray, terminated:
         out[t] = rewards[t] + gamma * boot
         nxt = out[t]
     return out
+
+
+def explained_variance(returns: np.ndarray, values: np.ndarray) -> float:
+    """1 - Var(R - V) / Var(R) (docs/algorithms/a2c.md, eq. (6)); NaN when Var(R) = 0.
+
+    Logged by PPO and A2C as ``losses/explained_variance``.
+    """
+    var_y = float(np.var(returns))
+    if returns.size == 0 or var_y == 0:
+        return float("nan")
+    return float(1.0 - np.var(returns - values) / var_y)
+

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["wmean", "clipped_surrogate", "value_loss", "entropy_loss", "approx_kl"]
+__all__ = ["wmean", "clipped_surrogate", "value_loss", "entropy_loss", "approx_kl",
+           "standardise_advantages"]
 
 Info = dict[str, torch.Tensor]
 
@@ -70,3 +71,13 @@ def entropy_loss(entropy: torch.Tensor,
     """Entropy bonus as a loss to minimise: -E[H(pi(.|s))] (docs/algorithms/ppo.md, eq. (10))."""
     ent = wmean(entropy, weights)
     return -ent, {"entropy": ent.detach()}
+
+
+def standardise_advantages(a: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    """(a - mean) / (std + 1e-8), weighted when ``w`` is given (docs/algorithms/ppo.md, eq. (11))."""
+    if w is None:
+        return (a - a.mean()) / (a.std() + 1e-8) if a.numel() > 1 else a - a.mean()
+    n = w.sum().clamp_min(1.0)
+    mean = (a * w).sum() / n
+    std = (((a - mean) ** 2 * w).sum() / n).sqrt()
+    return (a - mean) / (std + 1e-8)
