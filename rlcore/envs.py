@@ -89,7 +89,6 @@ class EnvBundle:
     env: VectorEnv
     obs_norm: NormalizeObservation | None
     rew_norm: NormalizeReward | None
-    native: bool
 
     def set_gamma(self, gamma: float) -> None:
         """Give the reward normaliser a new discount (its return accumulator uses it)."""
@@ -137,9 +136,8 @@ def make_vector_env(env_id: str, n_envs: int = 1, vec: str = "sync",
         raise ValueError(f"vec: expected 'sync' or 'async', got {vec!r}")
     env_id, spec = resolve_env_id(env_id)
     kwargs = dict(env_kwargs or {})
-    native = spec.vector_entry_point is not None
     try:
-        if native:
+        if spec.vector_entry_point is not None:
             env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point",
                                **kwargs)
         else:
@@ -158,4 +156,4 @@ def make_vector_env(env_id: str, n_envs: int = 1, vec: str = "sync",
         env = obs_norm = NormalizeObservation(env)
     if normalize_reward:
         env = rew_norm = NormalizeReward(env, gamma=gamma)
-    return EnvBundle(env, obs_norm, rew_norm, native)
+    return EnvBundle(env, obs_norm, rew_norm)

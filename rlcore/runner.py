@@ -51,10 +51,9 @@ class Runner:
         torch.set_num_threads(max(1, run.torch_threads))
         self.device = _device(run.device)
         _seed_everything(run.seed)
-        self.cls = agent_class(run.algo)
         self.bundle = self._make_env(run.n_envs, train=True)
         env = self.bundle.env
-        self.agent = agent if agent is not None else self.cls(
+        self.agent = agent if agent is not None else agent_class(run.algo)(
             algo_cfg, env.single_observation_space, env.single_action_space, run.n_envs,
             run.steps, self.device)
         if hasattr(self.agent, "gamma_listeners"):
