@@ -70,6 +70,7 @@ class AgentSpec:
     """Run and algorithm settings (the keys of ``--set``)."""
 
 
+# --8<-- [start:agent-specs]
 SPECS: dict[str, AgentSpec] = {
     "ppo": AgentSpec("ppo", "continuous", 200_000, {
         "n_envs": 16, "n_steps": 200, "batch_size": 800, "n_epochs": 5, "learning_rate": 3e-4,
@@ -91,6 +92,7 @@ SPECS: dict[str, AgentSpec] = {
         "n_envs": 8, "gamma": 0.99, "hidden": [128, 128], "batch_size": 256,
         "learning_starts": 2000, "normalize_obs": True, "log_every": 5000}),
 }
+# --8<-- [end:agent-specs]
 
 
 # ------------------------------------------------------------------------- per-path statistics
@@ -111,6 +113,7 @@ def summarise(paths: dict[str, np.ndarray]) -> dict[str, float]:
     }
 
 
+# --8<-- [start:paired]
 def paired(agent: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     """Mean per-path difference ``agent - reference`` on common paths, with its standard error."""
     # docs/marketsim/market-making-agents.md, eq. (2)
@@ -123,6 +126,7 @@ def percent_of(value: float, reference: float) -> float | None:
     """``100 * value / reference``; None when the reference is not positive (no meaningful %)."""
     # docs/marketsim/market-making-agents.md, eq. (1)
     return 100.0 * value / reference if reference > 0 else None
+# --8<-- [end:paired]
 
 
 def _rollout(step, n: int, n_steps: int) -> dict[str, np.ndarray]:
@@ -158,6 +162,7 @@ def baseline_paths(strategy: str, gamma: float, episodes: int, seed: int,
     return _rollout(step, episodes, env.config.n_steps)
 
 
+# --8<-- [start:agent-paths]
 def agent_paths(agent: Any, run_cfg: Any, norm_state: dict[str, Any], episodes: int, seed: int,
                 env_kwargs: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """Per-path results of a trained agent acting deterministically; episode i is seeded
@@ -184,6 +189,7 @@ def agent_paths(agent: Any, run_cfg: Any, norm_state: dict[str, Any], episodes: 
         return _rollout(step, episodes, env.unwrapped.config.n_steps)
     finally:
         bundle.close()
+# --8<-- [end:agent-paths]
 
 
 # ------------------------------------------------------------------------- training

@@ -56,6 +56,7 @@ def daily_equity(equity: pd.Series) -> pd.Series:
     return e.groupby(day).last()
 
 
+# --8<-- [start:daily-returns]
 def daily_returns(equity: pd.Series) -> pd.Series:
     """UTC-daily simple returns r_d = E_d / E_{d-1} - 1, E_{-1} = the curve's first value.
 
@@ -68,6 +69,7 @@ def daily_returns(equity: pd.Series) -> pd.Series:
     cur = d.to_numpy()
     r = np.where(prev > 0, cur / np.where(prev > 0, prev, 1.0) - 1.0, 0.0)
     return pd.Series(r, index=d.index)
+# --8<-- [end:daily-returns]
 
 
 def total_return(equity: pd.Series) -> float:
@@ -101,6 +103,7 @@ def annual_volatility(equity: pd.Series) -> float:
     return _std(daily_returns(equity).to_numpy()) * math.sqrt(DAYS_PER_YEAR)
 
 
+# --8<-- [start:sharpe]
 def sharpe(equity: pd.Series, risk_free: float = 0.0) -> float:
     """sqrt(365) * mean(r - rf) / std(r) over UTC-daily returns (eq. (5)).
 
@@ -124,6 +127,7 @@ def sortino(equity: pd.Series) -> float:
     if down <= 0:
         return 0.0
     return float(math.sqrt(DAYS_PER_YEAR) * r.mean() / down)
+# --8<-- [end:sharpe]
 
 
 def drawdown(equity: pd.Series) -> pd.Series:

@@ -85,6 +85,7 @@ def candles_from_log_returns(
     log_open[1:] = log_close[:-1]
     u1 = 1.0 - rng.random(n)  # in (0, 1]
     u2 = 1.0 - rng.random(n)
+    # --8<-- [start:bridge-extremes]
     # docs/marketsim/data.md, eq. (S8): Brownian-bridge maximum and minimum
     up = 0.5 * (r + np.sqrt(r * r - 2.0 * s * s * np.log(u1)))
     down = 0.5 * (r - np.sqrt(r * r - 2.0 * s * s * np.log(u2)))
@@ -92,6 +93,7 @@ def candles_from_log_returns(
     close = np.exp(log_close)
     high = np.maximum(np.exp(log_open + up), np.maximum(open_, close))
     low = np.minimum(np.exp(log_open + down), np.minimum(open_, close))
+    # --8<-- [end:bridge-extremes]
     vol = np.broadcast_to(np.asarray(volume, dtype=np.float64), (n,)).copy()
     return pd.DataFrame(
         {"open": open_, "high": high, "low": low, "close": close, "volume": vol},
@@ -140,6 +142,7 @@ def merton_log_returns(
     _check_positive("jump_rate", jump_rate, allow_zero=True)
     _check_positive("jump_std", jump_std, allow_zero=True)
     rng = np.random.default_rng() if rng is None else rng
+    # --8<-- [start:kappa]
     kappa = np.exp(jump_mean + 0.5 * jump_std**2) - 1.0
     n_jumps = rng.poisson(jump_rate, n_bars)
     # sum of N normal jumps is N(N * mean, N * std^2)
@@ -147,6 +150,7 @@ def merton_log_returns(
     drift = mu - 0.5 * sigma**2 - jump_rate * kappa
     r = drift + sigma * rng.standard_normal(n_bars) + jump_sum
     return r, n_jumps, jump_sum
+    # --8<-- [end:kappa]
 
 
 def merton(
@@ -333,6 +337,7 @@ def abm_poisson(
         raise ValueError(f"n_steps must be positive, got {n_steps}")
     rng = np.random.default_rng(seed)
     dt = T / n_steps
+    # --8<-- [start:abm-step]
     # docs/marketsim/data.md, eq. (S4): S_{i+1} = S_i + sigma sqrt(dt) Z_i
     steps = sigma * np.sqrt(dt) * rng.standard_normal(n_steps)
     mid = s0 + np.concatenate([[0.0], np.cumsum(steps)])
@@ -340,6 +345,7 @@ def abm_poisson(
     n_sells = rng.poisson(A * dt, n_steps)
     buy_reach = _max_reach(n_buys, k, rng)
     sell_reach = _max_reach(n_sells, k, rng)
+    # --8<-- [end:abm-step]
     return ABMPoissonPath(
         times=np.arange(n_steps) * dt,
         mid=mid,
@@ -393,6 +399,7 @@ def default_candles(n_bars: int = 20_000, seed: int = 0, timeframe: str = "1m") 
         raise ValueError(f"n_bars must be positive, got {n_bars}")
     c = DEFAULT_CALIBRATION
     rng = np.random.default_rng(seed)
+    # --8<-- [start:vol-regime]
     # docs/marketsim/data.md, eq. (S6): sigma_t = sigma_med * exp(h_slow + h_fast)
     h = _ar1(n_bars, c["slow_phi"], c["slow_sd"], rng) + _ar1(
         n_bars, c["fast_phi"], c["fast_sd"], rng
@@ -412,3 +419,4 @@ def default_candles(n_bars: int = 20_000, seed: int = 0, timeframe: str = "1m") 
         + c["volume_noise"] * rng.standard_normal(n_bars)
     )
     return candles_from_log_returns(r, sigma_t, rng, c["s0"], np.exp(log_v), timeframe)
+    # --8<-- [end:vol-regime]

@@ -149,6 +149,7 @@ class A2C(LiveHParams):
         """Sample (or take the mode of) pi(.|s); extras carry raw actions, log-probs, values."""
         return self.policy.act_numpy(obs, state, episode_start, deterministic, self.action_space)
 
+    # --8<-- [start:observe]
     def observe(self, tr: Transition) -> bool:
         """Store a step; when the rollout is full, bootstrap and compute advantages (eq. (2))."""
         self._resize_if_due()
@@ -160,7 +161,10 @@ class A2C(LiveHParams):
         self.buffer.finish(last_v, self.hp["gamma"], self.hp["gae_lambda"])
         return True
 
+
+# --8<-- [end:observe]
     # -- learning ----------------------------------------------------------------------------
+    # --8<-- [start:update]
     def update(self) -> dict[str, float]:
         """One gradient step on the A2C loss (docs/algorithms/a2c.md, eq. (5)) over the rollout."""
         buf, hp, dev = self.buffer, self.hp, self.device
@@ -203,7 +207,10 @@ class A2C(LiveHParams):
         self._resize_if_due()
         return out
 
+
+# --8<-- [end:update]
     # -- hyperparameters -----------------------------------------------------------------------
+    # --8<-- [start:on-value]
     def _on_value(self, name: str, old: Any, new: Any) -> None:
         if name == "learning_rate":
             for g in self.optimizer.param_groups:
@@ -217,6 +224,8 @@ class A2C(LiveHParams):
         elif name == "n_steps":
             self._resize_if_due()
 
+
+# --8<-- [end:on-value]
     # -- persistence ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Network, optimiser, hyperparameters and counters."""

@@ -84,6 +84,7 @@ class ActorCritic(nn.Module):
         """Logits (discrete) or (mean, log_std) (continuous)."""
         return self.pi_head(z)
 
+    # --8<-- [start:log-prob-entropy]
     def log_prob_entropy(self, params, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log pi(a|s) and entropy H(pi(.|s)) (docs/networks.md, eqs. (4)-(6))."""
         if self.discrete:
@@ -96,6 +97,7 @@ class ActorCritic(nn.Module):
         logp = (-0.5 * z.pow(2) - log_std - 0.5 * _LOG_2PI).sum(-1)
         ent = (log_std + 0.5 * (1.0 + _LOG_2PI)).sum(-1)
         return logp, ent
+    # --8<-- [end:log-prob-entropy]
 
     def sample(self, params, deterministic: bool) -> torch.Tensor:
         """Draw actions (Gumbel-max for categorical; reparameterised Gaussian) or the mode."""

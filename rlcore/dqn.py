@@ -230,6 +230,7 @@ class DQN(LiveHParams):
             torch._foreach_lerp_(self._target, self._online, tau)
 
     # -- learning ----------------------------------------------------------------------------
+    # --8<-- [start:update]
     def update(self) -> dict[str, float]:
         """``gradient_steps`` importance-weighted double-DQN steps; refresh priorities."""
         hp, cfg, dev = self.hp, self.config, self.device
@@ -265,6 +266,7 @@ class DQN(LiveHParams):
         if cfg.per:
             out["charts/per_beta"] = float(hp["per_beta"])
         return out
+    # --8<-- [end:update]
 
     # -- hyperparameters -----------------------------------------------------------------------
     def _on_value(self, name: str, old: Any, new: Any) -> None:

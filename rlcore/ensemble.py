@@ -99,6 +99,7 @@ class Ensemble(LiveHParams):
         """A tuple of each member's initial state."""
         return tuple(m.initial_state(n_envs) for m in self.members)
 
+    # --8<-- [start:act]
     def act(self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
             deterministic: bool = False) -> ActResult:
         """Every member acts on its view of ``obs``; the actions are blended (module doc)."""
@@ -120,6 +121,7 @@ class Ensemble(LiveHParams):
             out = out.astype(acts[0].dtype, copy=False)
         return ActResult(out, tuple(new_states), {f"member{i}_actions": a
                                                   for i, a in enumerate(acts)})
+    # --8<-- [end:act]
 
     def observe(self, transition: Transition) -> bool:
         """Not supported: the ensemble does not learn (EnsembleError)."""

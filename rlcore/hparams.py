@@ -208,6 +208,7 @@ class LiveHParams:
         """Current value of every mutable hyperparameter."""
         return self.hp.values()
 
+    # --8<-- [start:set-hparam]
     def set_hparam(self, name: str, value: Any, source: str = "user") -> Change:
         """Validate and apply a change now (HParamError leaves the old value in force)."""
         old_spec, new_spec, old_v, new_v = self.hp.set(name, value)
@@ -220,3 +221,4 @@ class LiveHParams:
         for name, (old, new) in changed.items():
             self._on_value(name, old, new)
         return changed
+    # --8<-- [end:set-hparam]

@@ -21,11 +21,13 @@ NET_KINDS = ("mlp", "resmlp", "lstm")
 _ACTS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU}
 
 
+# --8<-- [start:init-layer]
 def init_layer(layer: nn.Linear, gain: float = math.sqrt(2.0)) -> nn.Linear:
     """Orthogonal weights with ``gain`` and zero bias; returns the layer."""
     nn.init.orthogonal_(layer.weight, gain)
     nn.init.zeros_(layer.bias)
     return layer
+# --8<-- [end:init-layer]
 
 
 def mlp(in_dim: int, hidden: Sequence[int], activation: str = "tanh",
@@ -58,6 +60,7 @@ class MLPEncoder(nn.Module):
         return self.net(x)
 
 
+# --8<-- [start:resblock]
 class _ResBlock(nn.Module):
     """y = LayerNorm(ReLU(W x + b)) + P x, with P the identity or a projection (docs/networks.md, eq. (1))."""
 
@@ -85,6 +88,7 @@ class ResidualMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features of a batch of flat observations."""
         return self.blocks(x)
+# --8<-- [end:resblock]
 
 
 class LSTMEncoder(nn.Module):
@@ -116,6 +120,7 @@ class LSTMEncoder(nn.Module):
         z = torch.zeros(1, batch, self.hidden, device=device)
         return (z, z.clone())
 
+    # --8<-- [start:forward]
     def forward(self, x: torch.Tensor, state, episode_start: torch.Tensor):
         """Run T steps; returns (features (T, B, H), final state).
 
@@ -133,6 +138,7 @@ class LSTMEncoder(nn.Module):
             outs.append(out)
         out = outs[0] if len(outs) == 1 else torch.cat(outs, 0)
         return self.norm(out), (h, c)
+    # --8<-- [end:forward]
 
 
 class CategoricalHead(nn.Module):

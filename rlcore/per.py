@@ -94,6 +94,7 @@ class PrioritizedReplayBuffer:
         pa = p ** self.alpha
         self.sum_tree.update(slots, pa)
 
+    # --8<-- [start:update-priorities]
     def update_priorities(self, slots: np.ndarray, td_abs: np.ndarray) -> None:
         """Set p_i = |delta_i| + eps for the sampled slots (eq. (3))."""
         td_abs = np.abs(np.asarray(td_abs, dtype=np.float64).reshape(-1))
@@ -143,6 +144,7 @@ class PrioritizedReplayBuffer:
         slots = self.sample_slots(batch_size)
         w = self.weights(slots).astype(np.float32)
         return self.buffer.gather(slots, gamma, n_step, w)
+    # --8<-- [end:update-priorities]
 
     def state_dict(self) -> dict[str, object]:
         """Buffer contents, stored priorities and the running maximum."""

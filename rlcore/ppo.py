@@ -170,6 +170,7 @@ class PPO(LiveHParams):
             old_logp, old_v = old_logp.reshape(-1), old_v.reshape(-1)
             adv, ret = adv.reshape(-1), ret.reshape(-1)
             batches = self._flat_batches(idx_valid, hp["batch_size"], hp["n_epochs"])
+        # --8<-- [start:minibatch-loss]
         for epoch, mb in batches:
             if self.policy.recurrent:
                 envs = mb
@@ -208,6 +209,7 @@ class PPO(LiveHParams):
                            ("losses/clip_fraction", pg_info["clip_fraction"]),
                            ("losses/grad_norm", grad_norm)):
                 stats.setdefault(k, []).append(val.detach())
+        # --8<-- [end:minibatch-loss]
         self.n_updates += 1
         out = {k: float(torch.stack(v).mean()) for k, v in stats.items()}
         out["losses/explained_variance"] = explained_variance(buf.returns[buf.valid],
@@ -235,6 +237,7 @@ class PPO(LiveHParams):
                 yield epoch, perm[start : start + per]
 
     # -- hyperparameters -----------------------------------------------------------------------
+    # --8<-- [start:on-value]
     def _on_value(self, name: str, old: Any, new: Any) -> None:
         if name == "learning_rate":
             for g in self.optimizer.param_groups:
@@ -245,6 +248,7 @@ class PPO(LiveHParams):
                     fn(new)
             if self.buffer.full and not self.buffer.consumed:
                 self.buffer.recompute(self.hp["gamma"], self.hp["gae_lambda"])
+    # --8<-- [end:on-value]
 
     # -- persistence ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

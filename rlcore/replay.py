@@ -132,6 +132,7 @@ class ReplayBuffer:
         rows = (self.ptr[env] - back) % self.rows
         return rows, env
 
+    # --8<-- [start:gather]
     def gather(self, slots: np.ndarray, gamma: float, n_step: int,
                weights: np.ndarray) -> Batch:
         """Read the transitions at ``slots`` and fold n-step returns (eqs. (1)-(2))."""
@@ -165,6 +166,7 @@ class ReplayBuffer:
         discounts = np.power(gamma, n_used)
         return Batch(obs, actions, rew.astype(np.float32), next_obs, term.astype(np.float32),
                      discounts.astype(np.float32), n_used, np.asarray(slots), weights)
+    # --8<-- [end:gather]
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Contents and cursors (large: written only when asked)."""

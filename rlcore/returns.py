@@ -15,6 +15,7 @@ import numpy as np
 __all__ = ["td_residuals", "gae", "discounted_returns", "explained_variance"]
 
 
+# --8<-- [start:td-residuals]
 def td_residuals(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray,
                  terminated: np.ndarray, gamma: float) -> np.ndarray:
     """TD errors delta_t = r_t + gamma (1 - term_t) V(s'_t) - V(s_t) (docs/algorithms/ppo.md, eq. (6))."""
@@ -43,6 +44,7 @@ def gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray,
         last = delta[t] + coef * cont[t] * last
         adv[t] = last
     return adv, adv + values
+# --8<-- [end:td-residuals]
 
 
 def discounted_returns(rewards: np.ndarray, next_values: np.ndarray, terminated: np.ndarray,

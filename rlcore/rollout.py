@@ -61,6 +61,7 @@ class RolloutBuffer:
         self.episode_start[t] = tr.episode_start
         self.pos += 1
 
+    # --8<-- [start:finish]
     def finish(self, last_values: np.ndarray, gamma: float, lam: float) -> None:
         """Set bootstrap values and compute advantages.
 
@@ -79,6 +80,7 @@ class RolloutBuffer:
         term = self.terminated | ~self.valid
         self.advantages, self.returns = gae(self.rewards, self.values, self.next_values, term,
                                             self.truncated, gamma, lam)
+    # --8<-- [end:finish]
 
     def reset(self) -> None:
         """Mark the data consumed and start a new rollout."""

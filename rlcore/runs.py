@@ -30,6 +30,7 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
+# --8<-- [start:atomic]
 def _atomic(path: str | os.PathLike, write) -> None:
     """Call ``write(file)`` on a temp file beside ``path``, fsync, then rename it over ``path``.
 
@@ -49,6 +50,7 @@ def _atomic(path: str | os.PathLike, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+# --8<-- [end:atomic]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

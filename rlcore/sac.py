@@ -135,6 +135,7 @@ class QEnsemble(nn.Module):
                 enc = make_encoder(net, in_dim, hidden, activation)
                 self.members.append(nn.Sequential(enc, nn.Linear(enc.out_dim, out_dim)))
 
+    # --8<-- [start:forward]
     def forward(self, x: torch.Tensor, detach_params: bool = False) -> torch.Tensor:
         """Q values (K, B, out) of a batch of inputs (B, in)."""
         if not self.fused:
@@ -154,6 +155,7 @@ class QEnsemble(nn.Module):
             if i < last:
                 h = self.act(h)
         return h
+    # --8<-- [end:forward]
 
 
 class _Actor(nn.Module):
@@ -314,10 +316,13 @@ class SAC(LiveHParams):
                 torch.from_numpy(b.terminated).to(dev), torch.from_numpy(b.discounts).to(dev))
 
     @torch.no_grad()
+    # --8<-- [start:polyak]
     def _polyak(self, tau: float) -> None:
         # docs/algorithms/sac.md, eq. (12): target <- target + tau (online - target)
         torch._foreach_lerp_(self._target, self._online, tau)
+    # --8<-- [end:polyak]
 
+    # --8<-- [start:step-continuous]
     def _step_continuous(self, batch_size: int, gamma: float, tau: float) -> dict:
         obs, act, rew, nobs, term, disc = self._batch(batch_size, gamma)
         alpha = self.log_alpha.detach().exp()
@@ -348,6 +353,7 @@ class SAC(LiveHParams):
             out["losses/alpha"] = t_loss.detach()
         self._polyak(tau)
         return out
+    # --8<-- [end:step-continuous]
 
     def _step_discrete(self, batch_size: int, gamma: float, tau: float) -> dict:
         obs, act, rew, nobs, term, disc = self._batch(batch_size, gamma)
@@ -393,6 +399,7 @@ class SAC(LiveHParams):
         v["alpha"] = self.alpha
         return v
 
+    # --8<-- [start:on-value]
     def _on_value(self, name: str, old: Any, new: Any) -> None:
         if name == "learning_rate":
             for opt in (self.actor_opt, self.critic_opt, self.alpha_opt):
@@ -401,6 +408,7 @@ class SAC(LiveHParams):
         elif name == "alpha":
             with torch.no_grad():
                 self.log_alpha.fill_(math.log(new))
+    # --8<-- [end:on-value]
 
     # -- persistence ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

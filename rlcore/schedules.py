@@ -62,6 +62,7 @@ class Schedule:
         """Every value the schedule passes through at a knot (for range checks)."""
         return [v for _, v in self.points]
 
+    # --8<-- [start:at]
     def at(self, step: int, total_steps: int | None = None) -> float:
         """The value at ``step`` of a run of ``total_steps`` steps."""
         if self.kind == "const":
@@ -82,6 +83,7 @@ class Schedule:
         if self.kind == "exp":  # eq. (2)
             if a <= 0 or b <= 0:
                 return a + (b - a) * frac
+    # --8<-- [end:at]
             return a * (b / a) ** frac
         return b + 0.5 * (a - b) * (1.0 + math.cos(math.pi * frac))  # eq. (3)
 

@@ -41,6 +41,7 @@ class _Tree:
                              f"{idx[(idx < 0) | (idx >= self.capacity)][:5].tolist()}")
         return idx
 
+    # --8<-- [start:update]
     def update(self, idx: np.ndarray | int, values: np.ndarray | float) -> None:
         """Set leaves ``idx`` to ``values`` and refresh their ancestors (duplicates: last wins)."""
         idx = self._index(idx)
@@ -52,6 +53,7 @@ class _Tree:
         for _ in range(self.depth):
             node = node >> 1
             self.nodes[node] = self._combine(self.nodes[2 * node], self.nodes[2 * node + 1])
+    # --8<-- [end:update]
 
     def set_all(self, values: np.ndarray) -> None:
         """Replace the first ``len(values)`` leaves (the rest: neutral value); O(L) rebuild."""
@@ -89,6 +91,7 @@ class SumTree(_Tree):
         """Sum of all leaves (docs/algorithms/dqn.md, eq. (7))."""
         return float(self.nodes[1])
 
+    # --8<-- [start:find]
     def find(self, values: np.ndarray) -> np.ndarray:
         """For each query v in [0, total), the leaf i with prefix(i) <= v < prefix(i + 1).
 
@@ -108,3 +111,4 @@ class SumTree(_Tree):
             v -= np.where(right, lsum, 0.0)
             node = left + right
         return node - self.n_leaves
+    # --8<-- [end:find]

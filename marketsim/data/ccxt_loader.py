@@ -135,6 +135,7 @@ async def call_with_retry(
     Raises :class:`FetchError` for a permanent error (first try) or when ``policy.max_tries``
     transient failures happened; the message names ``what`` and the last cause.
     """
+    # --8<-- [start:retry]
     for attempt in range(policy.max_tries):
         try:
             return await make_call()
@@ -150,6 +151,7 @@ async def call_with_retry(
             await sleep(policy.delay(attempt))
         except Exception as exc:  # ccxt.ExchangeError and the like: permanent
             raise FetchError(f"{what}: permanent error {type(exc).__name__}: {exc}") from exc
+    # --8<-- [end:retry]
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -215,6 +217,7 @@ async def fetch_ohlcv_to_store(
         result.path = str(path)
         pending = []
 
+    # --8<-- [start:paging]
     while cursor < until_ms:
         what = f"{job.exchange} fetch_ohlcv {job.symbol} {job.timeframe} since {cursor}"
         since = cursor
@@ -234,6 +237,7 @@ async def fetch_ohlcv_to_store(
         if result.pages % checkpoint_pages == 0:
             flush()
     flush()
+    # --8<-- [end:paging]
     if result.path is None and store.exists(job.exchange, job.symbol, job.timeframe):
         result.path = str(store.path(job.exchange, job.symbol, job.timeframe))
     return result

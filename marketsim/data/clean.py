@@ -99,6 +99,7 @@ def _record(
         )
 
 
+# --8<-- [start:robust-scale]
 def _robust_scale(x: np.ndarray, window: int, floor_fraction: float) -> np.ndarray:
     """Block robust scale 1.4826 * median(|x|) with a floor (docs/marketsim/data.md, eq. (C1)).
 
@@ -117,6 +118,7 @@ def _robust_scale(x: np.ndarray, window: int, floor_fraction: float) -> np.ndarr
     nonzero = a[a > 0]
     floor = floor_fraction * (np.median(nonzero) if nonzero.size else 0.0)
     return 1.4826 * np.maximum(med, max(floor, 1e-12))
+# --8<-- [end:robust-scale]
 
 
 def _repair_api_errors(
@@ -217,6 +219,7 @@ def _spikes(
         s = scale[:-1]  # scale at the bar (aligned with r_in below)
         r_in, r_out = r[:-1], r[1:]  # into bar i and out of bar i, for i = 1..n-2
         across = np.log(c[2:] / c[:-2])
+        # --8<-- [start:spike-test]
         smaller = np.minimum(np.abs(r_in), np.abs(r_out))
         # docs/marketsim/data.md, eq. (C1)
         spike = (
@@ -225,6 +228,7 @@ def _spikes(
             & (np.sign(r_in) != np.sign(r_out))
             & (np.abs(across) <= 0.5 * smaller)
         )
+        # --8<-- [end:spike-test]
         idx = np.flatnonzero(spike) + 1
         if idx.size:
             mask = np.zeros(n, dtype=bool)
@@ -283,6 +287,7 @@ def _spikes(
     return changed
 
 
+# --8<-- [start:fill-gaps]
 def _fill_gaps(df: pd.DataFrame, step: pd.Timedelta, report: CleaningReport) -> pd.DataFrame:
     """Reindex onto the full grid; fill missing bars by eq. (C3) and mark them ``filled``."""
     full = pd.date_range(df.index[0], df.index[-1], freq=step, name=INDEX_NAME)
@@ -305,6 +310,7 @@ def _fill_gaps(df: pd.DataFrame, step: pd.Timedelta, report: CleaningReport) -> 
     ]
     report.filled_rows = int(missing.sum())
     return out
+# --8<-- [end:fill-gaps]
 
 
 def clean_candles(

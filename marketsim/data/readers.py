@@ -48,6 +48,7 @@ TIME_COLUMNS: tuple[str, ...] = (
 _TZ_SUFFIX = r"(?:Z|[+-]\d\d:?\d\d)$"
 
 
+# --8<-- [start:epoch-to-utc]
 def epoch_to_utc(
     values: np.ndarray, file: str, column: str, first_row: int = 2
 ) -> pd.DatetimeIndex:
@@ -69,6 +70,7 @@ def epoch_to_utc(
     scale = np.where(v < 1e11, 1e9, np.where(v < 1e14, 1e6, np.where(v < 1e17, 1e3, 1.0)))
     ns = np.round(v * scale).astype(np.int64)
     return pd.DatetimeIndex(pd.to_datetime(ns, unit="ns", utc=True), name=INDEX_NAME)
+# --8<-- [end:epoch-to-utc]
 
 
 def text_to_utc(values: pd.Series, file: str, column: str, first_row: int = 2) -> pd.DatetimeIndex:

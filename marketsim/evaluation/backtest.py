@@ -125,6 +125,7 @@ def _utc(text: str, what: str) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+# --8<-- [start:simulate]
 def simulate(candles: pd.DataFrame, env_kwargs: dict[str, Any], decide: Decide,
              frame_stack: int = 1, funding: Any = 0.0001) -> pd.DataFrame:
     """Run one episode from the first bar with a full feature window to the data's end.
@@ -166,6 +167,7 @@ def simulate(candles: pd.DataFrame, env_kwargs: dict[str, Any], decide: Decide,
     cols = ["equity", "position", "price", "action", "fees", "funding", "slippage", "turnover"]
     idx = pd.DatetimeIndex(pd.to_datetime([r[0] for r in rows], utc=True), name="timestamp")
     return pd.DataFrame([r[1:] for r in rows], index=idx, columns=cols)
+# --8<-- [end:simulate]
 
 
 def flat_decide(obs: np.ndarray, info: dict[str, Any]) -> float:

@@ -69,6 +69,7 @@ class Fold:
                 for k, v in asdict(self).items()}
 
 
+# --8<-- [start:make-folds]
 def make_folds(index: pd.DatetimeIndex, train: pd.Timedelta, test: pd.Timedelta,
                step: pd.Timedelta, max_folds: int | None = None) -> list[Fold]:
     """Folds whose test window ends within the data; ValueError if none fits or if
@@ -94,6 +95,7 @@ def make_folds(index: pd.DatetimeIndex, train: pd.Timedelta, test: pd.Timedelta,
                          f"--test {test}: no fold fits")
     return folds
 
+# --8<-- [end:make-folds]
 
 def fold_slices(df: pd.DataFrame, fold: Fold, warmup: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train rows, test rows with the ``warmup`` rows before the test window prepended)."""
@@ -106,6 +108,7 @@ def fold_slices(df: pd.DataFrame, fold: Fold, warmup: int) -> tuple[pd.DataFrame
     return train, test
 
 
+# --8<-- [start:chain-equity]
 def chain_equity(curves: list[pd.Series], e0: float) -> pd.Series:
     """Concatenate per-fold equity curves into one out-of-sample curve starting at ``e0``:
     each fold's curve is rescaled to start where the previous one ended (eq. (13))."""
@@ -115,6 +118,7 @@ def chain_equity(curves: list[pd.Series], e0: float) -> pd.Series:
         parts.append(scaled)
         level = float(scaled.iloc[-1])
     return pd.concat(parts)
+# --8<-- [end:chain-equity]
 
 
 def chain_frames(frames: list[pd.DataFrame], e0: float) -> pd.DataFrame:

@@ -25,6 +25,7 @@ def _rolling(x: np.ndarray, w: int) -> np.ndarray:
     return sliding_window_view(padded, w)
 
 
+# --8<-- [start:bar-statistics]
 def bar_statistics(
     close: np.ndarray, high: np.ndarray, low: np.ndarray, volume: np.ndarray, w: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -44,6 +45,7 @@ def bar_statistics(
     std = win.std(axis=1)
     z = np.where(std > 1e-12, (lv - win.mean(axis=1)) / np.where(std > 1e-12, std, 1.0), 0.0)
     return ret, rng, np.clip(z, -10.0, 10.0), sigma, mean_volume
+# --8<-- [end:bar-statistics]
 
 
 def time_features(close_ns: np.ndarray) -> np.ndarray:

@@ -111,6 +111,7 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     eq = s.equity
     q = s.qty
     entry = s.entry
+    # --8<-- [start:target-position]
     # 1. target position: docs/marketsim/futures.md, eqs. (8) and (9)
     if c.sizing == "risk":
         risk = o.abs(a) * c.risk_fraction * eq
@@ -137,6 +138,8 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     else:
         exec_px = px
         fee_rate = c.taker_fee
+    # --8<-- [end:target-position]
+    # --8<-- [start:trade-at-exec-px]
     # 2. trade at exec_px: realised PnL of the closed part, fees eq. (1), slippage eq. (2)
     q_new = o.where(trade, q_t, q)
     dq = q_new - q
@@ -172,6 +175,8 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     cum = p.cum[idx]
     lp = liquidation_price(o, q_new, entry_new, margin, mmr, cum)
     wallet = s.wallet + realised - fee_c - fee_o - slip
+    # --8<-- [end:trade-at-exec-px]
+    # --8<-- [start:liquidation-against]
     # 3. liquidation against bar t+1's adverse extreme: eq. (7)
     liq = (new_l & (lo1 <= lp)) | (new_s & (hi1 >= lp))
     pnl_liq = q_new * (lp - entry_new)
@@ -188,6 +193,7 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     # 5. mark to market: eq. (10)
     upnl = q1 * (c1 - entry1)
     equity = wallet + upnl
+    # --8<-- [end:liquidation-against]
     l1 = q1 > 0.0
     s1 = q1 < 0.0
     s.realised_long = s.realised_long + realised * old_l + pnl_liq * new_l
@@ -203,6 +209,7 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     maint = o.abs(q1) * c1 * mmr - cum
     mbal = margin1 + upnl
     s.margin_ratio = o.where(q1 != 0.0, maint / o.maximum(mbal, 1e-12), 0.0)
+    # --8<-- [start:reward]
     # 6. reward: eq. (11) change of log equity, minus the optional penalties eqs. (12), (13)
     e0 = c.initial_equity
     log_ret = o.log(o.maximum(equity, p.log_floor) / eq)
@@ -222,6 +229,7 @@ def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
     else:
         s.turnover_penalty = 0.0 * log_ret
     s.reward = reward
+    # --8<-- [end:reward]
     s.turnover = turnover
     s.trade_qty = dq
     s.liquidated = liq

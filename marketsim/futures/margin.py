@@ -65,8 +65,10 @@ class Brackets:
             raise ValueError(f"brackets: floors must be strictly ascending, got {floors}")
         cum = [0.0]
         for i in range(1, len(rows)):
+            # --8<-- [start:maintenance-amount]
             # docs/marketsim/futures.md, eq. (6): cum_i = cum_{i-1} + floor_i (mmr_i - mmr_{i-1})
             cum.append(cum[-1] + rows[i][0] * (rows[i][1] - rows[i - 1][1]))
+            # --8<-- [end:maintenance-amount]
         return cls(
             floors=tuple(floors),
             mmr=tuple(r[1] for r in rows),
@@ -75,6 +77,7 @@ class Brackets:
         )
 
 
+# --8<-- [start:liquidation-price]
 def liquidation_price(o: Any, qty: Any, entry: Any, wallet: Any, mmr: Any, cum: Any) -> Any:
     """Isolated-margin liquidation price of a one-way position (0 where flat).
 
@@ -87,6 +90,7 @@ def liquidation_price(o: Any, qty: Any, entry: Any, wallet: Any, mmr: Any, cum: 
     flat = qty == 0.0
     lp = (qty * entry - (wallet + cum)) / o.where(flat, 1.0, den)
     return o.where(flat, 0.0, lp)
+# --8<-- [end:liquidation-price]
 
 
 def risk_notional(o: Any, risk: Any, stop: float, is_long: Any, br: Brackets) -> Any:

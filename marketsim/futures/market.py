@@ -121,10 +121,12 @@ def funding_arrays(close_ns: np.ndarray, funding: Any) -> tuple[np.ndarray, np.n
             "funding: expected a number (rate per 8 h) or a pandas Series, "
             f"got {type(funding).__name__}"
         )
+    # --8<-- [start:cumulative-funding]
     cum = np.concatenate([[0.0], np.cumsum(event_rates)])
     upto = np.searchsorted(events, close_ns, side="right")  # events <= close time
     per_bar = np.zeros(close_ns.shape)
     per_bar[1:] = cum[upto[1:]] - cum[upto[:-1]]
+    # --8<-- [end:cumulative-funding]
     return per_bar, now
 
 

@@ -63,6 +63,7 @@ def _bracket(floors: list[float], notional: float) -> int:
     return bisect_right(floors, notional) - 1
 
 
+# --8<-- [start:scalar-ops]
 class ScalarOps:
     """The same operations on Python floats and bools (no numpy call per step)."""
 
@@ -75,3 +76,4 @@ class ScalarOps:
     not_ = staticmethod(_not)
     bracket = staticmethod(_bracket)
     row = staticmethod(_row)
+# --8<-- [end:scalar-ops]

@@ -83,6 +83,7 @@ class CryptoFuturesVectorEnv(VectorEnv):
         self._started = True
         return self._observe(), self._info()
 
+    # --8<-- [start:step]
     def step(
         self, actions: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -110,6 +111,7 @@ class CryptoFuturesVectorEnv(VectorEnv):
         self._autoreset = s.terminated | s.truncated
         obs = self._observe()
         return obs, s.reward.copy(), s.terminated.copy(), s.truncated.copy(), self._info()
+    # --8<-- [end:step]
 
     def _fractions(self, actions: Any) -> np.ndarray:
         """Target fractions (N,) from a batch of actions; ValueError when outside the space."""

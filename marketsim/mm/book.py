@@ -131,6 +131,7 @@ def load_l2_bars(paths: list[str | Path] | str | Path, interval_s: float = 1.0,
                     ask_px=ask_px, ask_sz=ask_sz)
 
 
+# --8<-- [start:book-features]
 def book_features(bid_sz: np.ndarray, ask_sz: np.ndarray, spread: np.ndarray,
                   scale: float) -> np.ndarray:
     """Observation block: cumulative depth imbalance at each level and the spread over ``scale``.
@@ -144,3 +145,4 @@ def book_features(bid_sz: np.ndarray, ask_sz: np.ndarray, spread: np.ndarray,
     # docs/marketsim/market-making.md, eq. (18)
     imbalance = np.divide(b - a, total, out=np.zeros_like(total), where=total > 0)
     return np.concatenate([imbalance, (spread / scale)[..., None]], axis=-1)
+# --8<-- [end:book-features]

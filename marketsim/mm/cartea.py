@@ -46,6 +46,7 @@ class QuoteTable:
         return self.bid_depth[n, j], self.ask_depth[n, j]
 
 
+# --8<-- [start:table]
 def _table(diag: np.ndarray, off: float, z: np.ndarray, base: float, k: float, n_steps: int,
            dt: float, q_max: int) -> QuoteTable:
     """Propagate ``omega`` backwards from ``z`` by ``expm(K*dt)`` and turn it into depths."""
@@ -65,6 +66,7 @@ def _table(diag: np.ndarray, off: float, z: np.ndarray, base: float, k: float, n
     bid[:, :-1] = base + (log_w[:, :-1] - log_w[:, 1:]) / k
     ask[:, 1:] = base + (log_w[:, 1:] - log_w[:, :-1]) / k
     return QuoteTable(bid_depth=bid, ask_depth=ask, q_max=q_max, dt=dt)
+# --8<-- [end:table]
 
 
 def _check_grid(q_max: int, n_steps: int, dt: float) -> None:

@@ -41,6 +41,7 @@ def sigma_abs_from_relative(sigma_rel: float, price: float) -> float:
     return float(price * sigma_rel)
 
 
+# --8<-- [start:fit-intensity]
 def fit_intensity(deltas: ArrayLike, rates: ArrayLike) -> tuple[float, float]:
     """Least-squares fit of ``ln(rate) = ln(A) - k*delta`` over positive rates; returns (A, k)."""
     d = _finite_1d("deltas", deltas, 2)
@@ -56,6 +57,7 @@ def fit_intensity(deltas: ArrayLike, rates: ArrayLike) -> tuple[float, float]:
     if k <= 0:
         raise ValueError(f"fitted k = {k:.4g} is not > 0: fill rates do not decay with depth")
     return float(np.exp(intercept)), k
+# --8<-- [end:fit-intensity]
 
 
 def intensity_from_trades(trade_prices: ArrayLike, mids: ArrayLike, deltas: ArrayLike,

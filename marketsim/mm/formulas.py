@@ -18,6 +18,7 @@ def _check_positive(name: str, value: ArrayLike) -> None:
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
 
 
+# --8<-- [start:reservation-price]
 def reservation_price(s: ArrayLike, q: ArrayLike, gamma: ArrayLike, sigma: ArrayLike,
                       tau: ArrayLike) -> np.ndarray:
     """Avellaneda-Stoikov reservation (indifference) price ``r = s - q*gamma*sigma^2*tau``."""
@@ -33,6 +34,7 @@ def optimal_spread(gamma: ArrayLike, sigma: ArrayLike, tau: ArrayLike, k: ArrayL
     g = np.asarray(gamma, dtype=float)
     # docs/marketsim/market-making.md, eq. (5)
     return g * np.square(sigma) * np.asarray(tau) + (2.0 / g) * np.log1p(g / np.asarray(k))
+# --8<-- [end:reservation-price]
 
 
 def as_quotes(s: ArrayLike, q: ArrayLike, gamma: ArrayLike, sigma: ArrayLike, tau: ArrayLike,
@@ -62,6 +64,7 @@ def glft_coefficients(gamma: ArrayLike, sigma: ArrayLike, A: ArrayLike,
     return c1, c2
 
 
+# --8<-- [start:glft-quotes]
 def glft_quotes(s: ArrayLike, q: ArrayLike, gamma: ArrayLike, sigma: ArrayLike, A: ArrayLike,
                 k: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """GLFT endless-horizon quotes ``(bid, ask)``, unit order size.
@@ -74,3 +77,4 @@ def glft_quotes(s: ArrayLike, q: ArrayLike, gamma: ArrayLike, sigma: ArrayLike, 
     delta_b = c1 + 0.5 * (2.0 * q + 1.0) * c2
     delta_a = c1 - 0.5 * (2.0 * q - 1.0) * c2
     return np.asarray(s) - delta_b, np.asarray(s) + delta_a
+# --8<-- [end:glft-quotes]

@@ -30,6 +30,7 @@ def gaussian_jump_mgf(mean: float, std: float) -> Callable[[np.ndarray], np.ndar
     return mgf
 
 
+# --8<-- [start:merton-jump-correction]
 def merton_jump_correction(q: ArrayLike, gamma: ArrayLike, tau: ArrayLike, lam: float,
                            mgf: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Jump part of the reservation price: ``-lam*tau/(2 gamma)*(M(-g(q+1)) - M(-g(q-1)))``."""
@@ -41,6 +42,7 @@ def merton_jump_correction(q: ArrayLike, gamma: ArrayLike, tau: ArrayLike, lam: 
     q = np.asarray(q, dtype=float)
     # docs/marketsim/market-making.md, eq. (13)
     return -lam * np.asarray(tau) / (2.0 * g) * (mgf(-g * (q + 1.0)) - mgf(-g * (q - 1.0)))
+# --8<-- [end:merton-jump-correction]
 
 
 def merton_reservation_price(s: ArrayLike, q: ArrayLike, gamma: ArrayLike, sigma: ArrayLike,

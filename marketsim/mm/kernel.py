@@ -205,6 +205,7 @@ class MMKernel:
         u = self.fill_u[self.rows, col]
         can_buy = self.q <= self.q_room
         can_sell = self.q >= -self.q_room
+        # --8<-- [start:quotes-and-fills]
         if m.close is None:
             # docs/marketsim/market-making.md, eq. (17): fill probability A exp(-k delta) dt
             p_bid = self.a_dt * np.exp(m.k * (bid - self.mid))
@@ -236,6 +237,7 @@ class MMKernel:
         # docs/marketsim/market-making.md, eq. (16)
         reward = wealth - self.wealth - self.phi_dt * np.square(self.q)
         self.wealth = wealth
+        # --8<-- [end:quotes-and-fills]
         ended = self.step_i >= c.n_steps
         if c.rolling_horizon is None:
             terminated, truncated = ended, np.zeros(self.n, dtype=bool)

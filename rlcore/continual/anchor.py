@@ -55,6 +55,7 @@ class GradSquareMeter:
         self.count = 0
         self._handles: list[Any] = []
 
+    # --8<-- [start:fisher-meter-attach]
     def attach(self, agent: Any) -> GradSquareMeter:
         """Register the measuring hook on every optimiser of ``agent``."""
         params = agent_params(agent)
@@ -76,6 +77,7 @@ class GradSquareMeter:
 
         self._handles = [opt.register_step_pre_hook(hook) for opt in agent_optimizers(agent)]
         return self
+    # --8<-- [end:fisher-meter-attach]
 
     def detach(self) -> None:
         """Remove the hooks."""
@@ -117,6 +119,7 @@ class Anchor:
             return {n: torch.ones_like(self.ref[n]) for n in self.ref}
         return {n: fisher[n].detach() / mean for n in self.ref}
 
+    # --8<-- [start:penalty]
     def penalty(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """``Omega(theta)`` (eqs. (3)-(4)) as a differentiable scalar, for an ``extra_loss`` hook."""
         total = torch.zeros(())
@@ -130,7 +133,9 @@ class Anchor:
         """``d Omega / d theta`` for one parameter (eq. (5))."""
         d = param.detach() - self.ref[name]  # docs/guide/continual-learning.md, eq. (5)
         return self.strength * (d if self.weight is None else self.weight[name] * d)
+    # --8<-- [end:penalty]
 
+    # --8<-- [start:anchor-attach]
     def attach(self, agent: Any) -> Anchor:
         """Add the penalty's gradient before every optimiser step of ``agent``."""
         params = agent_params(agent)
@@ -146,6 +151,7 @@ class Anchor:
                         p.grad.add_(self.grad(n, p))
 
         self._handles = [opt.register_step_pre_hook(hook) for opt in agent_optimizers(agent)]
+    # --8<-- [end:anchor-attach]
         return self
 
     def detach(self) -> None:

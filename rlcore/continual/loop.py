@@ -231,6 +231,7 @@ class OnlineLoop:
         self.tick_time = nxt if nxt is not None else pd.Timestamp.now(tz="UTC")
         return rec
 
+    # --8<-- [start:learn]
     def _learn(self, T: pd.Timestamp) -> dict[str, Any] | None:
         cfg, s = self.cfg, self.settings
         if self.data is None or len(self.data) < cfg.holdout_bars + cfg.episode_length + 16:
@@ -277,6 +278,7 @@ class OnlineLoop:
         info.pop("fisher", None)
         self.reservoir.add((window[0], window[1]))
         return promo
+    # --8<-- [end:learn]
 
     def _warm(self) -> int:
         """Bars of history an episode start needs (the env's first valid start bar; cached)."""

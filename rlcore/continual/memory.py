@@ -31,6 +31,7 @@ class WindowReservoir:
         self.seen = 0
         self.rng = np.random.default_rng(seed)
 
+    # --8<-- [start:add]
     def add(self, item: Any) -> None:
         """Offer one item (Algorithm R, eq. (2))."""
         self.seen += 1
@@ -40,6 +41,7 @@ class WindowReservoir:
         j = int(self.rng.integers(0, self.seen))  # docs/guide/continual-learning.md, eq. (2)
         if j < self.capacity:
             self.items[j] = item
+    # --8<-- [end:add]
 
     def sample(self, rng: np.random.Generator) -> Any:
         """One stored item, uniformly; IndexError if empty."""

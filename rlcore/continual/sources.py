@@ -158,6 +158,7 @@ class _Source:
     def _raw_until(self, now: pd.Timestamp) -> pd.DataFrame:
         raise NotImplementedError
 
+    # --8<-- [start:poll]
     def poll(self, now: pd.Timestamp) -> tuple[pd.DataFrame, list[DataEvent]]:
         """New clean bars that closed by ``now`` (open time + bar <= now) and the events logged."""
         now = pd.Timestamp(now)
@@ -168,6 +169,7 @@ class _Source:
         n0 = len(self.cleaner.events)
         out = self.cleaner.clean(closed)
         return out, self.cleaner.events[n0:]
+    # --8<-- [end:poll]
 
     def state_dict(self) -> dict[str, Any]:
         """The position, for the loop's state file."""

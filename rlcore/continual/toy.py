@@ -73,6 +73,7 @@ class TrendToyEnv(gym.Env):
         self._t, self._n = start, 0
         return self._obs(), {}
 
+    # --8<-- [start:step]
     def step(self, action: Any):
         """Hold position ``action - 1`` over the next bar."""
         pos = int(action) - 1
@@ -81,6 +82,7 @@ class TrendToyEnv(gym.Env):
         self._n += 1
         trunc = self._n >= self.episode_length or self._t >= self.n_bars - 1
         return self._obs(), reward, False, trunc, {}
+    # --8<-- [end:step]
 
 
 # gym.spec looks up the full id; gym.make/make_vec import the module and look up the short one.

@@ -16,6 +16,7 @@ __all__ = ["policy_gradient_loss"]
 Info = dict[str, torch.Tensor]
 
 
+# --8<-- [start:policy-gradient-loss]
 def policy_gradient_loss(log_prob: torch.Tensor, advantages: torch.Tensor,
                          weights: torch.Tensor | None = None) -> tuple[torch.Tensor, Info]:
     """Negative policy-gradient objective L = -E[log pi(a|s) A] (docs/algorithms/a2c.md, eq. (3)).
@@ -35,3 +36,4 @@ def policy_gradient_loss(log_prob: torch.Tensor, advantages: torch.Tensor,
     with torch.no_grad():
         adv_mean = wmean(advantages, weights)
     return loss, {"advantage_mean": adv_mean}
+# --8<-- [end:policy-gradient-loss]

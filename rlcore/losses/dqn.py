@@ -16,6 +16,7 @@ __all__ = ["dqn_target", "dqn_td_loss"]
 Info = dict[str, torch.Tensor]
 
 
+# --8<-- [start:dqn-target]
 def dqn_target(rewards: torch.Tensor, terminated: torch.Tensor, discount: torch.Tensor | float,
                next_q_target: torch.Tensor, next_q_online: torch.Tensor | None = None
                ) -> torch.Tensor:
@@ -50,3 +51,4 @@ def dqn_td_loss(q_taken: torch.Tensor, target: torch.Tensor, weights: torch.Tens
         raise ValueError(f"dqn loss {loss!r}: expected 'huber' or 'mse'")
     value = per.mean() if weights is None else (weights * per).mean()
     return value, {"td_abs": (target - q_taken).detach().abs(), "q_mean": q_taken.detach().mean()}
+# --8<-- [end:dqn-target]

@@ -28,6 +28,7 @@ def approx_kl(log_prob: torch.Tensor, old_log_prob: torch.Tensor,
     return wmean(torch.expm1(log_ratio) - log_ratio, weights)
 
 
+# --8<-- [start:clipped-surrogate]
 def clipped_surrogate(log_prob: torch.Tensor, old_log_prob: torch.Tensor,
                       advantages: torch.Tensor, clip_range: float,
                       weights: torch.Tensor | None = None) -> tuple[torch.Tensor, Info]:
@@ -71,6 +72,7 @@ def entropy_loss(entropy: torch.Tensor,
     """Entropy bonus as a loss to minimise: -E[H(pi(.|s))] (docs/algorithms/ppo.md, eq. (10))."""
     ent = wmean(entropy, weights)
     return -ent, {"entropy": ent.detach()}
+# --8<-- [end:clipped-surrogate]
 
 
 def standardise_advantages(a: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:

@@ -30,6 +30,7 @@ def _wmean(x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
     return x.mean() if weights is None else (weights * x).mean()
 
 
+# --8<-- [start:tanh-gaussian-log-prob]
 def tanh_gaussian_log_prob(u: torch.Tensor, mean: torch.Tensor,
                            log_std: torch.Tensor) -> torch.Tensor:
     """log pi(a|s) of a = tanh(u), u ~ N(mean, exp(log_std)^2), summed over the last axis.
@@ -41,6 +42,7 @@ def tanh_gaussian_log_prob(u: torch.Tensor, mean: torch.Tensor,
     log_n = -0.5 * z * z - log_std - _LOG_SQRT_2PI
     corr = 2.0 * (_LOG2 - u - F.softplus(-2.0 * u))
     return (log_n - corr).sum(-1)
+# --8<-- [end:tanh-gaussian-log-prob]
 
 
 def sample_tanh_gaussian(mean: torch.Tensor,
@@ -50,6 +52,7 @@ def sample_tanh_gaussian(mean: torch.Tensor,
     return torch.tanh(u), tanh_gaussian_log_prob(u, mean, log_std)
 
 
+# --8<-- [start:soft-q-target]
 def soft_q_target(rewards: torch.Tensor, terminated: torch.Tensor, discount: torch.Tensor | float,
                   next_q: torch.Tensor, next_log_prob: torch.Tensor,
                   alpha: torch.Tensor | float) -> torch.Tensor:
@@ -59,8 +62,10 @@ def soft_q_target(rewards: torch.Tensor, terminated: torch.Tensor, discount: tor
     """
     v_next = next_q.min(0).values - alpha * next_log_prob
     return (rewards + discount * (1.0 - terminated) * v_next).detach()
+# --8<-- [end:soft-q-target]
 
 
+# --8<-- [start:twin-mse]
 def twin_mse(q: torch.Tensor, target: torch.Tensor,
              weights: torch.Tensor | None = None) -> tuple[torch.Tensor, Info]:
     """0.5 sum_k mean(w (Q_k - y)^2) over the K critics in ``q`` (K, B), y detached (eq. (2)).
@@ -103,6 +108,7 @@ def sac_temperature_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor,
     """-mean(log alpha (log pi(a|s) + H_target)) with log pi detached (eq. (7))."""
     loss = -(log_alpha * (log_prob.detach() + target_entropy)).mean()
     return loss, {"alpha": log_alpha.detach().exp()}
+# --8<-- [end:twin-mse]
 
 
 def discrete_soft_value(probs: torch.Tensor, log_probs: torch.Tensor, q: torch.Tensor,
