@@ -155,7 +155,7 @@ def control(run_dir, sets, command, show) -> None:
     try:
         if sets or command:
             run_cfg, algo_cfg = configs_from_dict(read_yaml(rd.config))
-            specs = agent_class(run_cfg.algo).hparam_spec_list(algo_cfg)
+            specs = agent_class(run_cfg.algo).hparam_specs(algo_cfg)
             edit_control(rd.control, specs, parse_assignments(sets, "--set"), command)
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))

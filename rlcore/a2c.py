@@ -92,6 +92,7 @@ class A2C(LiveHParams):
 
     name = "a2c"
     on_policy = True
+    action_types = ("continuous", "discrete")
 
     def __init__(self, config: A2CConfig, obs_space: gym.Space, action_space: gym.Space,
                  n_envs: int, total_steps: int = 0, device: str = "cpu"):
@@ -119,7 +120,7 @@ class A2C(LiveHParams):
         self.n_updates = 0
 
     @classmethod
-    def hparam_spec_list(cls, config) -> list[HParamSpec]:
+    def hparam_specs(cls, config) -> list[HParamSpec]:
         """The mutable hyperparameters an agent built from ``config`` has (for validation)."""
         return list(A2C_HPARAMS)
 

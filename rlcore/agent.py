@@ -71,8 +71,20 @@ class Agent(Protocol):
     """What the runner, the control file, tuning and continual learning rely on."""
 
     name: str
+    on_policy: bool
+    """True: learns from its own fresh rollouts (an update is due when a rollout is full);
+    False: learns from a replay buffer (the runner's iteration is ``log_every`` steps)."""
+    action_types: tuple[str, ...]
+    """Action spaces it can act in, preferred first (``"continuous"``, ``"discrete"``): an
+    environment that offers an ``action_type`` choice is built with the first."""
     config: Any
     """The frozen config dataclass the agent was built from."""
+
+    @classmethod
+    def hparam_specs(cls, config: Any) -> list:
+        """The mutable hyperparameters (:class:`rlcore.hparams.HParamSpec`) an agent built from
+        ``config`` has: what the control file and tuning validate against."""
+        ...
 
     def initial_state(self, n_envs: int) -> Any:
         """Recurrent state for ``n_envs`` fresh episodes (None for feed-forward networks)."""
@@ -91,8 +103,8 @@ class Agent(Protocol):
         """Learn from the agent's stored batch; return named scalar metrics."""
         ...
 
-    def hparams(self) -> dict[str, Any]:
-        """Current specification (number or schedule) of every mutable hyperparameter."""
+    def hparam_schedules(self) -> dict[str, Any]:
+        """Current schedule as written (a number or a schedule string) of every mutable hyperparameter."""
         ...
 
     def hparam_values(self) -> dict[str, Any]:

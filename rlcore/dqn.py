@@ -132,6 +132,7 @@ class DQN(LiveHParams):
 
     name = "dqn"
     on_policy = False
+    action_types = ("discrete",)
 
     def __init__(self, config: DQNConfig, obs_space: gym.Space, action_space: gym.Space,
                  n_envs: int, total_steps: int = 0, device: str = "cpu"):
@@ -174,7 +175,7 @@ class DQN(LiveHParams):
         self._since_target = 0
 
     @classmethod
-    def hparam_spec_list(cls, config) -> list[HParamSpec]:
+    def hparam_specs(cls, config) -> list[HParamSpec]:
         """The mutable hyperparameters an agent built from ``config`` has (for validation)."""
         return list(DQN_HPARAMS)
 

@@ -61,6 +61,7 @@ class Ensemble(LiveHParams):
 
     name = "ensemble"
     on_policy = False
+    action_types = ("continuous",)
 
     def __init__(self, members: Sequence[Any], weights: Sequence[float] | None = None,
                  obs_transforms: Sequence[ObsFn | None] | None = None):

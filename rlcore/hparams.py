@@ -200,7 +200,7 @@ class LiveHParams:
     def _on_value(self, name: str, old: Any, new: Any) -> None:
         """Side effects of a changed value (none by default)."""
 
-    def hparams(self) -> dict[str, Any]:
+    def hparam_schedules(self) -> dict[str, Any]:
         """Specification (number or schedule) of every mutable hyperparameter."""
         return self.hp.specs_dict()
 

@@ -91,6 +91,7 @@ class PPO(LiveHParams):
 
     name = "ppo"
     on_policy = True
+    action_types = ("continuous", "discrete")
 
     def __init__(self, config: PPOConfig, obs_space: gym.Space, action_space: gym.Space,
                  n_envs: int, total_steps: int = 0, device: str = "cpu"):
@@ -114,7 +115,7 @@ class PPO(LiveHParams):
         self.n_updates = 0
 
     @classmethod
-    def hparam_spec_list(cls, config) -> list[HParamSpec]:
+    def hparam_specs(cls, config) -> list[HParamSpec]:
         """The mutable hyperparameters an agent built from ``config`` has (for validation)."""
         return list(PPO_HPARAMS)
 

@@ -69,7 +69,7 @@ class Runner:
             self._load_checkpoint(run_dir.latest_checkpoint())
         else:
             atomic_write_text(run_dir.config, _yaml(config_to_dict(run, algo_cfg)))
-            self.control.write(self.agent.hparams())
+            self.control.write(self.agent.hparam_schedules())
         self.tb = TBLogger(run_dir.tb)
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.last_eval: dict[str, float] = {}
@@ -194,7 +194,7 @@ class Runner:
         applied: list[Change] = []
         for fld, reason in upd.errors:
             self._reject(fld, None, reason)
-        current = self.agent.hparams()
+        current = self.agent.hparam_schedules()
         for name, value in upd.hparams.items():
             if name in current and value == current[name]:
                 continue
@@ -203,7 +203,7 @@ class Runner:
             except HParamError as e:
                 self._reject(name, value, str(e))
         if not any(f == "control.yaml" for f, _ in upd.errors):
-            self.control.write(self.agent.hparams())
+            self.control.write(self.agent.hparam_schedules())
         if upd.command == "checkpoint":
             self.checkpoint()
         elif upd.command == "evaluate":
@@ -268,7 +268,7 @@ class Runner:
         random.setstate(rng["python"])
         self.last_checkpoint = path
         if not self.control.path.exists():
-            self.control.write(self.agent.hparams())
+            self.control.write(self.agent.hparam_schedules())
         # otherwise the file on disk is the user's: it is read at the first boundary
 
 

@@ -183,6 +183,7 @@ class SAC(LiveHParams):
 
     name = "sac"
     on_policy = False
+    action_types = ("continuous", "discrete")
 
     def __init__(self, config: SACConfig, obs_space: gym.Space, action_space: gym.Space,
                  n_envs: int, total_steps: int = 0, device: str = "cpu"):
@@ -231,7 +232,7 @@ class SAC(LiveHParams):
         self.n_updates = 0
 
     @classmethod
-    def hparam_spec_list(cls, config) -> list[HParamSpec]:
+    def hparam_specs(cls, config) -> list[HParamSpec]:
         """The mutable hyperparameters an agent built from ``config`` has (for validation)."""
         return sac_hparam_specs(config.autotune)
 

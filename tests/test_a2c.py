@@ -202,7 +202,7 @@ def test_control_file_changes_every_mutable_field(tmp_path):
     assert set(NEW) == {s.name for s in A2C_HPARAMS} == set(BAD)
     r = _runner(tmp_path)
     old = r.agent.hparam_values()
-    _write_control(r.rd.control, {**r.agent.hparams(), **NEW})
+    _write_control(r.rd.control, {**r.agent.hparam_schedules(), **NEW})
     applied = r.poll_control()
     assert {c.field for c in applied} == set(NEW)
     assert r.agent.hparam_values() == NEW
@@ -212,7 +212,7 @@ def test_control_file_changes_every_mutable_field(tmp_path):
         k: (old[k], NEW[k], "control") for k in NEW}
     # every invalid value is refused, logged with its field, and the old value stays
     for name, bad in BAD.items():
-        _write_control(r.rd.control, {**r.agent.hparams(), name: bad})
+        _write_control(r.rd.control, {**r.agent.hparam_schedules(), name: bad})
         assert r.poll_control() == []
         assert r.agent.hparam_values() == NEW
         rej = _jsonl(r.rd.rejections)[-1]
@@ -226,7 +226,7 @@ def test_n_steps_change_through_the_control_file_mid_run(tmp_path):
     # rollout 1: 5 steps x 2 envs = 10 env steps; the change is read at its boundary, so the next
     # rollouts have 7 steps (14 env steps): 10 + 3 * 14 = 52 env steps give exactly 4 updates.
     r = _runner(tmp_path, steps=52, n_steps=5)
-    _write_control(r.rd.control, {**r.agent.hparams(), "n_steps": 7})
+    _write_control(r.rd.control, {**r.agent.hparam_schedules(), "n_steps": 7})
     summary = r.train()
     assert summary["status"] == "completed" and summary["steps"] == 52
     assert r.agent.n_updates == 4 and r.agent.buffer.n_steps == 7
@@ -241,7 +241,7 @@ def test_state_dict_round_trip(tmp_path):
     a.set_hparam("learning_rate", "lin:1e-3->0")
     b = _agent(n_steps=3, learning_rate=0.5)
     b.load_state_dict(a.state_dict())
-    assert b.hparams() == a.hparams() and b.n_updates == 1
+    assert b.hparam_schedules() == a.hparam_schedules() and b.n_updates == 1
     assert b.optimizer.param_groups[0]["lr"] == a.optimizer.param_groups[0]["lr"]
     for p, q in zip(a.policy.parameters(), b.policy.parameters()):
         torch.testing.assert_close(p, q)

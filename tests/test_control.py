@@ -123,5 +123,5 @@ def test_cli_control_validates_with_the_algorithms_own_fields(tmp_path, algo, en
     res = CliRunner().invoke(cli_module.cli, ["control", str(rd.path), "--set", f"{field}={bad}"])
     assert res.exit_code != 0 and field in res.output
     runner.poll_control()
-    assert runner.agent.hparams()[field] == good
+    assert runner.agent.hparam_schedules()[field] == good
     runner.bundle.close()

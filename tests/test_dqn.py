@@ -121,7 +121,7 @@ def test_epsilon_schedule_and_greedy_acting() -> None:
 
 def test_default_epsilon_anneals_over_a_tenth_of_the_run() -> None:
     agent = DQN(DQNConfig(hidden=(8,)), BOX, DISC, 1, total_steps=10_000)
-    assert agent.hparams()["epsilon"] == "lin:1.0->0.05@1000"
+    assert agent.hparam_schedules()["epsilon"] == "lin:1.0->0.05@1000"
 
 
 def test_set_hparam_side_effects() -> None:
@@ -228,7 +228,7 @@ def test_every_mutable_field_takes_effect() -> None:
     new = {"learning_rate": 1e-3, "gamma": 0.95, "epsilon": 0.0, "batch_size": 4,
            "train_freq": 3, "gradient_steps": 2, "target_update_interval": 6, "tau": 0.5,
            "max_grad_norm": 1.0, "per_alpha": 0.5, "per_beta": 0.9, "per_eps": 0.001}
-    assert set(new) == set(agent.hparams())
+    assert set(new) == set(agent.hparam_schedules())
     for k, v in new.items():
         agent.set_hparam(k, v, "control")
     assert agent.hparam_values() == new

@@ -234,7 +234,7 @@ def test_every_mutable_field_takes_effect_at_the_next_update() -> None:
     _fill(agent, 10)
     new = {"learning_rate": 1e-3, "gamma": 0.95, "tau": 0.02, "alpha": 0.3,
            "target_entropy": -0.5, "batch_size": 4, "train_freq": 3, "gradient_steps": 2}
-    assert set(new) == set(agent.hparams())
+    assert set(new) == set(agent.hparam_schedules())
     for k, v in new.items():
         agent.set_hparam(k, v, "control")
     assert agent.hparam_values() == {**new, "alpha": pytest.approx(0.3)}

@@ -179,7 +179,7 @@ class OnlineLoop:
     def _constant_hparams(self, agent: Any) -> None:
         """Freeze schedules at their current values (online steps restart at 0 each chunk)."""
         for name, value in agent.hparam_values().items():
-            if agent.hparams()[name] != value:
+            if agent.hparam_schedules()[name] != value:
                 agent.set_hparam(name, value, "online")
 
     # -- the loop ----------------------------------------------------------------------------

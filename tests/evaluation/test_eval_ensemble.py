@@ -74,7 +74,7 @@ class Const:
 
 def test_three_members_normalised_weights_and_state_tuple():
     ens = Ensemble([Const(1.0), Const(-1.0), Const(0.5)], [2.0, 1.0, 1.0])
-    assert set(ens.hparams()) == {"w0", "w1", "w2"}
+    assert set(ens.hparam_schedules()) == {"w0", "w1", "w2"}
     res = ens.act(obs_batch(2), ens.initial_state(2))
     # (2 * 1 - 1 + 0.5) / 4 = 0.375
     np.testing.assert_allclose(res.actions, 0.375)
