@@ -83,6 +83,11 @@ class Ensemble(LiveHParams):
         init = {"a": w[0] / sum(w)} if n == 2 else {f"w{i}": x for i, x in enumerate(w)}
         self.hp = make_hparams(_specs(n), type("_Init", (), init)(), 0)
 
+    @classmethod
+    def hparam_specs(cls, config: EnsembleConfig) -> list[HParamSpec]:
+        """The blend weights: ``a`` for two members, ``w0..`` for more."""
+        return _specs(len(config.weights))
+
     # -- weights -------------------------------------------------------------------------------
     def weights(self) -> np.ndarray:
         """Current normalised weights (sum 1); EnsembleError if they are all 0."""
