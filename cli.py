@@ -78,8 +78,8 @@ def train(algo, env_id, steps, seed, n_envs, vec, net, frame_stack, sets, env_ar
           run_id, runs_dir, device, resume_dir, no_progress) -> None:
     """Train an agent; prints the path of the run's summary.json last."""
     from rlcore.config import configs_from_dict, resolve_configs
+    from rlcore.io import read_yaml
     from rlcore.runner import train as run_train
-    from rlcore.runs import read_yaml
 
     try:
         if resume_dir:
@@ -149,7 +149,8 @@ def control(run_dir, sets, command, show) -> None:
     """Edit a running training's control.yaml atomically (values are validated first)."""
     from rlcore.config import agent_class, configs_from_dict
     from rlcore.control import edit_control
-    from rlcore.runs import RunDir, read_yaml
+    from rlcore.io import read_yaml
+    from rlcore.runs import RunDir
 
     rd = RunDir(run_dir)
     try:

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                            "target": target, "eval_return_mean": mean,
                            "meets_target": None if target is None else mean >= target,
                            "sps_mean": sum(r["sps"] for r in rows) / len(rows), "seeds": rows}
-    from rlcore.runs import atomic_write_text
+    from rlcore.io import atomic_write_text
 
     path = Path(a.out) if a.out else ROOT / "runs" / "bench" / (
         f"recurrent-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.json")

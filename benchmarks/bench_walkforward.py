@@ -24,7 +24,7 @@ DATA = ROOT / ".." / "shared" / "data" / "binance-spot_ETHUSDT_1h_20170817_20230
 def main() -> None:
     """Parse arguments, run the walk-forward, write and print the summary JSON."""
     from marketsim.evaluation.walkforward import WalkForwardSpec, run_walkforward
-    from rlcore.runs import atomic_write_text
+    from rlcore.io import atomic_write_text
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DATA))

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from rlcore.hparams import HParamError, HParamSpec, check_value
-from rlcore.runs import atomic_write_text
+from rlcore.io import atomic_write_text
 
 __all__ = ["COMMANDS", "ControlFile", "ControlUpdate", "edit_control"]
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from marketsim.data.report import CleaningReport
 from marketsim.data.schema import INDEX_NAME, DataError
-from rlcore.runs import atomic_write_bytes
+from rlcore.io import atomic_write_bytes
 
 STORE_ENV = "MARKETSIM_STORE"
 DEFAULT_ROOT = "data_store"

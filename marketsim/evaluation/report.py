@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rlcore.runs import atomic_write_bytes, atomic_write_text
+from rlcore.io import atomic_write_bytes, atomic_write_text
 
 __all__ = ["SIG_DIGITS", "round_floats", "write_json", "write_csv", "plot_backtest",
            "plot_curves", "write_html", "METRIC_ROWS"]

@@ -214,7 +214,7 @@ def run_walkforward(spec: WalkForwardSpec) -> Path:
     from marketsim.data import load_candles
     from marketsim.data.store import frame_to_parquet_bytes
     from rlcore.config import ALGOS
-    from rlcore.runs import atomic_write_bytes
+    from rlcore.io import atomic_write_bytes
 
     for a in spec.algos:
         if a not in ALGOS:

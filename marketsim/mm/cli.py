@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from marketsim.mm.baselines import STRATEGIES, run_baseline
-from rlcore.runs import atomic_write_text
+from rlcore.io import atomic_write_text
 
 SUPPORTED_ENVS = ("marketsim/MarketMaking-v0",)
 

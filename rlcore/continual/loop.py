@@ -41,7 +41,8 @@ from rlcore.continual.settings import OnlineSettings
 from rlcore.continual.sources import ReplaySource
 from rlcore.control import ControlFile
 from rlcore.hparams import HParamError
-from rlcore.runs import RunDir, append_jsonl, atomic_torch_save, atomic_write_text, read_yaml
+from rlcore.io import append_jsonl, atomic_write_text, read_yaml
+from rlcore.runs import RunDir, atomic_torch_save
 
 __all__ = ["OnlineConfig", "OnlineLoop"]
 
