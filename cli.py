@@ -14,7 +14,10 @@ from pathlib import Path
 
 import click
 
-from rlcore.config import ALGOS, DEFAULT_ENV, parse_assignments
+from rlcore.config import ALGOS, parse_assignments
+
+DEFAULT_ENV = "marketsim/CryptoFutures-v0"
+"""``train``'s environment when neither ``--env`` nor ``--config`` names one (the README's main job)."""
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -25,7 +28,7 @@ class LazyGroup(click.Group):
     lazy = {"data": "marketsim.data.cli:data", "baseline": "marketsim.mm.cli:baseline",
             "backtest": "marketsim.evaluation.cli:backtest",
             "walkforward": "marketsim.evaluation.cli:walkforward",
-            "compare": "marketsim.evaluation.cli:compare", "online": "rlcore.continual.cli:online"}
+            "compare": "marketsim.evaluation.cli:compare", "online": "marketsim.online:online"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Eager and lazy command names, sorted."""
@@ -103,6 +106,8 @@ def train(algo, env_id, steps, seed, n_envs, vec, net, frame_stack, sets, env_ar
                      "n_envs": n_envs, "vec": vec, "net": net, "frame_stack": frame_stack,
                      "run_id": run_id, "runs_dir": runs_dir, "device": device}
             overrides.update({k: v for k, v in flags.items() if v is not None})
+            if "env" not in overrides and "env" not in (overrides.get("run") or {}):
+                overrides["env"] = DEFAULT_ENV
             overrides.update(parse_assignments(sets, "--set"))
             if env_args:
                 ek = dict(overrides.get("env_kwargs") or {})

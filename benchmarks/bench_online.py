@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from marketsim.data.load import read_candles  # noqa: E402
+from marketsim.data.sources import ReplaySource  # noqa: E402
 from rlcore.config import resolve_configs  # noqa: E402
-from rlcore.continual import OnlineConfig, OnlineLoop, OnlineSettings, ReplaySource  # noqa: E402
-from rlcore.continual.sources import parse_duration  # noqa: E402
+from rlcore.continual import OnlineConfig, OnlineLoop, OnlineSettings, parse_duration  # noqa: E402
 from rlcore.io import atomic_write_text  # noqa: E402
 from rlcore.runner import train  # noqa: E402
 

@@ -27,17 +27,15 @@ ALGOS: dict[str, str] = {
 }
 """Algorithm name -> ``module:Class``; the config class is ``<Class>Config`` in the same module."""
 
-DEFAULT_ENV = "marketsim/CryptoFutures-v0"
-
-
 @dataclass(frozen=True)
 class RunConfig:
     """What the runner does; the algorithm's hyperparameters live in its own config."""
 
     algo: str = "ppo"
     """Algorithm: one of ``ALGOS``."""
-    env: str = DEFAULT_ENV
-    """gymnasium id (``module:EnvId`` imports the module first)."""
+    env: str = "CartPole-v1"
+    """gymnasium id (``module:EnvId`` imports the module first; ``ns/Name`` imports ``ns``).
+    ``python cli.py train`` defaults to ``marketsim/CryptoFutures-v0`` instead."""
     steps: int = 100_000
     """Total environment steps (summed over environments)."""
     seed: int = 0
@@ -79,13 +77,13 @@ class RunConfig:
 def resolved_env_kwargs(run: RunConfig) -> dict[str, Any]:
     """The environment's keyword arguments with the algorithm-driven defaults filled in.
 
-    marketsim environments take ``action_type``: ``discrete`` for DQN, ``continuous`` otherwise,
-    unless the user chose one. The runner writes the resolved values into ``config.yaml``.
+    The one rule is :func:`rlcore.envs.env_kwargs_for`: an environment that declares
+    ``action_type`` gets the algorithm's first action type unless the user chose one. The runner
+    writes the resolved values into ``config.yaml``.
     """
-    kwargs = dict(run.env_kwargs)
-    if run.env.startswith("marketsim/") and "action_type" not in kwargs:
-        kwargs["action_type"] = "discrete" if run.algo == "dqn" else "continuous"
-    return kwargs
+    from rlcore.envs import env_kwargs_for
+
+    return env_kwargs_for(run.env, run.env_kwargs, agent_class(run.algo).action_types)
 
 
 def _load(target: str) -> Any:

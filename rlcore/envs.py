@@ -9,6 +9,7 @@ runner marks that step invalid (``Transition.valid``).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,14 +18,16 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward, RecordEpisodeStatistics
 
-__all__ = ["EnvBundle", "VectorFrameStack", "make_vector_env", "resolve_env_id"]
+__all__ = ["EnvBundle", "VectorFrameStack", "make_vector_env", "resolve_env_id", "env_kwargs_for"]
 
 
 def resolve_env_id(env_id: str) -> tuple[str, gym.envs.registration.EnvSpec]:
     """Find the spec of ``env_id``; returns (registered id, spec).
 
-    ``marketsim/...`` and ``rlcore/...`` ids register themselves on import; gymnasium's
-    ``module:EnvId`` form imports ``module`` (which registers ``EnvId``) first.
+    gymnasium's ``module:EnvId`` form imports ``module`` (which registers ``EnvId``) first. An id
+    ``ns/Name`` that is not registered yet imports the module ``ns``: a package that registers
+    its own namespace on import (``marketsim/...`` ids import ``marketsim``). ``rlcore/...`` ids
+    import :mod:`rlcore.toy_envs`. rlcore itself names no package that provides environments.
     """
     if ":" in env_id:
         module, _, env_id = env_id.partition(":")
@@ -32,14 +35,38 @@ def resolve_env_id(env_id: str) -> tuple[str, gym.envs.registration.EnvSpec]:
             importlib.import_module(module)
         except ImportError as e:
             raise ValueError(f"--env {module}:{env_id}: cannot import {module!r}: {e}") from None
-    if env_id.startswith("marketsim/"):
-        import marketsim  # noqa: F401  (registers the marketsim environments)
-    elif env_id.startswith("rlcore/"):
-        import rlcore.toy_envs  # noqa: F401  (registers the toy environments)
+    namespace, slash, _ = env_id.partition("/")
+    if slash and env_id not in gym.registry:
+        module = "rlcore.toy_envs" if namespace == "rlcore" else namespace
+        try:
+            importlib.import_module(module)  # registers the namespace's environments
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            raise ValueError(f"--env {env_id!r}: namespace {namespace!r} is not registered and "
+                             f"there is no module {module!r} that would register it") from None
     try:
         return env_id, gym.spec(env_id)
     except gym.error.Error as e:
         raise ValueError(f"--env {env_id!r}: {e}") from None
+
+
+# --8<-- [start:env-kwargs-for]
+def env_kwargs_for(env_id: str, kwargs: Mapping[str, Any],
+                   action_types: Sequence[str]) -> dict[str, Any]:
+    """``kwargs`` with the action type an agent needs filled in, where the environment offers one.
+
+    An environment that can build either action space declares ``action_type`` among its
+    registered ``kwargs`` (marketsim's environments do). Unless the user chose one, it gets the
+    agent's first action type (``agent_class(algo).action_types[0]``: ``discrete`` for DQN,
+    ``continuous`` for PPO, A2C and SAC). Other environments get ``kwargs`` unchanged.
+    """
+    out = dict(kwargs)
+    _, spec = resolve_env_id(env_id)
+    if "action_type" in spec.kwargs and "action_type" not in out:
+        out["action_type"] = action_types[0]
+    return out
+# --8<-- [end:env-kwargs-for]
 
 
 class VectorFrameStack(VectorWrapper):

@@ -81,12 +81,13 @@ def norm_fn(state: dict[str, Any] | None) -> Callable[[np.ndarray], np.ndarray] 
 
 def load_run_policy(run_dir: str | Path) -> RunPolicy:
     """Rebuild a run's agent (latest checkpoint) with its frame stack and normaliser."""
+    from rlcore.envs import env_kwargs_for
     from rlcore.evaluate_run import load_run_agent
 
     agent, run_cfg, _, ckpt = load_run_agent(run_dir)
     kwargs = {k: v for k, v in dict(run_cfg.env_kwargs).items() if k != "data"}
-    action_type = kwargs.get("action_type", "discrete" if run_cfg.algo == "dqn" else "continuous")
-    kwargs["action_type"] = action_type
+    kwargs = env_kwargs_for(FUTURES_ENV, kwargs, agent.action_types)  # the market backtested
+    action_type = kwargs["action_type"]
     fn = norm_fn(ckpt.get("norm")) if run_cfg.normalize_obs else None
     return RunPolicy(agent, run_cfg.frame_stack, fn, action_type, kwargs, str(run_dir),
                      run_cfg.algo, run_cfg.env, int(ckpt.get("step", 0)))

@@ -35,10 +35,10 @@ import torch
 
 from rlcore.config import agent_class, configs_from_dict
 from rlcore.continual.anchor import Anchor, GradSquareMeter, agent_params
-from rlcore.continual.evaluate import evaluate_window, make_single_env, window_env_kwargs
+from rlcore.continual.holdout import evaluate_window, make_single_env, window_env_kwargs
 from rlcore.continual.memory import WindowReservoir, configure_recency
 from rlcore.continual.settings import OnlineSettings
-from rlcore.continual.sources import ReplaySource
+from rlcore.continual.source import Source
 from rlcore.control import ControlFile
 from rlcore.hparams import HParamError
 from rlcore.io import append_jsonl, atomic_write_text, read_yaml
@@ -82,7 +82,7 @@ class OnlineConfig:
 class OnlineLoop:
     """Runs ticks in ``RUN_DIR/online/`` for the agent trained in ``RUN_DIR``."""
 
-    def __init__(self, run_dir: str | Path, source: Any, config: OnlineConfig = OnlineConfig(),
+    def __init__(self, run_dir: str | Path, source: Source, config: OnlineConfig = OnlineConfig(),
                  settings: OnlineSettings | None = None, env_id: str | None = None,
                  env_kwargs: dict[str, Any] | None = None, quiet: bool = True):
         if config.anchor not in ("none", "l2", "ewc"):
@@ -127,11 +127,9 @@ class OnlineLoop:
         (self.dir / "versions").mkdir(exist_ok=True)
         ckpt = torch.load(self.rd.latest_checkpoint(), map_location="cpu", weights_only=False)
         self.norm = ckpt.get("norm", {})
-        if isinstance(self.source, ReplaySource):
-            warm = self.cfg.warmup_bars or (self.cfg.train_bars + self.cfg.holdout_bars)
-            self.tick_time = self.source.first_tick(warm)
-        else:
-            self.tick_time = pd.Timestamp.now(tz="UTC")
+        warm = self.cfg.warmup_bars or (self.cfg.train_bars + self.cfg.holdout_bars)
+        first = self.source.first_tick(warm)
+        self.tick_time = first if first is not None else pd.Timestamp.now(tz="UTC")  # None: live
         self.serving = self._build_agent(ckpt["agent"])
         self.frozen = copy.deepcopy(self.serving)
         self._constant_hparams(self.serving)
@@ -165,9 +163,8 @@ class OnlineLoop:
 
     def _build_agent(self, state: dict[str, Any]) -> Any:
         data = self.data
-        if data is None and isinstance(self.source, ReplaySource):  # only bars closed by now
-            raw = self.source.raw
-            data = raw[raw.index + self.source.bar <= self.tick_time]
+        if data is None:  # only bars closed by now (None from a live source)
+            data = self.source.closed_bars(self.tick_time)
         env = make_single_env(self.env_id, self.env_kwargs, data)
         try:
             agent = agent_class(self.run_cfg.algo)(self.algo_cfg, env.observation_space,
@@ -187,17 +184,16 @@ class OnlineLoop:
     def run(self) -> list[dict[str, Any]]:
         """Tick until the replay ends, ``max_ticks`` or a ``stop`` command; return tick records."""
         done: list[dict[str, Any]] = []
+        end = self.source.end  # None: a live source, which never ends and runs on the wall clock
         while not self._stop:
             if self.cfg.max_ticks is not None and self.tick >= self.cfg.max_ticks:
                 break
-            if isinstance(self.source, ReplaySource) and self.tick > 0 and \
-                    self.tick_time > self.source.end:
+            if end is not None and self.tick > 0 and self.tick_time > end:
                 break
             t0 = time.perf_counter()
             done.append(self.step())
-            wait = self.cfg.every.total_seconds() / self.cfg.speed - (time.perf_counter() - t0)
-            if not isinstance(self.source, ReplaySource):
-                wait = self.cfg.every.total_seconds() - (time.perf_counter() - t0)
+            speed = self.cfg.speed if end is not None else 1.0
+            wait = self.cfg.every.total_seconds() / speed - (time.perf_counter() - t0)
             if wait > 0 and math.isfinite(wait) and not self._stop:
                 time.sleep(wait)
         return done
@@ -222,7 +218,7 @@ class OnlineLoop:
         self.history.append({k: rec[k] for k in ("tick", "new_bars", "new_first", "new_last")})
         if promo is not None:
             rec.update({k: promo[k] for k in ("decision", "reason", "version")})
-        nxt = T + self.cfg.every if isinstance(self.source, ReplaySource) else None
+        nxt = T + self.cfg.every if self.source.end is not None else None  # live: wall clock
         self._commit(nxt, (promo, rec))
         if promo is not None:
             append_jsonl(self.dir / "promotions.jsonl", promo)

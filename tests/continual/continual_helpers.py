@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from marketsim import TREND_TOY_ID
 from marketsim.synthetic import candles_from_log_returns
 from rlcore.config import resolve_configs
-from rlcore.continual import TOY_ID
 from rlcore.runner import train
 
 SIGMA = 0.001
@@ -36,7 +36,7 @@ def regime_candles(phis: list[float], bars: int, seed: int) -> pd.DataFrame:
 def train_base(root: Path, data_path: Path, steps: int = 8192, seed: int = 0) -> Path:
     """Train PPO on TrendToy over ``data_path``; returns the run folder."""
     run, algo = resolve_configs({
-        "algo": "ppo", "env": TOY_ID, "steps": steps, "n_envs": 4, "seed": seed,
+        "algo": "ppo", "env": TREND_TOY_ID, "steps": steps, "n_envs": 4, "seed": seed,
         "env_kwargs": {"data": str(data_path), "episode_length": 32, "scale": SIGMA},
         "progress": False, "n_steps": 64, "batch_size": 64, "n_epochs": 4,
         "learning_rate": 1e-3, "eval_episodes": 4, "runs_dir": str(root), "run_id": "base"})

@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 from continual_helpers import regime_candles, train_base, write_candles
 
-from rlcore.continual.cli import online
+from marketsim.online import online
 
 
 def test_online_command_runs_resumes_and_reports(tmp_path):

@@ -22,7 +22,9 @@ import torch
 import yaml
 from continual_helpers import SIGMA, regime_candles, train_base, write_candles
 
-from rlcore.continual import OnlineConfig, OnlineLoop, OnlineSettings, ReplaySource, TrendToyEnv
+from marketsim.data.sources import ReplaySource
+from marketsim.toy import TrendToyEnv
+from rlcore.continual import OnlineConfig, OnlineLoop, OnlineSettings
 from rlcore.continual.anchor import agent_params
 
 REPO = Path(__file__).resolve().parents[2]
@@ -194,7 +196,8 @@ def test_control_file_changes_refusals_pause_and_stop(base_run, tmp_path):
 CHILD = """
 import sys, pandas as pd
 from continual_helpers import SIGMA
-from rlcore.continual import OnlineConfig, OnlineLoop, OnlineSettings, ReplaySource
+from marketsim.data.sources import ReplaySource
+from rlcore.continual import OnlineConfig, OnlineLoop, OnlineSettings
 cfg = OnlineConfig(every=pd.Timedelta("25min"), train_bars=100, holdout_bars=64,
                    warmup_bars=200, episode_length=16, n_envs=4, speed=25 * 60 / 0.4)
 OnlineLoop(sys.argv[1], ReplaySource(sys.argv[2]), cfg, OnlineSettings(tick_steps=256),
@@ -244,15 +247,15 @@ def test_sigkill_resumes_without_repeating_or_skipping(base_run, tmp_path):
 
 
 def test_off_policy_agent_ticks_with_recency_replay(tmp_path, monkeypatch):
+    from marketsim import TREND_TOY_ID
     from rlcore.config import resolve_configs
-    from rlcore.continual import TOY_ID
     from rlcore.continual import loop as loop_mod
     from rlcore.runner import train
 
     df = regime_candles([0.5, -0.5], 200, seed=6)
     write_candles(df.iloc[:200], tmp_path / "old.parquet")
     run, algo = resolve_configs({
-        "algo": "dqn", "env": TOY_ID, "steps": 512, "n_envs": 4, "seed": 0,
+        "algo": "dqn", "env": TREND_TOY_ID, "steps": 512, "n_envs": 4, "seed": 0,
         "env_kwargs": {"data": str(tmp_path / "old.parquet"), "episode_length": 16,
                        "scale": SIGMA},
         "progress": False, "buffer_size": 4096, "learning_starts": 64, "batch_size": 32,

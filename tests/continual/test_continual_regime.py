@@ -27,8 +27,10 @@ import shutil
 import pandas as pd
 from continual_helpers import SIGMA, regime_candles, train_base, write_candles
 
-from rlcore.continual import TOY_ID, OnlineConfig, OnlineLoop, OnlineSettings, ReplaySource
-from rlcore.continual.evaluate import evaluate_window
+from marketsim import TREND_TOY_ID
+from marketsim.data.sources import ReplaySource
+from rlcore.continual import OnlineConfig, OnlineLoop, OnlineSettings
+from rlcore.continual.holdout import evaluate_window
 
 B = 1000
 VARIANTS = {"naive": ("none", 0.0), "rehearsal": ("none", 0.5), "ewc": ("ewc", 0.0)}
@@ -44,7 +46,7 @@ def test_continual_beats_frozen_and_rehearsal_anchor_forget_less(tmp_path):
     kw = {"episode_length": 32, "scale": SIGMA}
 
     def score(agent, data):
-        return evaluate_window(agent, TOY_ID, kw, data, 32)["return_mean"]
+        return evaluate_window(agent, TREND_TOY_ID, kw, data, 32)["return_mean"]
 
     res = {}
     for name, (anchor, rehearsal) in VARIANTS.items():

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlcore.continual.sources import ReplaySource, StreamCleaner, parse_duration, parse_source, parse_speed
+from marketsim.data.sources import ReplaySource, StreamCleaner, parse_source
+from rlcore.continual.source import parse_duration, parse_speed
 
 BAR = pd.Timedelta("1min")
 
@@ -132,7 +133,7 @@ def test_ccxt_source_against_a_local_fake_binance(tmp_path):
     from fake_binance import MINUTE_MS, FakeBinance, point_binance_at
 
     from marketsim.data.ccxt_loader import make_exchange
-    from rlcore.continual.sources import CcxtSource
+    from marketsim.data.sources import CcxtSource
 
     t0 = pd.Timestamp("2025-03-01", tz="UTC")
     t0_ms = int(t0.value // 1_000_000)

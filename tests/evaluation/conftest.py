@@ -32,7 +32,8 @@ def eval_root(tmp_path_factory) -> Path:
 
 
 def _train(root: Path, name: str, **over) -> Path:
-    base = {"steps": 512, "n_envs": 2, "seed": 1, "progress": False, "eval_episodes": 1,
+    base = {"env": "marketsim/CryptoFutures-v0", "steps": 512, "n_envs": 2, "seed": 1,
+            "progress": False, "eval_episodes": 1,
             "eval_envs": 1, "env_kwargs": {"data": str(root / "train.parquet"),
                                            "episode_length": 256}}
     base.update(over)

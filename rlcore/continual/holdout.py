@@ -1,4 +1,4 @@
-"""Deterministic evaluation of an agent on one data window (the hold-out of a tick).
+"""Deterministic evaluation of an agent on one data window: the hold-out of an online tick.
 
 Episodes start every ``stride`` bars from the window's first bar with full feature history and
 run ``episode_length`` bars (or to the window's end), so every agent is scored on exactly the
@@ -13,18 +13,18 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from rlcore.envs import resolve_env_id
+from rlcore.config import agent_class
+from rlcore.envs import env_kwargs_for, resolve_env_id
 
 __all__ = ["window_env_kwargs", "make_single_env", "evaluate_window"]
 
 
 def window_env_kwargs(env_id: str, algo: str, kwargs: dict[str, Any],
                       episode_length: int) -> dict[str, Any]:
-    """The run's env kwargs with the online episode length (and the action type as the runner
-    picks it for marketsim environments); ``data`` is set per window."""
+    """The run's env kwargs with the online episode length (and the action type the runner
+    picks, :func:`rlcore.envs.env_kwargs_for`); ``data`` is set per window."""
     out = {k: v for k, v in kwargs.items() if k != "data"}
-    if env_id.startswith("marketsim/") and "action_type" not in out:
-        out["action_type"] = "discrete" if algo == "dqn" else "continuous"
+    out = env_kwargs_for(env_id, out, agent_class(algo).action_types)
     out["episode_length"] = int(episode_length)
     return out
 

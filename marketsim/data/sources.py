@@ -1,4 +1,4 @@
-"""Data sources for the online loop: a stored dataset replayed as if live, and a live ccxt feed.
+"""Candle sources for the online loop: a stored dataset replayed as if live, and a live ccxt feed.
 
 A source answers one question: which bars are new at tick time ``T``? A bar is indexed by its
 open time ``o`` and closes at ``o + bar``; it is visible at ``T`` only if ``o + bar <= T``
@@ -8,6 +8,10 @@ inconsistent prices are rejected, and a gap is filled (close carried forward, vo
 interpolated) once the next good bar arrives. Each decision is logged with its reason.
 The source's position is the open time of the last bar it handed on; it is saved with the
 loop's state, so a resumed loop neither repeats nor skips a bar.
+
+Both sources satisfy :class:`rlcore.continual.source.Source`, the protocol the online loop
+(:class:`rlcore.continual.OnlineLoop`) steps; this module itself imports no torch and nothing of
+rlcore.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["DataEvent", "StreamCleaner", "ReplaySource", "CcxtSource", "parse_source",
-           "parse_duration", "parse_speed"]
+from marketsim.data.load import read_candles
+from marketsim.data.schema import COLUMNS
+from marketsim.data.store import DataStore
+from marketsim.data.timeframe import infer_timeframe, timeframe_to_timedelta
 
-COLUMNS = ("open", "high", "low", "close", "volume")
-
+__all__ = ["DataEvent", "StreamCleaner", "CandleSource", "ReplaySource", "CcxtSource",
+           "parse_source"]
 
 @dataclass(frozen=True)
 class DataEvent:
@@ -141,8 +147,8 @@ def _invalid(rec: tuple) -> str:
     return ""
 
 
-class _Source:
-    """Shared parts: the cleaner, the position, ``poll``."""
+class CandleSource:
+    """Shared parts of the sources: the cleaner, the position, ``poll``, the state."""
 
     name = "source"
 
@@ -180,7 +186,7 @@ class _Source:
         self.cleaner.load_state_dict(state["cleaner"])
 
 
-class ReplaySource(_Source):
+class ReplaySource(CandleSource):
     """Streams a stored candle file (or frame) as if it were arriving live.
 
     Rows are read raw (``marketsim.data.read_candles``, no cleaning) so that bad rows reach the
@@ -193,9 +199,6 @@ class ReplaySource(_Source):
 
     def __init__(self, data: str | Path | pd.DataFrame, bar: str | pd.Timedelta | None = None,
                  max_fill: int = 240):
-        from marketsim.data.load import read_candles
-        from marketsim.data.timeframe import infer_timeframe, timeframe_to_timedelta
-
         self.path = str(data) if not isinstance(data, pd.DataFrame) else "<DataFrame>"
         raw = read_candles(data)
         if len(raw) < 2:
@@ -223,8 +226,12 @@ class ReplaySource(_Source):
         """Close time of the last stored bar: no new data after it."""
         return self.raw.index[-1] + self.bar
 
+    def closed_bars(self, now: pd.Timestamp) -> pd.DataFrame:
+        """The stored bars (raw) that closed by ``now``, without moving the position."""
+        return self.raw[self.raw.index + self.bar <= now]
 
-class CcxtSource(_Source):
+
+class CcxtSource(CandleSource):
     """Polls an exchange through ``marketsim.data.ccxt_loader`` into a local store, then reads it.
 
     ``exchange_factory`` builds a fresh ccxt (async) exchange for each poll (each poll runs its
@@ -237,9 +244,6 @@ class CcxtSource(_Source):
     def __init__(self, exchange_id: str, symbol: str, timeframe: str = "1m",
                  store_root: str | Path | None = None, since: pd.Timestamp | None = None,
                  exchange_factory: Callable[[], Any] | None = None, max_fill: int = 240):
-        from marketsim.data.store import DataStore
-        from marketsim.data.timeframe import timeframe_to_timedelta
-
         super().__init__(timeframe_to_timedelta(timeframe), max_fill)
         self.exchange_id, self.symbol, self.timeframe = exchange_id, symbol, timeframe
         self.store = DataStore(store_root)
@@ -264,38 +268,21 @@ class CcxtSource(_Source):
             return pd.DataFrame(columns=list(COLUMNS), index=pd.DatetimeIndex([], tz="UTC"))
         return self.store.read(self.exchange_id, self.symbol, self.timeframe)
 
+    def first_tick(self, warmup: int) -> None:
+        """None: a live feed starts at the wall clock."""
+        return None
 
-def parse_duration(text: str) -> pd.Timedelta:
-    """``60m``, ``1h``, ``30s``, ``1d`` -> Timedelta; ValueError naming the value otherwise."""
-    units = {"s": "s", "m": "min", "h": "h", "d": "D"}
-    t = str(text).strip()
-    if len(t) < 2 or t[-1] not in units:
-        raise ValueError(f"--every {text!r}: expected a number and a unit s, m, h or d (e.g. 60m)")
-    try:
-        n = float(t[:-1])
-    except ValueError:
-        raise ValueError(f"--every {text!r}: {t[:-1]!r} is not a number") from None
-    if not n > 0:
-        raise ValueError(f"--every {text!r}: expected a positive duration")
-    return pd.Timedelta(n, unit=units[t[-1]])
+    @property
+    def end(self) -> None:
+        """None: a live feed has no last bar."""
+        return None
+
+    def closed_bars(self, now: pd.Timestamp) -> None:
+        """None: the live feed holds no history before its first poll."""
+        return None
 
 
-def parse_speed(text: str) -> float:
-    """``600x`` -> 600.0 (simulated seconds per wall second); ``max`` or ``inf`` -> no sleeping."""
-    t = str(text).strip().lower()
-    if t in ("max", "inf"):
-        return float("inf")
-    t = t[:-1] if t.endswith("x") else t
-    try:
-        v = float(t)
-    except ValueError:
-        raise ValueError(f"--speed {text!r}: expected e.g. 600x, 1x or max") from None
-    if not v > 0:
-        raise ValueError(f"--speed {text!r}: expected a positive factor")
-    return v
-
-
-def parse_source(spec: str, store_root: str | Path | None = None) -> _Source:
+def parse_source(spec: str, store_root: str | Path | None = None) -> CandleSource:
     """``replay:PATH`` or ``ccxt:EXCHANGE:SYMBOL:TIMEFRAME`` -> a source."""
     kind, _, rest = str(spec).partition(":")
     if kind == "replay" and rest:

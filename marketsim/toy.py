@@ -1,12 +1,12 @@
 """A small candle-driven trading environment for fast continual-learning tests and docs.
 
-``TrendToy-v0`` reads the same candle frames as ``CryptoFuturesEnv`` (``data=`` a DataFrame with
-a ``close`` column) but has no fees, margin or funding: the observation is the last ``k`` log
-returns divided by ``scale``; the action picks a position in {short, flat, long}; the reward is
+``marketsim/TrendToy-v0`` reads the same candle frames as ``CryptoFuturesEnv`` (``data=`` a
+DataFrame with a ``close`` column) but has no fees, margin or funding: the observation is the last
+``k`` log returns divided by ``scale``; the action picks a position in {short, flat, long}; the reward is
 ``position * r_{t+1} / scale`` (docs/guide/continual-learning.md, eq. (7)). In a trending regime
 the best policy follows the sign of the recent drift, so a regime switch from up to down trend
 makes an agent trained on the first regime lose money on the second: the test bed of
-``tests/continual/test_regime_switch.py``.
+``tests/continual/test_continual_regime.py``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-__all__ = ["TrendToyEnv", "TOY_ID"]
+from marketsim.data.load import read_candles
 
-TOY_ID = "rlcore.continual.toy:TrendToy-v0"
+__all__ = ["TrendToyEnv"]
 
 
 class TrendToyEnv(gym.Env):
@@ -39,8 +39,6 @@ class TrendToyEnv(gym.Env):
     def __init__(self, data: pd.DataFrame | str, k: int = 8, scale: float = 0.001,
                  episode_length: int = 32, render_mode: str | None = None):
         if isinstance(data, (str, Path)):
-            from marketsim.data.load import read_candles
-
             data = read_candles(data)
         if not isinstance(data, pd.DataFrame) or "close" not in data.columns:
             raise TypeError("TrendToy-v0: data must be a DataFrame with a 'close' column")
@@ -84,8 +82,3 @@ class TrendToyEnv(gym.Env):
         return self._obs(), reward, False, trunc, {}
     # --8<-- [end:step]
 
-
-# gym.spec looks up the full id; gym.make/make_vec import the module and look up the short one.
-for _id in (TOY_ID, "TrendToy-v0"):
-    if _id not in gym.registry:
-        gym.register(_id, entry_point=TrendToyEnv)

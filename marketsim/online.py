@@ -1,7 +1,8 @@
 """``python cli.py online RUN_DIR --source replay:PATH --every 60m --speed 600x``.
 
-Mount in the project's ``cli.py`` with ``from rlcore.continual.cli import online`` and
-``cli.add_command(online)`` (or add ``("rlcore.continual.cli", "online")`` to its optional mounts).
+The command sits on both layers: it parses a candle source of :mod:`marketsim.data.sources`
+(``replay:``/``ccxt:``) and hands it to rlcore's market-free :class:`rlcore.continual.OnlineLoop`.
+``cli.py`` mounts it.
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ def online(run_dir, source_spec, every, speed, train_bars, holdout_bars, warmup_
 
     Prints a summary and, last, the path of RUN_DIR/online/promotions.jsonl.
     """
+    from marketsim.data.sources import parse_source
     from rlcore.continual.loop import OnlineConfig, OnlineLoop
     from rlcore.continual.settings import OnlineSettings
-    from rlcore.continual.sources import parse_duration, parse_source, parse_speed
+    from rlcore.continual.source import parse_duration, parse_speed
 
     try:
         cfg = OnlineConfig(every=parse_duration(every), speed=parse_speed(speed),
