@@ -266,7 +266,7 @@ class HiddenSolution:
 
 
 # --8<-- [start:hidden-dp]
-def solve_hidden(market: RegimeMarket, resolution: int = 60) -> HiddenSolution:
+def solve_hidden(market: RegimeMarket, resolution: int = 100) -> HiddenSolution:
     """Backward induction over (belief, previous level, previous return), eqs. (11)-(12)."""
     t = tables(market)
     K, A, J = t.F.shape[0], t.X.size, t.R.size
@@ -294,13 +294,13 @@ def solve_hidden(market: RegimeMarket, resolution: int = 60) -> HiddenSolution:
 # --8<-- [end:hidden-dp]
 
 
-def solve(market: RegimeMarket, observe_regime: bool, resolution: int = 60
+def solve(market: RegimeMarket, observe_regime: bool, resolution: int = 100
           ) -> ObservedSolution | HiddenSolution:
     """:func:`solve_observed` when the regime is observed, else :func:`solve_hidden`."""
     return solve_observed(market) if observe_regime else solve_hidden(market, resolution)
 
 
-def benchmark_values(market: RegimeMarket, observe_regime: bool, resolution: int = 60
+def benchmark_values(market: RegimeMarket, observe_regime: bool, resolution: int = 100
                      ) -> dict[str, float]:
     """The figures an agent is compared with: oracle, random, flat (and more, see keys).
 
