@@ -99,7 +99,7 @@ class OnlineLoop:
                                             config.episode_length)
         self.settings = settings or OnlineSettings()
         self.control = ControlFile(self.dir / "control.yaml", self.rd.path.name)
-        self.on_policy = getattr(agent_class(self.run_cfg.algo), "on_policy", False)
+        self.on_policy = agent_class(self.run_cfg.algo).on_policy
         self.data: pd.DataFrame | None = None
         self.tick = 0
         self.tick_time: pd.Timestamp | None = None
