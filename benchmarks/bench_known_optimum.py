@@ -69,8 +69,8 @@ def market_reference(env_id: str, env_kwargs: dict, episodes: int, seed: int,
 def score(mean: float, values: dict, no_signal: bool) -> dict:
     """eq. (14) on a signal market, eq. (15) on the no-signal one."""
     if no_signal:
-        return {"loss_pct_of_random": 100.0 * mean / values["random"]}
-    return {"pct_of_oracle": 100.0 * mean / values["oracle"]}
+        return {"loss_pct_of_random": 100.0 * mean / values["random"] + 0.0}  # no -0.0
+    return {"pct_of_oracle": 100.0 * mean / values["oracle"] + 0.0}
 
 
 def train_one(algo: str, env_id: str, env_kwargs: dict, steps: int, seed: int, n_envs: int,
