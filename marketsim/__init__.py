@@ -48,3 +48,4 @@ def _register() -> None:
 
 
 _register()
+from marketsim import optimum  # noqa: E402, F401  (registers the known-optimum futures markets)
