@@ -6,14 +6,18 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+import pandas as pd
+
 from marketsim.futures.margin import BINANCE_BTCUSDT_BRACKETS
 
 
 @dataclass(frozen=True)
 class FuturesConfig:
-    """Keyword arguments of ``CryptoFuturesEnv`` other than ``data`` and ``funding``.
+    """Keyword arguments of ``CryptoFuturesEnv`` other than ``data``, ``data_seed``, ``render_mode``.
 
-    Rates are fractions (0.0005 = 0.05%). Prices and equity are in the quote currency.
+    Rates are fractions (0.0005 = 0.05%). Prices and equity are in the quote currency. Every
+    cost rate (fees, spread, impact, liquidation fee, funding) is set here and nowhere else; the
+    rules that charge them are :mod:`marketsim.futures.costs`.
     """
 
     action_type: str = "continuous"
@@ -49,6 +53,9 @@ class FuturesConfig:
     liquidation_fee: float = 0.005
     """Liquidation clearance fee as a fraction of the liquidated notional, capped so that an
     isolated position never loses more than its margin."""
+    funding: float | pd.Series = 0.0001
+    """Funding rate per 8 h event (longs pay when > 0), or a pandas Series of rates indexed by
+    UTC time (each event pays the latest rate at or before it; 0 before the series starts)."""
     brackets: tuple[tuple[float, float, float], ...] = BINANCE_BTCUSDT_BRACKETS
     """Maintenance-margin brackets: rows (notional floor, mmr, max leverage)."""
     window: int = 16
@@ -79,6 +86,14 @@ class FuturesConfig:
             raise ValueError(f"sizing: expected 'leverage' or 'risk', got {self.sizing!r}")
         if self.order_type not in ("market", "limit"):
             raise ValueError(f"order_type: expected 'market' or 'limit', got {self.order_type!r}")
+        funding = self.funding
+        if not isinstance(funding, pd.Series):  # a Series' rows are checked with the data
+            if isinstance(funding, bool) or not isinstance(funding, (int, float)):
+                raise TypeError("funding: expected a number (rate per 8 h) or a pandas Series, "
+                                f"got {type(funding).__name__}")
+            if not math.isfinite(funding):
+                raise ValueError(f"funding: expected a finite rate, got {funding}")
+            object.__setattr__(self, "funding", float(funding))
         sizes = tuple(float(s) for s in self.discrete_sizes)
         if not sizes or any(not (0.0 < s <= 1.0) for s in sizes):
             raise ValueError(f"discrete_sizes: expected values in (0, 1], got {sizes}")

@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from marketsim.futures import interface as I
+from marketsim.futures import interface
 from marketsim.futures.config import FuturesConfig
 from marketsim.futures.kernel import KernelParams, State, step
 from marketsim.futures.market import Market, resolve_candles
@@ -21,10 +21,10 @@ class CryptoFuturesEnv(gymnasium.Env):
     Args:
         data: candle DataFrame (UTC DatetimeIndex; open, high, low, close, volume), a path for
             ``marketsim.data.load_candles``, or None for ``marketsim.synthetic.default_candles``.
-        funding: constant funding rate per 8 h, or a pandas Series of rates indexed by UTC time.
         data_seed: seed of the default synthetic candles when ``data`` is None.
         render_mode: unused (no rendering); accepted for gymnasium compatibility.
-        **kwargs: fields of :class:`~marketsim.futures.config.FuturesConfig`.
+        **kwargs: fields of :class:`~marketsim.futures.config.FuturesConfig`, the costs too
+            (``taker_fee``, ``funding`` (a rate per 8 h or a Series of rates), ...).
 
     ``reset(options={"start": bar})`` starts at a chosen bar instead of a random one.
     """
@@ -34,23 +34,22 @@ class CryptoFuturesEnv(gymnasium.Env):
     def __init__(
         self,
         data: Any = None,
-        funding: Any = 0.0001,
         data_seed: int = 0,
         render_mode: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.config = FuturesConfig.from_kwargs(**kwargs)
-        self.market = Market.build(resolve_candles(data, data_seed), funding, self.config)
+        self.market = Market.build(resolve_candles(data, data_seed), self.config)
         self.render_mode = render_mode
-        self.action_space = I.action_space(self.config)
-        self.observation_space = I.observation_space(self.config)
-        self._p = KernelParams.build(self.config, self.market.n_bars, as_numpy=False)
-        self._m = self.market.scalar_view()
-        self._s = State.scalar()
-        self._levels = I.discrete_levels(self.config).tolist()
+        self.action_space = interface.action_space(self.config)
+        self.observation_space = interface.observation_space(self.config)
+        self._params = KernelParams.build(self.config, self.market.n_bars, as_numpy=False)
+        self._rows = self.market.scalar_view()
+        self._state = State.scalar()
+        self._levels = interface.discrete_levels(self.config).tolist()
         self._continuous = self.config.action_type == "continuous"
         self._static = self.market.static_obs
-        self._wf = self.config.window * self.market.feat.shape[1]
+        self._n_window = self.config.window * self.market.feat.shape[1]
         self._done = True
 
     def reset(
@@ -59,23 +58,23 @@ class CryptoFuturesEnv(gymnasium.Env):
         """Start an episode at a random bar (seeded) or at ``options["start"]``."""
         super().reset(seed=seed)
         if options and "start" in options:
-            start = I.check_start(options["start"], self.market)
+            start = interface.check_start(options["start"], self.market)
         else:
-            start = I.sample_start(self.np_random, self.market)
-        I.reset_state_scalar(self._s, start, self._m.rows[start][0], self._p)
+            start = interface.sample_start(self.np_random, self.market)
+        interface.reset_state_scalar(self._state, start, self._rows.rows[start][0], self._params)
         self._done = False
-        return self._observe(), I.info_dict(self._s)
+        return self._observe(), interface.info_dict(self._state)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Trade to the action's target at this bar's close and advance one bar."""
         if self._done:
             raise RuntimeError("CryptoFuturesEnv.step: the episode is over; call reset() first")
-        a = self._fraction(action)
-        s = self._s
-        step(ScalarOps, s, self._m, self._p, a)
-        self._done = s.terminated or s.truncated
-        info = I.info_dict(s)
-        return self._observe(), s.reward, s.terminated, s.truncated, info
+        fraction = self._fraction(action)
+        state = self._state
+        step(ScalarOps, state, self._rows, self._params, fraction)
+        self._done = state.terminated or state.truncated
+        info = interface.info_dict(state)
+        return self._observe(), state.reward, state.terminated, state.truncated, info
 
     def _fraction(self, action: Any) -> float:
         """Target fraction in [-1, 1] from an action; ValueError when outside the space."""
@@ -97,7 +96,8 @@ class CryptoFuturesEnv(gymnasium.Env):
 
     def _observe(self) -> np.ndarray:
         """Feature window up to the current bar, account features, time features (float32)."""
-        s, wf = self._s, self._wf
-        o = self._static[s.t].copy()
-        o[wf], o[wf + 1], o[wf + 2] = I.account_features(ScalarOps, s, self._p)
-        return o
+        state, n_window = self._state, self._n_window
+        obs = self._static[state.t].copy()
+        obs[n_window], obs[n_window + 1], obs[n_window + 2] = interface.account_features(
+            ScalarOps, state, self._params)
+        return obs

@@ -54,80 +54,81 @@ def check_start(start: Any, market: Market) -> int:
 
 
 def reset_state_rows(
-    s: State, rows: Any, starts: Any, prices: Any, p: KernelParams, copy: bool
+    state: State, rows: Any, starts: Any, prices: Any, params: KernelParams, copy: bool
 ) -> None:
     """Start fresh episodes at bars ``starts`` for the environments ``rows`` (numpy state).
 
     ``copy=True`` works on copies, so arrays handed out earlier (in ``info``) never change;
     ``copy=False`` is for arrays the kernel has just created and nobody holds yet.
     """
-    values = reset_values(p)
+    values = reset_values(params)
     values.update(dict.fromkeys(_BOOL_FIELDS, False), t=starts, steps=0, price=prices)
     for name, value in values.items():
-        arr = getattr(s, name)
+        arr = getattr(state, name)
         if copy:
             arr = arr.copy()
-            setattr(s, name, arr)
+            setattr(state, name, arr)
         arr[rows] = value
 
 
-def reset_state_scalar(s: State, start: int, price: float, p: KernelParams) -> None:
+def reset_state_scalar(state: State, start: int, price: float, params: KernelParams) -> None:
     """Start a fresh episode at bar ``start`` (scalar state)."""
-    for name, value in reset_values(p).items():
-        setattr(s, name, value)
+    for name, value in reset_values(params).items():
+        setattr(state, name, value)
     for name in _BOOL_FIELDS:
-        setattr(s, name, False)
-    s.t = start
-    s.steps = 0
-    s.price = price
+        setattr(state, name, False)
+    state.t = start
+    state.steps = 0
+    state.price = price
 
 
-def account_features(o: Any, s: State, p: KernelParams) -> tuple[Any, Any, Any]:
+def account_features(ops: Any, state: State, params: KernelParams) -> tuple[Any, Any, Any]:
     """Position as a fraction of the largest one, unrealised PnL / equity, margin ratio.
 
     docs/marketsim/futures.md, eq. (18).
     """
-    eq = o.maximum(s.equity, p.log_floor)
-    return s.qty * s.price / (p.cfg.max_leverage * eq), s.upnl / eq, s.margin_ratio
+    equity = ops.maximum(state.equity, params.log_floor)
+    return (state.qty * state.price / (params.cfg.max_leverage * equity), state.upnl / equity,
+            state.margin_ratio)
 
 
-def info_dict(s: State) -> dict[str, Any]:
+def info_dict(state: State) -> dict[str, Any]:
     """``info``: accounting fields (arrays of shape (N,) or scalars), defined in the docs.
 
     The arrays are the kernel's outputs of this step (the kernel builds new ones every step),
     so they are never changed afterwards.
     """
     return {
-        "equity": s.equity,
-        "wallet": s.wallet,
-        "position": s.qty,
-        "price": s.price,
-        "notional": s.qty * s.price,
-        "entry_price": s.entry,
-        "liquidation_price": s.liq_price,
-        "margin": s.margin,
-        "leverage": s.lev,
-        "margin_ratio": s.margin_ratio,
-        "liquidated": s.liquidated,
-        "trade_qty": s.trade_qty,
-        "turnover": s.turnover,
-        "drawdown_penalty": s.drawdown_penalty,
-        "turnover_penalty": s.turnover_penalty,
-        "bar": s.t,
-        "episode_step": s.steps,
-        "realised_pnl": s.realised_long + s.realised_short,
-        "realised_pnl_long": s.realised_long,
-        "realised_pnl_short": s.realised_short,
-        "unrealised_pnl": s.upnl_long + s.upnl_short,
-        "unrealised_pnl_long": s.upnl_long,
-        "unrealised_pnl_short": s.upnl_short,
-        "fees": s.fees_long + s.fees_short,
-        "fees_long": s.fees_long,
-        "fees_short": s.fees_short,
-        "funding": s.funding_long + s.funding_short,
-        "funding_long": s.funding_long,
-        "funding_short": s.funding_short,
-        "slippage": s.slippage_long + s.slippage_short,
-        "slippage_long": s.slippage_long,
-        "slippage_short": s.slippage_short,
+        "equity": state.equity,
+        "wallet": state.wallet,
+        "position": state.qty,
+        "price": state.price,
+        "notional": state.qty * state.price,
+        "entry_price": state.entry,
+        "liquidation_price": state.liq_price,
+        "margin": state.margin,
+        "leverage": state.lev,
+        "margin_ratio": state.margin_ratio,
+        "liquidated": state.liquidated,
+        "trade_qty": state.trade_qty,
+        "turnover": state.turnover,
+        "drawdown_penalty": state.drawdown_penalty,
+        "turnover_penalty": state.turnover_penalty,
+        "bar": state.t,
+        "episode_step": state.steps,
+        "realised_pnl": state.realised_long + state.realised_short,
+        "realised_pnl_long": state.realised_long,
+        "realised_pnl_short": state.realised_short,
+        "unrealised_pnl": state.upnl_long + state.upnl_short,
+        "unrealised_pnl_long": state.upnl_long,
+        "unrealised_pnl_short": state.upnl_short,
+        "fees": state.fees_long + state.fees_short,
+        "fees_long": state.fees_long,
+        "fees_short": state.fees_short,
+        "funding": state.funding_long + state.funding_short,
+        "funding_long": state.funding_long,
+        "funding_short": state.funding_short,
+        "slippage": state.slippage_long + state.slippage_short,
+        "slippage_long": state.slippage_long,
+        "slippage_short": state.slippage_short,
     }

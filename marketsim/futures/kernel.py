@@ -1,9 +1,11 @@
 """The one step kernel of the futures environment, over the state of N environments.
 
-``step(o, s, m, p, a)`` advances every environment in ``s`` by one bar. ``o`` is
-:class:`~marketsim.futures.ops.NumpyOps` (fields of ``s`` are arrays of shape (N,)) or
-:class:`~marketsim.futures.ops.ScalarOps` (fields are Python floats): the same source runs in
-both views. The order of events and every equation are in docs/marketsim/futures.md.
+``step(ops, state, market, params, action)`` advances every environment in ``state`` by one
+bar. ``ops`` is :class:`~marketsim.futures.ops.NumpyOps` (fields of ``state`` are arrays of
+shape (N,)) or :class:`~marketsim.futures.ops.ScalarOps` (fields are Python floats): the same
+source runs in both views. The costs are :mod:`marketsim.futures.costs`'s, the margin rules
+:mod:`marketsim.futures.margin`'s. The order of events and every equation are in
+docs/marketsim/futures.md.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from marketsim.futures import costs
 from marketsim.futures.config import FuturesConfig
 from marketsim.futures.margin import Brackets, liquidation_price, risk_notional
 
@@ -38,19 +41,20 @@ class State:
     @classmethod
     def numpy(cls, n: int) -> State:
         """Zeroed state of ``n`` environments as numpy arrays."""
-        s = cls()
+        state = cls()
         for name in STATE_FIELDS:
             dtype = np.int64 if name in _INT_FIELDS else bool if name in _BOOL_FIELDS else float
-            setattr(s, name, np.zeros(n, dtype=dtype))
-        return s
+            setattr(state, name, np.zeros(n, dtype=dtype))
+        return state
 
     @classmethod
     def scalar(cls) -> State:
         """Zeroed state of one environment as Python scalars."""
-        s = cls()
+        state = cls()
         for name in STATE_FIELDS:
-            setattr(s, name, 0 if name in _INT_FIELDS else False if name in _BOOL_FIELDS else 0.0)
-        return s
+            setattr(state, name,
+                    0 if name in _INT_FIELDS else False if name in _BOOL_FIELDS else 0.0)
+        return state
 
 
 @dataclass(frozen=True)
@@ -66,188 +70,193 @@ class KernelParams:
     max_steps: int
     floor_equity: float
     log_floor: float
+    fee_rate: float
 
     @classmethod
     def build(cls, cfg: FuturesConfig, n_bars: int, as_numpy: bool) -> KernelParams:
         """Bracket tables as arrays (numpy view) or lists (scalar view)."""
-        br = Brackets.from_table(cfg.brackets)
+        brackets = Brackets.from_table(cfg.brackets)
         conv = np.asarray if as_numpy else list
         e0 = cfg.initial_equity
         return cls(
             cfg=cfg,
-            brackets=br,
-            floors=conv(br.floors),
-            mmr=conv(br.mmr),
-            cum=conv(br.cum),
+            brackets=brackets,
+            floors=conv(brackets.floors),
+            mmr=conv(brackets.mmr),
+            cum=conv(brackets.cum),
             t_last=n_bars - 1,
             max_steps=cfg.episode_length if cfg.episode_length is not None else 2**62,
             floor_equity=cfg.equity_floor * e0,
             log_floor=max(cfg.equity_floor * e0, 1e-12 * e0),
+            fee_rate=costs.fee_rate(cfg.order_type, cfg.maker_fee, cfg.taker_fee),
         )
 
 
-def reset_values(p: KernelParams) -> dict[str, float]:
+def reset_values(params: KernelParams) -> dict[str, float]:
     """Values of the non-index state fields at the start of an episode."""
-    e0 = p.cfg.initial_equity
+    e0 = params.cfg.initial_equity
     values = {name: 0.0 for name in STATE_FIELDS if name not in _INT_FIELDS + _BOOL_FIELDS}
-    values.update(lev=p.cfg.max_leverage, mmr=p.brackets.mmr[0], wallet=e0, equity=e0,
+    values.update(lev=params.cfg.max_leverage, mmr=params.brackets.mmr[0], wallet=e0, equity=e0,
                   min_equity=e0)
     return values
 
 
-def step(o: Any, s: State, m: Any, p: KernelParams, a: Any) -> None:
-    """Advance every environment of ``s`` by one bar with target fractions ``a`` in [-1, 1].
+def step(ops: Any, state: State, market: Any, params: KernelParams, action: Any) -> None:
+    """Advance every environment of ``state`` by one bar with target fractions ``action``.
 
-    Order of events (docs/marketsim/futures.md, "One step"): size the target at the close of
-    bar t; trade (fees, slippage); check liquidation against bar t+1's low/high; pay funding
-    for events in (close time t, close time t+1]; mark to bar t+1's close; reward.
+    ``action`` is in [-1, 1]. Order of events (docs/marketsim/futures.md, "One step"): size the
+    target at the close of bar t; trade (fees, slippage); check liquidation against bar t+1's
+    low/high; pay funding for events in (close time t, close time t+1]; mark to bar t+1's
+    close; reward.
     """
-    c = p.cfg
-    t = s.t
-    t1 = t + 1
+    cfg = params.cfg
+    t = state.t
+    t_next = t + 1
     # per-bar inputs of bars t and t+1 (one gather each): docs "One step"
-    px, _, _, sigma, vbar, _ = o.row(m, t)
-    c1, hi1, lo1, _, _, fund_rate = o.row(m, t1)
-    eq = s.equity
-    q = s.qty
-    entry = s.entry
+    price, _, _, sigma, mean_volume, _ = ops.row(market, t)
+    close_next, high_next, low_next, _, _, funding_rates = ops.row(market, t_next)
+    equity = state.equity
+    qty = state.qty
+    entry = state.entry
     # --8<-- [start:target-position]
     # 1. target position: docs/marketsim/futures.md, eqs. (8) and (9)
-    if c.sizing == "risk":
-        risk = o.abs(a) * c.risk_fraction * eq
-        notional = risk_notional(o, risk, c.stop_distance, a > 0.0, p.brackets)
-        notional = o.minimum(notional, c.max_leverage * eq)
-        lev_t = o.where(risk > 0.0, notional / o.where(risk > 0.0, risk, 1.0), c.max_leverage)
-        q_t = o.where(a < 0.0, -notional, notional) / px
+    if cfg.sizing == "risk":
+        risk = ops.abs(action) * cfg.risk_fraction * equity
+        notional = risk_notional(ops, risk, cfg.stop_distance, action > 0.0, params.brackets)
+        notional = ops.minimum(notional, cfg.max_leverage * equity)
+        lev_target = ops.where(risk > 0.0, notional / ops.where(risk > 0.0, risk, 1.0),
+                               cfg.max_leverage)
+        qty_target = ops.where(action < 0.0, -notional, notional) / price
     else:
-        q_t = a * c.max_leverage * eq / px
-        lev_t = c.max_leverage
-    dq = q_t - q
-    adq = o.abs(dq)
-    trade = (adq * px >= (c.min_trade_fraction * c.max_leverage) * eq) | (
-        (q_t == 0.0) & (q != 0.0)
+        qty_target = action * cfg.max_leverage * equity / price
+        lev_target = cfg.max_leverage
+    delta = qty_target - qty
+    delta_abs = ops.abs(delta)
+    trade = (delta_abs * price >= (cfg.min_trade_fraction * cfg.max_leverage) * equity) | (
+        (qty_target == 0.0) & (qty != 0.0)
     )
-    if c.min_trade_fraction == 0.0:
-        trade = trade & (adq > 0.0)
-    if c.order_type == "limit":
-        buy = dq > 0.0
-        exec_px = o.where(buy, px * (1.0 - c.limit_offset), px * (1.0 + c.limit_offset))
-        filled = o.where(buy, lo1 < exec_px, hi1 > exec_px)
+    if cfg.min_trade_fraction == 0.0:
+        trade = trade & (delta_abs > 0.0)
+    if cfg.order_type == "limit":
+        buy = delta > 0.0
+        exec_price = ops.where(buy, price * (1.0 - cfg.limit_offset),
+                               price * (1.0 + cfg.limit_offset))
+        filled = ops.where(buy, low_next < exec_price, high_next > exec_price)
         trade = trade & filled
-        fee_rate = c.maker_fee
     else:
-        exec_px = px
-        fee_rate = c.taker_fee
+        exec_price = price
     # --8<-- [end:target-position]
     # --8<-- [start:trade-at-exec-px]
-    # 2. trade at exec_px: realised PnL of the closed part, fees eq. (1), slippage eq. (2)
-    q_new = o.where(trade, q_t, q)
-    dq = q_new - q
-    adq = o.abs(dq)
-    aq = o.abs(q)
-    closing = o.where(q * dq < 0.0, o.minimum(adq, aq), 0.0)
-    opening = adq - closing
-    old_l = q > 0.0
-    old_s = q < 0.0
-    new_l = q_new > 0.0
-    new_s = q_new < 0.0
-    realised = closing * (exec_px - entry) * o.where(old_l, 1.0, -1.0)
-    fee_c = closing * exec_px * fee_rate
-    fee_o = opening * exec_px * fee_rate
-    if c.order_type == "market":
-        impact = c.impact_coef * sigma * o.sqrt(adq / vbar)
-        slip = adq * px * (c.half_spread + impact)
-        slip_c = slip * closing / o.maximum(adq, _TINY)
-        slip_o = slip - slip_c
-    else:
-        slip = slip_c = slip_o = 0.0 * adq
-    aqn = o.abs(q_new)
-    kept = aq - closing
-    entry_new = o.where(
+    # 2. trade at exec_price: realised PnL of the closed part, fees eq. (1), slippage eq. (2)
+    qty_new = ops.where(trade, qty_target, qty)
+    delta = qty_new - qty
+    delta_abs = ops.abs(delta)
+    qty_abs = ops.abs(qty)
+    closing = ops.where(qty * delta < 0.0, ops.minimum(delta_abs, qty_abs), 0.0)
+    opening = delta_abs - closing
+    was_long = qty > 0.0
+    was_short = qty < 0.0
+    is_long = qty_new > 0.0
+    is_short = qty_new < 0.0
+    realised = closing * (exec_price - entry) * ops.where(was_long, 1.0, -1.0)
+    fee_close = costs.trading_fee(closing, exec_price, params.fee_rate)
+    fee_open = costs.trading_fee(opening, exec_price, params.fee_rate)
+    if cfg.order_type == "market":
+        slip = costs.slippage(ops, delta_abs, price, sigma, mean_volume, cfg.half_spread,
+                              cfg.impact_coef)
+        slip_close = slip * closing / ops.maximum(delta_abs, _TINY)
+        slip_open = slip - slip_close
+    else:  # a resting limit order crosses no spread
+        slip = slip_close = slip_open = 0.0 * delta_abs
+    qty_new_abs = ops.abs(qty_new)
+    kept = qty_abs - closing
+    entry_new = ops.where(
         opening > 0.0,
-        (kept * entry + opening * exec_px) / o.maximum(aqn, _TINY),
-        o.where(aqn > 0.0, entry, 0.0),
+        (kept * entry + opening * exec_price) / ops.maximum(qty_new_abs, _TINY),
+        ops.where(qty_new_abs > 0.0, entry, 0.0),
     )
-    lev_new = o.where(trade, lev_t, s.lev)
-    margin = aqn * entry_new / lev_new
-    idx = o.bracket(p.floors, aqn * entry_new)
-    mmr = p.mmr[idx]
-    cum = p.cum[idx]
-    lp = liquidation_price(o, q_new, entry_new, margin, mmr, cum)
-    wallet = s.wallet + realised - fee_c - fee_o - slip
+    lev_new = ops.where(trade, lev_target, state.lev)
+    margin = qty_new_abs * entry_new / lev_new
+    bracket = ops.bracket(params.floors, qty_new_abs * entry_new)
+    mmr = params.mmr[bracket]
+    cum = params.cum[bracket]
+    liq_price = liquidation_price(ops, qty_new, entry_new, margin, mmr, cum)
+    wallet = state.wallet + realised - fee_close - fee_open - slip
     # --8<-- [end:trade-at-exec-px]
     # --8<-- [start:liquidation-against]
     # 3. liquidation against bar t+1's adverse extreme: eq. (7)
-    liq = (new_l & (lo1 <= lp)) | (new_s & (hi1 >= lp))
-    pnl_liq = q_new * (lp - entry_new)
-    liq_fee = o.minimum(c.liquidation_fee * aqn * lp, o.maximum(margin + pnl_liq, 0.0))
-    pnl_liq = o.where(liq, pnl_liq, 0.0)
-    liq_fee = o.where(liq, liq_fee, 0.0)
+    liquidated = (is_long & (low_next <= liq_price)) | (is_short & (high_next >= liq_price))
+    pnl_liq = qty_new * (liq_price - entry_new)
+    liq_fee = costs.liquidation_fee(ops, cfg.liquidation_fee, qty_new_abs, liq_price,
+                                    margin + pnl_liq)
+    pnl_liq = ops.where(liquidated, pnl_liq, 0.0)
+    liq_fee = ops.where(liquidated, liq_fee, 0.0)
     wallet = wallet + pnl_liq - liq_fee
-    q1 = o.where(liq, 0.0, q_new)
-    entry1 = o.where(liq, 0.0, entry_new)
-    margin1 = o.where(liq, 0.0, margin)
+    qty_end = ops.where(liquidated, 0.0, qty_new)
+    entry_end = ops.where(liquidated, 0.0, entry_new)
+    margin_end = ops.where(liquidated, 0.0, margin)
     # 4. funding for events in (close time t, close time t+1]: eq. (3)
-    fund = q1 * c1 * fund_rate
-    wallet = wallet - fund
+    funding = costs.funding_payment(qty_end, close_next, funding_rates)
+    wallet = wallet - funding
     # 5. mark to market: eq. (10)
-    upnl = q1 * (c1 - entry1)
-    equity = wallet + upnl
+    upnl = qty_end * (close_next - entry_end)
+    equity_next = wallet + upnl
     # --8<-- [end:liquidation-against]
-    l1 = q1 > 0.0
-    s1 = q1 < 0.0
-    s.realised_long = s.realised_long + realised * old_l + pnl_liq * new_l
-    s.realised_short = s.realised_short + realised * old_s + pnl_liq * new_s
-    s.fees_long = s.fees_long + fee_c * old_l + (fee_o + liq_fee) * new_l
-    s.fees_short = s.fees_short + fee_c * old_s + (fee_o + liq_fee) * new_s
-    s.slippage_long = s.slippage_long + slip_c * old_l + slip_o * new_l
-    s.slippage_short = s.slippage_short + slip_c * old_s + slip_o * new_s
-    s.funding_long = s.funding_long + fund * l1
-    s.funding_short = s.funding_short + fund * s1
-    s.upnl_long = upnl * l1
-    s.upnl_short = upnl * s1
-    maint = o.abs(q1) * c1 * mmr - cum
-    mbal = margin1 + upnl
-    s.margin_ratio = o.where(q1 != 0.0, maint / o.maximum(mbal, 1e-12), 0.0)
+    held_long = qty_end > 0.0
+    held_short = qty_end < 0.0
+    state.realised_long = state.realised_long + realised * was_long + pnl_liq * is_long
+    state.realised_short = state.realised_short + realised * was_short + pnl_liq * is_short
+    state.fees_long = state.fees_long + fee_close * was_long + (fee_open + liq_fee) * is_long
+    state.fees_short = state.fees_short + fee_close * was_short + (fee_open + liq_fee) * is_short
+    state.slippage_long = state.slippage_long + slip_close * was_long + slip_open * is_long
+    state.slippage_short = state.slippage_short + slip_close * was_short + slip_open * is_short
+    state.funding_long = state.funding_long + funding * held_long
+    state.funding_short = state.funding_short + funding * held_short
+    state.upnl_long = upnl * held_long
+    state.upnl_short = upnl * held_short
+    maint = ops.abs(qty_end) * close_next * mmr - cum
+    margin_balance = margin_end + upnl
+    state.margin_ratio = ops.where(qty_end != 0.0, maint / ops.maximum(margin_balance, 1e-12),
+                                   0.0)
     # --8<-- [start:reward]
     # 6. reward: eq. (11) change of log equity, minus the optional penalties eqs. (12), (13)
-    e0 = c.initial_equity
-    log_ret = o.log(o.maximum(equity, p.log_floor) / eq)
-    turnover = adq * exec_px / eq
-    min_eq = o.minimum(s.min_equity, equity)
+    e0 = cfg.initial_equity
+    log_ret = ops.log(ops.maximum(equity_next, params.log_floor) / equity)
+    turnover = delta_abs * exec_price / equity
+    min_equity = ops.minimum(state.min_equity, equity_next)
     reward = log_ret
-    if c.drawdown_coef != 0.0:
-        short_old = o.maximum(c.equity_threshold - s.min_equity / e0, 0.0)
-        short_new = o.maximum(c.equity_threshold - min_eq / e0, 0.0)
-        s.drawdown_penalty = c.drawdown_coef * (short_new - short_old)
-        reward = reward - s.drawdown_penalty
+    if cfg.drawdown_coef != 0.0:
+        short_old = ops.maximum(cfg.equity_threshold - state.min_equity / e0, 0.0)
+        short_new = ops.maximum(cfg.equity_threshold - min_equity / e0, 0.0)
+        state.drawdown_penalty = cfg.drawdown_coef * (short_new - short_old)
+        reward = reward - state.drawdown_penalty
     else:
-        s.drawdown_penalty = 0.0 * log_ret
-    if c.turnover_coef != 0.0:
-        s.turnover_penalty = c.turnover_coef * turnover
-        reward = reward - s.turnover_penalty
+        state.drawdown_penalty = 0.0 * log_ret
+    if cfg.turnover_coef != 0.0:
+        state.turnover_penalty = cfg.turnover_coef * turnover
+        reward = reward - state.turnover_penalty
     else:
-        s.turnover_penalty = 0.0 * log_ret
-    s.reward = reward
+        state.turnover_penalty = 0.0 * log_ret
+    state.reward = reward
     # --8<-- [end:reward]
-    s.turnover = turnover
-    s.trade_qty = dq
-    s.liquidated = liq
-    s.qty = q1
-    s.entry = entry1
-    s.margin = margin1
-    s.lev = o.where(liq, c.max_leverage, lev_new)
-    s.liq_price = o.where(liq, 0.0, lp)
-    s.mmr = mmr
-    s.cum = cum
-    s.wallet = wallet
-    s.equity = equity
-    s.upnl = upnl
-    s.min_equity = min_eq
-    steps = s.steps + 1
-    s.steps = steps
-    s.t = t1
-    s.price = c1
-    terminated = equity <= p.floor_equity
-    s.terminated = terminated
-    s.truncated = o.not_(terminated) & ((t1 >= p.t_last) | (steps >= p.max_steps))
+    state.turnover = turnover
+    state.trade_qty = delta
+    state.liquidated = liquidated
+    state.qty = qty_end
+    state.entry = entry_end
+    state.margin = margin_end
+    state.lev = ops.where(liquidated, cfg.max_leverage, lev_new)
+    state.liq_price = ops.where(liquidated, 0.0, liq_price)
+    state.mmr = mmr
+    state.cum = cum
+    state.wallet = wallet
+    state.equity = equity_next
+    state.upnl = upnl
+    state.min_equity = min_equity
+    steps = state.steps + 1
+    state.steps = steps
+    state.t = t_next
+    state.price = close_next
+    terminated = equity_next <= params.floor_equity
+    state.terminated = terminated
+    state.truncated = ops.not_(terminated) & ((t_next >= params.t_last) | (steps >= params.max_steps))

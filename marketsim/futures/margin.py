@@ -78,7 +78,7 @@ class Brackets:
 
 
 # --8<-- [start:liquidation-price]
-def liquidation_price(o: Any, qty: Any, entry: Any, wallet: Any, mmr: Any, cum: Any) -> Any:
+def liquidation_price(ops: Any, qty: Any, entry: Any, wallet: Any, mmr: Any, cum: Any) -> Any:
     """Isolated-margin liquidation price of a one-way position (0 where flat).
 
     ``qty`` is signed (long > 0). Long: ``(Q EP - WB - cum) / (Q (1 - MMR))``; short:
@@ -86,14 +86,14 @@ def liquidation_price(o: Any, qty: Any, entry: Any, wallet: Any, mmr: Any, cum: 
     computed as ``(q EP - WB - cum) / (q - |q| MMR)`` with signed q (eq. (4')).
     A long with a non-positive result cannot be liquidated.
     """
-    den = qty - o.abs(qty) * mmr
+    den = qty - ops.abs(qty) * mmr
     flat = qty == 0.0
-    lp = (qty * entry - (wallet + cum)) / o.where(flat, 1.0, den)
-    return o.where(flat, 0.0, lp)
+    lp = (qty * entry - (wallet + cum)) / ops.where(flat, 1.0, den)
+    return ops.where(flat, 0.0, lp)
 # --8<-- [end:liquidation-price]
 
 
-def risk_notional(o: Any, risk: Any, stop: float, is_long: Any, br: Brackets) -> Any:
+def risk_notional(ops: Any, risk: Any, stop: float, is_long: Any, brackets: Brackets) -> Any:
     """Notional whose isolated liquidation price lies ``stop`` (a price fraction) from entry.
 
     With isolated margin ``WB = risk`` the liquidation price is the stop when
@@ -103,14 +103,14 @@ def risk_notional(o: Any, risk: Any, stop: float, is_long: Any, br: Brackets) ->
     """
     result = risk * 0.0
     found = risk * 0.0 > 1.0  # all False, right shape
-    n = len(br.floors)
+    n = len(brackets.floors)
     for i in range(n):
-        mmr, cum = br.mmr[i], br.cum[i]
+        mmr, cum = brackets.mmr[i], brackets.cum[i]
         den_long = 1.0 - (1.0 - stop) * (1.0 - mmr)
         den_short = (1.0 + stop) * (1.0 + mmr) - 1.0
-        cand = (risk + cum) / o.where(is_long, den_long, den_short)
-        hi = br.floors[i + 1] if i + 1 < n else float("inf")
-        ok = (cand >= br.floors[i]) & (cand < hi) & o.not_(found)
-        result = o.where(ok, cand, result)
+        cand = (risk + cum) / ops.where(is_long, den_long, den_short)
+        hi = brackets.floors[i + 1] if i + 1 < n else float("inf")
+        ok = (cand >= brackets.floors[i]) & (cand < hi) & ops.not_(found)
+        result = ops.where(ok, cand, result)
         found = found | ok
     return result

@@ -9,12 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from marketsim.futures import costs
 from marketsim.futures import features as F
 from marketsim.futures.config import FuturesConfig
 
 COLUMNS = ("open", "high", "low", "close", "volume")
-FUNDING_PERIOD_NS = 8 * 3600 * 10**9
-"""Funding every 8 hours: multiples of 8 h since the epoch are 00:00, 08:00, 16:00 UTC."""
 
 
 class MarketDataError(ValueError):
@@ -88,12 +87,12 @@ def validate_candles(df: pd.DataFrame, min_rows: int) -> dict[str, np.ndarray]:
 def funding_arrays(close_ns: np.ndarray, funding: Any) -> tuple[np.ndarray, np.ndarray]:
     """Per-bar sum of funding rates of events in (close_{t-1}, close_t], and the rate known at t.
 
-    ``funding`` is a constant rate per 8 h or a pandas Series of rates indexed by UTC time (the
-    rate of an event is the latest one at or before it; 0 before the series starts).
+    ``funding`` is ``FuturesConfig.funding``: a constant rate per 8 h or a pandas Series of
+    rates indexed by UTC time (the rate of an event is the latest one at or before it; 0 before
+    the series starts). The schedule and the sums are :mod:`marketsim.futures.costs`'s;
     docs/marketsim/futures.md, eq. (3).
     """
-    first = -(-int(close_ns[0]) // FUNDING_PERIOD_NS) * FUNDING_PERIOD_NS
-    events = np.arange(first, int(close_ns[-1]) + 1, FUNDING_PERIOD_NS, dtype=np.int64)
+    events = costs.funding_event_times(close_ns[0], close_ns[-1])
     if isinstance(funding, pd.Series):
         rate_ns = _utc_ns(funding.index, "funding index")
         try:
@@ -111,23 +110,10 @@ def funding_arrays(close_ns: np.ndarray, funding: Any) -> tuple[np.ndarray, np.n
 
         event_rates = asof(events)
         now = asof(close_ns)
-    elif isinstance(funding, (int, float)) and not isinstance(funding, bool):
-        if not np.isfinite(funding):
-            raise MarketDataError(f"funding: expected a finite rate, got {funding}")
+    else:  # a number, checked by FuturesConfig
         event_rates = np.full(events.shape, float(funding))
         now = np.full(close_ns.shape, float(funding))
-    else:
-        raise TypeError(
-            "funding: expected a number (rate per 8 h) or a pandas Series, "
-            f"got {type(funding).__name__}"
-        )
-    # --8<-- [start:cumulative-funding]
-    cum = np.concatenate([[0.0], np.cumsum(event_rates)])
-    upto = np.searchsorted(events, close_ns, side="right")  # events <= close time
-    per_bar = np.zeros(close_ns.shape)
-    per_bar[1:] = cum[upto[1:]] - cum[upto[:-1]]
-    # --8<-- [end:cumulative-funding]
-    return per_bar, now
+    return costs.funding_per_bar(close_ns, events, event_rates), now
 
 
 @dataclass
@@ -151,13 +137,13 @@ class Market:
     t_min: int
 
     @classmethod
-    def build(cls, df: pd.DataFrame, funding: Any, cfg: FuturesConfig) -> Market:
-        """Validate candles and funding and precompute every per-bar array."""
+    def build(cls, df: pd.DataFrame, cfg: FuturesConfig) -> Market:
+        """Validate candles and ``cfg.funding`` and precompute every per-bar array."""
         cols = validate_candles(df, cfg.window + cfg.vol_window + 2)
         ts = cols["ts_ns"]
         bar_ns = int(np.median(np.diff(ts)))
         close_ns = ts + bar_ns
-        funding_bar, funding_now = funding_arrays(close_ns, funding)
+        funding_bar, funding_now = funding_arrays(close_ns, cfg.funding)
         ret, rng, z, sigma, mean_volume = F.bar_statistics(
             cols["close"], cols["high"], cols["low"], cols["volume"], cfg.vol_window
         )

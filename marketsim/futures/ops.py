@@ -2,10 +2,10 @@
 
 The kernel in :mod:`marketsim.futures.kernel` is written once against this small interface
 (``where``, ``abs``, ``minimum``, ``maximum``, ``sqrt``, ``log``, ``not_``, ``bracket``,
-``row``), so the
-batched view and the single view run the same source code. Every operation is IEEE-exact in
-both (``+ - * /`` and ``sqrt`` are correctly rounded; numpy's and libm's ``log`` agree on this
-platform, which ``tests/futures/test_batched_equals_single.py`` checks end to end).
+``row``), so the batched view and the single view run the same source code. Every operation
+gives the same bits in both: ``+ - * /`` and ``sqrt`` are correctly rounded, and ``log``, which
+is not, is numpy's in both (libm's ``math.log`` differs from numpy's SIMD ``log`` by an ulp on
+CPUs with AVX-512). ``tests/futures/test_batched_equals_single.py`` checks this end to end.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from bisect import bisect_right
 from typing import Any
 
 import numpy as np
+
+_np_log = np.log
 
 
 class NumpyOps:
@@ -55,6 +57,11 @@ def _not(a: bool) -> bool:
     return not a
 
 
+def _log(x: float) -> float:
+    """numpy's log of one float: the same bits as NumpyOps.log on an array (math.log may differ)."""
+    return float(_np_log(x))
+
+
 def _row(m: Any, t: int) -> tuple[float, ...]:
     return m.rows[t]
 
@@ -72,7 +79,7 @@ class ScalarOps:
     minimum = staticmethod(_minimum)
     maximum = staticmethod(_maximum)
     sqrt = staticmethod(math.sqrt)
-    log = staticmethod(math.log)
+    log = staticmethod(_log)
     not_ = staticmethod(_not)
     bracket = staticmethod(_bracket)
     row = staticmethod(_row)

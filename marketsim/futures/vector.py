@@ -10,7 +10,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from marketsim.futures import interface as I
+from marketsim.futures import interface
 from marketsim.futures.config import FuturesConfig
 from marketsim.futures.kernel import KernelParams, State, step
 from marketsim.futures.market import Market, resolve_candles
@@ -33,7 +33,6 @@ class CryptoFuturesVectorEnv(VectorEnv):
         self,
         num_envs: int = 1,
         data: Any = None,
-        funding: Any = 0.0001,
         data_seed: int = 0,
         render_mode: str | None = None,
         **kwargs: Any,
@@ -44,19 +43,19 @@ class CryptoFuturesVectorEnv(VectorEnv):
             raise ValueError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
         self.num_envs = int(num_envs)
         self.config = FuturesConfig.from_kwargs(**kwargs)
-        self.market = Market.build(resolve_candles(data, data_seed), funding, self.config)
+        self.market = Market.build(resolve_candles(data, data_seed), self.config)
         self.render_mode = render_mode
-        self.single_action_space = I.action_space(self.config)
-        self.single_observation_space = I.observation_space(self.config)
+        self.single_action_space = interface.action_space(self.config)
+        self.single_observation_space = interface.observation_space(self.config)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self._p = KernelParams.build(self.config, self.market.n_bars, as_numpy=True)
-        self._s = State.numpy(self.num_envs)
-        self._levels = I.discrete_levels(self.config)
+        self._params = KernelParams.build(self.config, self.market.n_bars, as_numpy=True)
+        self._state = State.numpy(self.num_envs)
+        self._levels = interface.discrete_levels(self.config)
         self._rngs: list[np.random.Generator] | None = None
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._started = False
-        self._wf = self.config.window * self.market.feat.shape[1]
+        self._n_window = self.config.window * self.market.feat.shape[1]
 
     def reset(
         self,
@@ -76,9 +75,9 @@ class CryptoFuturesVectorEnv(VectorEnv):
                 raise ValueError(f"seed: expected {n} seeds, got {len(seeds)}")
         if self._rngs is None or seed is not None:
             self._rngs = [seeding.np_random(sd)[0] for sd in seeds]
-        starts = np.array([I.sample_start(rng, self.market) for rng in self._rngs])
+        starts = np.array([interface.sample_start(rng, self.market) for rng in self._rngs])
         prices = self.market.close[starts]
-        I.reset_state_rows(self._s, slice(None), starts, prices, self._p, copy=True)
+        interface.reset_state_rows(self._state, slice(None), starts, prices, self._params, copy=True)
         self._autoreset[:] = False
         self._started = True
         return self._observe(), self._info()
@@ -90,27 +89,29 @@ class CryptoFuturesVectorEnv(VectorEnv):
         """Step every environment; those that ended at the previous step are reset instead."""
         if not self._started:
             raise RuntimeError("CryptoFuturesVectorEnv.step: call reset() first")
-        a = self._fractions(actions)
-        s = self._s
+        fractions = self._fractions(actions)
+        state = self._state
         rows = np.flatnonzero(self._autoreset)
         if rows.size:
             assert self._rngs is not None
-            starts = np.array([I.sample_start(self._rngs[i], self.market) for i in rows])
+            starts = np.array([interface.sample_start(self._rngs[i], self.market) for i in rows])
             # the kernel's results for these rows are discarded; it only needs valid bars
             # and a positive equity to read (copies: earlier info arrays stay as they were)
-            t = s.t.copy()
+            t = state.t.copy()
             t[rows] = starts
-            s.t = t
-            eq = s.equity.copy()
-            eq[rows] = self.config.initial_equity
-            s.equity = eq
-        step(NumpyOps, s, self.market, self._p, a)
+            state.t = t
+            equity = state.equity.copy()
+            equity[rows] = self.config.initial_equity
+            state.equity = equity
+        step(NumpyOps, state, self.market, self._params, fractions)
         if rows.size:
             prices = self.market.close[starts]
-            I.reset_state_rows(s, rows, starts, prices, self._p, copy=False)  # reward 0
-        self._autoreset = s.terminated | s.truncated
+            # reward 0 for the rows that were reset
+            interface.reset_state_rows(state, rows, starts, prices, self._params, copy=False)
+        self._autoreset = state.terminated | state.truncated
         obs = self._observe()
-        return obs, s.reward.copy(), s.terminated.copy(), s.truncated.copy(), self._info()
+        return (obs, state.reward.copy(), state.terminated.copy(), state.truncated.copy(),
+                self._info())
     # --8<-- [end:step]
 
     def _fractions(self, actions: Any) -> np.ndarray:
@@ -138,13 +139,13 @@ class CryptoFuturesVectorEnv(VectorEnv):
 
     def _observe(self) -> np.ndarray:
         """(N, D) float32 observations: feature windows, account and time features."""
-        s, wf = self._s, self._wf
-        obs = np.take(self.market.static_obs, s.t, axis=0)
-        pos, upnl, ratio = I.account_features(NumpyOps, s, self._p)
-        obs[:, wf] = pos
-        obs[:, wf + 1] = upnl
-        obs[:, wf + 2] = ratio
+        state, n_window = self._state, self._n_window
+        obs = np.take(self.market.static_obs, state.t, axis=0)
+        pos, upnl, ratio = interface.account_features(NumpyOps, state, self._params)
+        obs[:, n_window] = pos
+        obs[:, n_window + 1] = upnl
+        obs[:, n_window + 2] = ratio
         return obs
 
     def _info(self) -> dict[str, Any]:
-        return I.info_dict(self._s)
+        return interface.info_dict(self._state)

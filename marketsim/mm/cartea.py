@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import expm
 
-from marketsim.mm.formulas import _check_positive
+from marketsim.mm.formulas import check_positive
 
 
 @dataclass(frozen=True)
@@ -75,14 +75,14 @@ def _check_grid(q_max: int, n_steps: int, dt: float) -> None:
         raise ValueError(f"q_max must be an integer >= 1, got {q_max!r}")
     if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
-    _check_positive("dt", dt)
+    check_positive("dt", dt)
 
 
 def cartea_jaimungal_table(A: float, k: float, phi: float, alpha: float, q_max: int,
                            n_steps: int, dt: float) -> QuoteTable:
     """Cartea-Jaimungal optimal depths (risk-neutral, running and terminal inventory penalties)."""
-    _check_positive("A", A)
-    _check_positive("k", k)
+    check_positive("A", A)
+    check_positive("k", k)
     if not (np.isfinite(phi) and np.isfinite(alpha)) or phi < 0 or alpha < 0:
         raise ValueError(f"phi and alpha must be finite and >= 0, got {phi}, {alpha}")
     _check_grid(q_max, n_steps, dt)
@@ -96,10 +96,10 @@ def cartea_jaimungal_table(A: float, k: float, phi: float, alpha: float, q_max: 
 def cara_inventory_table(A: float, k: float, gamma: float, sigma: float, q_max: int,
                          n_steps: int, dt: float) -> QuoteTable:
     """GLFT exact finite-horizon CARA optimum (the AS problem with an inventory bound)."""
-    _check_positive("A", A)
-    _check_positive("k", k)
-    _check_positive("gamma", gamma)
-    _check_positive("sigma", sigma)
+    check_positive("A", A)
+    check_positive("k", k)
+    check_positive("gamma", gamma)
+    check_positive("sigma", sigma)
     _check_grid(q_max, n_steps, dt)
     q = np.arange(-q_max, q_max + 1, dtype=float)
     # docs/marketsim/market-making.md, eq. (11)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
+from marketsim.mm.formulas import check_positive, optimal_spread, reservation_price
+
 
 def gaussian_jump_mgf(mean: float, std: float) -> Callable[[np.ndarray], np.ndarray]:
     """Moment generating function ``theta -> exp(theta*mean + theta^2*std^2/2)`` of a normal."""
@@ -32,13 +34,17 @@ def gaussian_jump_mgf(mean: float, std: float) -> Callable[[np.ndarray], np.ndar
 
 # --8<-- [start:merton-jump-correction]
 def merton_jump_correction(q: ArrayLike, gamma: ArrayLike, tau: ArrayLike, lam: float,
-                           mgf: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Jump part of the reservation price: ``-lam*tau/(2 gamma)*(M(-g(q+1)) - M(-g(q-1)))``."""
+                           mgf: Callable[[np.ndarray], np.ndarray], *,
+                           check: bool = True) -> np.ndarray:
+    """Jump part of the reservation price: ``-lam*tau/(2 gamma)*(M(-g(q+1)) - M(-g(q-1)))``.
+
+    ``check=False`` skips the ValueError for a bad ``gamma`` (finite, > 0) or ``lam`` (>= 0).
+    """
     g = np.asarray(gamma, dtype=float)
-    if np.any(~np.isfinite(g)) or np.any(g <= 0):
-        raise ValueError(f"gamma must be finite and > 0, got {gamma!r}")
-    if not np.isfinite(lam) or lam < 0:
-        raise ValueError(f"jump intensity lam must be finite and >= 0, got {lam}")
+    if check:
+        check_positive("gamma", gamma)
+        if not np.isfinite(lam) or lam < 0:
+            raise ValueError(f"jump intensity lam must be finite and >= 0, got {lam}")
     q = np.asarray(q, dtype=float)
     # docs/marketsim/market-making.md, eq. (13)
     return -lam * np.asarray(tau) / (2.0 * g) * (mgf(-g * (q + 1.0)) - mgf(-g * (q - 1.0)))
@@ -47,9 +53,20 @@ def merton_jump_correction(q: ArrayLike, gamma: ArrayLike, tau: ArrayLike, lam: 
 
 def merton_reservation_price(s: ArrayLike, q: ArrayLike, gamma: ArrayLike, sigma: ArrayLike,
                              tau: ArrayLike, lam: float,
-                             mgf: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+                             mgf: Callable[[np.ndarray], np.ndarray], *,
+                             check: bool = True) -> np.ndarray:
     """Reservation price under arithmetic Merton jumps (diffusion term plus jump correction)."""
-    g = np.asarray(gamma, dtype=float)
-    diffusion = np.asarray(s) - np.asarray(q) * g * np.square(sigma) * np.asarray(tau)
-    # docs/marketsim/market-making.md, eq. (13)
-    return diffusion + merton_jump_correction(q, gamma, tau, lam, mgf)
+    diffusion = reservation_price(s, q, gamma, sigma, tau, check=check)
+    # docs/marketsim/market-making.md, eq. (13): eq. (4) plus the jump part
+    return diffusion + merton_jump_correction(q, gamma, tau, lam, mgf, check=check)
+
+
+def merton_as_quotes(s: ArrayLike, q: ArrayLike, gamma: ArrayLike, sigma: ArrayLike,
+                     tau: ArrayLike, k: ArrayLike, lam: float,
+                     mgf: Callable[[np.ndarray], np.ndarray], *,
+                     check: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Avellaneda-Stoikov bid and ask around the Merton reservation price (``(bid, ask)``)."""
+    r = merton_reservation_price(s, q, gamma, sigma, tau, lam, mgf, check=check)
+    half = 0.5 * optimal_spread(gamma, sigma, tau, k, check=check)
+    # docs/marketsim/market-making.md, eq. (6) with r of eq. (13)
+    return r - half, r + half

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from marketsim.mm import formulas, jumps
 from marketsim.mm.book import book_features
 from marketsim.mm.config import MMConfig
 from marketsim.mm.market import Market, resolve_market
@@ -32,12 +33,13 @@ class MMKernel:
         self.market = resolve_market(config) if market is None else market
         self.n = n
         self.dt = config.dt
-        m = self.market
-        self.sigma = m.sigma
+        market = self.market
+        self.sigma = market.sigma
         self.phi = (config.inventory_penalty if config.inventory_penalty is not None
-                    else 0.5 * config.reward_gamma * m.sigma ** 2)  # docs eq. (16)
+                    else 0.5 * config.reward_gamma * market.sigma ** 2)  # docs eq. (16)
         self.phi_dt = self.phi * self.dt
-        self.quote_scale = config.quote_scale if config.quote_scale is not None else 4.0 / m.k
+        self.quote_scale = (config.quote_scale if config.quote_scale is not None
+                            else 4.0 / market.k)
         self.obs_dim = config.obs_dim
         self.levels = config.levels
         self.key = np.zeros(n, dtype=np.uint64)
@@ -60,18 +62,21 @@ class MMKernel:
         self.gamma_set = np.asarray(config.gammas, dtype=np.float64)
         self.a_dt = self.market.A * self.dt
         self.q_room = config.max_inventory - config.order_size + 1e-9
-        if self.levels > 0 and m.close is None:
+        if self.levels > 0 and market.close is None:
             # synthetic book: level j at depth j/(2k), size Exp(1) * exp(-k * depth)
-            depth = np.arange(1, self.levels + 1) / (2.0 * m.k)
-            self.book_profile = np.tile(np.exp(-m.k * depth), 2)
+            depth = np.arange(1, self.levels + 1) / (2.0 * market.k)
+            self.book_profile = np.tile(np.exp(-market.k * depth), 2)
             self.book_spread = np.full(n, 2.0 * depth[0])
             self.book_sizes = np.zeros((n, config.n_steps, 2 * self.levels))
         self.ewma = 1.0 - 0.5 ** (1.0 / config.vol_halflife)
-        if m.close is not None:
+        # Merton-corrected quotes (eq. (13)) only where the model mid jumps
+        self.jump_mgf = (jumps.gaussian_jump_mgf(config.jump_mean, config.jump_std)
+                         if config.jump_intensity > 0 and market.close is None else None)
+        if market.close is not None:
             if config.calib_bars < config.n_returns:
                 raise ValueError(f"calib_bars ({config.calib_bars}) must be >= n_returns "
                                  f"({config.n_returns}): the first observation needs past bars")
-            self.n_starts = m.close.size - config.n_steps - 1 - config.calib_bars
+            self.n_starts = market.close.size - config.n_steps - 1 - config.calib_bars
 
     # ----------------------------------------------------------------- episodes
     def seed(self, mask: np.ndarray, seeds: np.ndarray) -> None:
@@ -100,24 +105,25 @@ class MMKernel:
         self.pending[idx] = np.nan
         self.sigma_hat2[idx] = self.sigma ** 2
         self._draw_episode(idx)
-        m = self.market
-        if m.close is None:
+        market = self.market
+        if market.close is None:
             self.mid[idx] = self.config.s0
             self.returns[idx] = 0.0
         else:
             u = uniforms(self.key[idx], self.episode[idx], np.full(idx.size, _RESET_STEP), 1)[:, 0]
             start = self.config.calib_bars + np.floor(u * self.n_starts).astype(np.int64)
             self.start[idx] = start
-            self.mid[idx] = m.close[start]
+            self.mid[idx] = market.close[start]
             r = self.config.n_returns
             window = start[:, None] + np.arange(-r, 1)[None, :]
-            self.returns[idx] = np.diff(m.close[window], axis=1)  # past bars only: no look-ahead
+            # past bars only: no look-ahead
+            self.returns[idx] = np.diff(market.close[window], axis=1)
         self._observe()
 
     def _draw_episode(self, idx: np.ndarray) -> None:
         """Draw an episode's randomness for environments ``idx`` (a function of key, episode)."""
-        c = self.config
-        n_steps = c.n_steps
+        cfg = self.config
+        n_steps = cfg.n_steps
         steps = np.tile(np.arange(n_steps), idx.size)
         n_streams = _N_STREAMS + 2 * self.levels
         u = uniforms(np.repeat(self.key[idx], n_steps), np.repeat(self.episode[idx], n_steps),
@@ -126,9 +132,9 @@ class MMKernel:
         if self.market.close is None:
             # docs/marketsim/market-making.md, eq. (17): Gaussian mid step plus Merton jumps
             move = self.sigma * np.sqrt(self.dt) * normals(u[:, :, 0], u[:, :, 1])
-            if c.jump_intensity > 0:
-                jump = u[:, :, 4] < -np.expm1(-c.jump_intensity * self.dt)
-                move += jump * (c.jump_mean + c.jump_std * normals(u[:, :, 5], u[:, :, 6]))
+            if cfg.jump_intensity > 0:
+                jump = u[:, :, 4] < -np.expm1(-cfg.jump_intensity * self.dt)
+                move += jump * (cfg.jump_mean + cfg.jump_std * normals(u[:, :, 5], u[:, :, 6]))
             self.moves[idx] = move
             if self.levels > 0:
                 self.book_sizes[idx] = -np.log1p(-u[:, :, _N_STREAMS:]) * self.book_profile
@@ -136,10 +142,10 @@ class MMKernel:
     # ----------------------------------------------------------------- quoting
     def tau(self) -> np.ndarray:
         """Time to go used in the formulas: ``T - t`` (clipped at 0) or the rolling horizon."""
-        c = self.config
-        if c.rolling_horizon is not None:
-            return np.full(self.n, c.rolling_horizon)
-        return np.maximum(c.T - self.step_i * self.dt, 0.0)
+        cfg = self.config
+        if cfg.rolling_horizon is not None:
+            return np.full(self.n, cfg.rolling_horizon)
+        return np.maximum(cfg.T - self.step_i * self.dt, 0.0)
 
     def quote_sigma(self) -> np.ndarray | float:
         """Sigma the quoting formulas use: the true one (model) or the EWMA estimate (replay)."""
@@ -147,40 +153,34 @@ class MMKernel:
 
     def as_quotes(self, gamma: np.ndarray, k: np.ndarray | float, sigma: np.ndarray | float,
                   tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Avellaneda-Stoikov bid/ask with the Merton correction when jumps are on."""
-        s2t = np.square(sigma) * tau
-        # docs/marketsim/market-making.md, eqs. (4)-(6) and (13)
-        r = self.mid - self.q * gamma * s2t
-        c = self.config
-        if c.jump_intensity > 0 and self.market.close is None:
-            v = 0.5 * c.jump_std ** 2
+        """Avellaneda-Stoikov bid/ask with the Merton correction when jumps are on.
 
-            def mgf(theta: np.ndarray) -> np.ndarray:
-                return np.exp(theta * c.jump_mean + v * theta * theta)
-
-            q = self.q
-            jump_term = mgf(-gamma * (q + 1)) - mgf(-gamma * (q - 1))
-            r = r - c.jump_intensity * tau / (2 * gamma) * jump_term
-        half = 0.5 * gamma * s2t + np.log1p(gamma / k) / gamma
-        return r - half, r + half
+        The formulas are those of :mod:`marketsim.mm.formulas` (eqs. (4)-(6)) and
+        :mod:`marketsim.mm.jumps` (eq. (13)); this method only picks them. Unchecked: the
+        kernel's gammas (config set or ``exp`` of a clipped action) and ``k`` are > 0.
+        """
+        if self.jump_mgf is None:
+            return formulas.as_quotes(self.mid, self.q, gamma, sigma, tau, k, check=False)
+        return jumps.merton_as_quotes(self.mid, self.q, gamma, sigma, tau, k,
+                                      self.config.jump_intensity, self.jump_mgf, check=False)
 
     def action_quotes(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Map a batch of actions to absolute ``(bid, ask, gamma)``; gamma is 0 for ``quotes``."""
-        c = self.config
-        m = self.market
-        if c.action_type == "discrete":
+        cfg = self.config
+        market = self.market
+        if cfg.action_type == "discrete":
             a = np.asarray(action, dtype=np.int64).reshape(self.n)
             if a.min() < 0 or a.max() >= self.gamma_set.size:
                 raise ValueError(f"discrete action must be in [0, {self.gamma_set.size}), got {a}")
             gamma = self.gamma_set[a]
-            bid, ask = self.as_quotes(gamma, m.k, self.quote_sigma(), self.tau())
+            bid, ask = self.as_quotes(gamma, market.k, self.quote_sigma(), self.tau())
             return bid, ask, gamma
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(self.n, -1), -1.0, 1.0)
-        if c.action_type == "continuous":
-            lo, hi = np.log(c.gamma_min), np.log(c.gamma_max)
+        if cfg.action_type == "continuous":
+            lo, hi = np.log(cfg.gamma_min), np.log(cfg.gamma_max)
             gamma = np.exp(lo + 0.5 * (a[:, 0] + 1.0) * (hi - lo))
-            k = m.k * c.correction ** a[:, 1]
-            sigma = self.quote_sigma() * c.correction ** a[:, 2]
+            k = market.k * cfg.correction ** a[:, 1]
+            sigma = self.quote_sigma() * cfg.correction ** a[:, 2]
             tau = self.tau() * (1.0 + a[:, 3])
             bid, ask = self.as_quotes(gamma, k, sigma, tau)
             return bid, ask, gamma
@@ -191,40 +191,40 @@ class MMKernel:
     # ----------------------------------------------------------------- dynamics
     def step(self, bid: np.ndarray, ask: np.ndarray) -> dict[str, np.ndarray]:
         """Advance every environment one step with decided quotes; return reward, flags, info."""
-        c = self.config
-        m = self.market
-        size = c.order_size
+        cfg = self.config
+        market = self.market
+        size = cfg.order_size
         decided_spread = ask - bid
-        if c.latency > 0:
+        if cfg.latency > 0:
             live = self.pending[:, self.head].copy()
             self.pending[:, self.head, 0] = bid
             self.pending[:, self.head, 1] = ask
-            self.head = (self.head + 1) % c.latency
+            self.head = (self.head + 1) % cfg.latency
             bid, ask = live[:, 0], live[:, 1]
-        col = np.minimum(self.step_i, c.n_steps - 1)  # after the end: draws are discarded
+        col = np.minimum(self.step_i, cfg.n_steps - 1)  # after the end: draws are discarded
         u = self.fill_u[self.rows, col]
         can_buy = self.q <= self.q_room
         can_sell = self.q >= -self.q_room
         # --8<-- [start:quotes-and-fills]
-        if m.close is None:
+        if market.close is None:
             # docs/marketsim/market-making.md, eq. (17): fill probability A exp(-k delta) dt
-            p_bid = self.a_dt * np.exp(m.k * (bid - self.mid))
-            p_ask = self.a_dt * np.exp(m.k * (self.mid - ask))
+            p_bid = self.a_dt * np.exp(market.k * (bid - self.mid))
+            p_ask = self.a_dt * np.exp(market.k * (self.mid - ask))
             bid_fill = (u[:, 0] < p_bid) & can_buy
             ask_fill = (u[:, 1] < p_ask) & can_sell
             new_mid = self.mid + self.moves[self.rows, col]
         else:
-            nxt = np.minimum(self.start + self.step_i + 1, m.close.size - 1)
-            bid_fill = (m.low[nxt] < bid) & (u[:, 0] < c.fill_prob) & can_buy
-            ask_fill = (m.high[nxt] > ask) & (u[:, 1] < c.fill_prob) & can_sell
-            new_mid = m.close[nxt]
-        if c.latency > 0:  # quotes not yet live are NaN
+            nxt = np.minimum(self.start + self.step_i + 1, market.close.size - 1)
+            bid_fill = (market.low[nxt] < bid) & (u[:, 0] < cfg.fill_prob) & can_buy
+            ask_fill = (market.high[nxt] > ask) & (u[:, 1] < cfg.fill_prob) & can_sell
+            new_mid = market.close[nxt]
+        if cfg.latency > 0:  # quotes not yet live are NaN
             bid_fill &= np.isfinite(bid)
             ask_fill &= np.isfinite(ask)
         bought = np.where(bid_fill, bid, 0.0)
         sold = np.where(ask_fill, ask, 0.0)
-        if c.maker_fee != 0.0:
-            self.cash -= c.maker_fee * size * (sold + bought)
+        if cfg.maker_fee != 0.0:
+            self.cash -= cfg.maker_fee * size * (sold + bought)
         self.cash += size * (sold - bought)
         self.q += size * (bid_fill.astype(np.float64) - ask_fill)
         change = new_mid - self.mid
@@ -238,11 +238,11 @@ class MMKernel:
         reward = wealth - self.wealth - self.phi_dt * np.square(self.q)
         self.wealth = wealth
         # --8<-- [end:quotes-and-fills]
-        ended = self.step_i >= c.n_steps
-        if c.rolling_horizon is None:
+        ended = self.step_i >= cfg.n_steps
+        if cfg.rolling_horizon is None:
             terminated, truncated = ended, np.zeros(self.n, dtype=bool)
-            if c.terminal_penalty > 0:
-                reward = reward - ended * c.terminal_penalty * self.q * self.q
+            if cfg.terminal_penalty > 0:
+                reward = reward - ended * cfg.terminal_penalty * self.q * self.q
         else:
             terminated, truncated = np.zeros(self.n, dtype=bool), ended
         self._observe()
@@ -254,19 +254,20 @@ class MMKernel:
 
     def _observe(self) -> None:
         """Write the observation rows: inventory, time left, returns, PnL, volatility ratio."""
-        c = self.config
-        o = self.obs
-        o[:, 0] = self.q / c.max_inventory
-        o[:, 1] = np.maximum(c.n_steps - self.step_i, 0) / c.n_steps
-        r = c.n_returns
-        o[:, 2:2 + r] = self.returns / (self.sigma * np.sqrt(self.dt))
-        o[:, 2 + r] = self.wealth / c.pnl_scale
-        o[:, 3 + r] = np.sqrt(self.sigma_hat2) / self.sigma
+        cfg = self.config
+        obs = self.obs
+        obs[:, 0] = self.q / cfg.max_inventory
+        obs[:, 1] = np.maximum(cfg.n_steps - self.step_i, 0) / cfg.n_steps
+        r = cfg.n_returns
+        obs[:, 2:2 + r] = self.returns / (self.sigma * np.sqrt(self.dt))
+        obs[:, 2 + r] = self.wealth / cfg.pnl_scale
+        obs[:, 3 + r] = np.sqrt(self.sigma_hat2) / self.sigma
         if self.levels > 0:
-            m = self.market
-            if m.features is not None:  # book mode: the bar that just closed, no look-ahead
-                o[:, 4 + r:] = m.features[np.minimum(self.start + self.step_i, m.close.size - 1)]
+            market = self.market
+            if market.features is not None:  # book mode: the bar that just closed, no look-ahead
+                bar = np.minimum(self.start + self.step_i, market.close.size - 1)
+                obs[:, 4 + r:] = market.features[bar]
             else:
-                sizes = self.book_sizes[self.rows, np.minimum(self.step_i, c.n_steps - 1)]
-                o[:, 4 + r:] = book_features(sizes[:, :self.levels], sizes[:, self.levels:],
+                sizes = self.book_sizes[self.rows, np.minimum(self.step_i, cfg.n_steps - 1)]
+                obs[:, 4 + r:] = book_features(sizes[:, :self.levels], sizes[:, self.levels:],
                                              self.book_spread, self.sigma * np.sqrt(self.dt))

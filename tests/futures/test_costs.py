@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 from futures_helpers import NO_FRICTION, flat_candles, random_candles, set_bar
 
+from marketsim.futures import costs
+from marketsim.futures.config import FuturesConfig
 from marketsim.futures.env import CryptoFuturesEnv
+from marketsim.futures.ops import NumpyOps, ScalarOps
 
 
 def test_round_trip_pays_exactly_the_two_fees() -> None:
@@ -108,3 +111,38 @@ def test_slippage_per_unit_notional_rises_with_size() -> None:
     # the impact part grows like sqrt(size): quadrupling size doubles it
     imp = [p - 0.0001 for p in per_notional]
     assert imp[3] / imp[1] == pytest.approx(math.sqrt(5.0), rel=1e-6)
+
+
+@pytest.mark.parametrize("ops", [NumpyOps, ScalarOps], ids=["numpy", "scalar"])
+def test_cost_rules_reproduce_the_worked_example(ops) -> None:
+    """docs/marketsim/futures.md section 4: 400 units at 100, sigma 0.5%, Vbar 8,000."""
+    def v(x):
+        return np.array([x]) if ops is NumpyOps else x
+
+    def one(x):
+        return float(np.asarray(x).reshape(-1)[0])
+
+    assert one(costs.trading_fee(v(400.0), v(100.0), 0.0005)) == pytest.approx(20.0)
+    slip = costs.slippage(ops, v(400.0), v(100.0), v(0.005), v(8000.0), 0.00005, 0.7)
+    assert one(slip) == pytest.approx(400 * 100 * (0.00005 + 0.7 * 0.005 * math.sqrt(0.05)))
+    assert one(slip) == pytest.approx(33.3, abs=0.05)
+    assert one(costs.funding_payment(v(400.0), v(100.0), v(0.0001))) == pytest.approx(4.0)
+    assert one(costs.funding_payment(v(-400.0), v(100.0), v(0.0001))) == pytest.approx(-4.0)
+    # liquidation fee: min(0.005 * 36,144.6, 144.58) takes what is left of the margin
+    lp = 36000.0 / (400 * 0.996)
+    left = 4000.0 + 400.0 * (lp - 100.0)
+    fee = costs.liquidation_fee(ops, 0.005, v(400.0), v(lp), v(left))
+    assert one(fee) == pytest.approx(left) and left == pytest.approx(144.58, abs=0.01)
+    assert one(costs.liquidation_fee(ops, 0.005, v(400.0), v(lp), v(-5.0))) == 0.0
+    assert costs.fee_rate("limit", 0.0002, 0.0005) == 0.0002
+    assert costs.fee_rate("market", 0.0002, 0.0005) == 0.0005
+
+
+def test_funding_is_a_config_field_checked_once() -> None:
+    assert FuturesConfig().funding == 0.0001
+    with pytest.raises(ValueError, match="funding"):
+        FuturesConfig(funding=float("inf"))
+    with pytest.raises(TypeError, match="funding"):
+        FuturesConfig(funding="high")
+    events = costs.funding_event_times(5, 3 * costs.FUNDING_PERIOD_NS)
+    assert events.tolist() == [costs.FUNDING_PERIOD_NS * k for k in (1, 2, 3)]
