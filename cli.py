@@ -82,7 +82,7 @@ def train(algo, env_id, steps, seed, n_envs, vec, net, frame_stack, sets, env_ar
     """Train an agent; prints the path of the run's summary.json last."""
     from rlcore.config import configs_from_dict, resolve_configs
     from rlcore.io import read_yaml
-    from rlcore.runner import train as run_train
+    from rlcore.training import train as run_train
 
     try:
         if resume_dir:
@@ -132,7 +132,7 @@ def train(algo, env_id, steps, seed, n_envs, vec, net, frame_stack, sets, env_ar
 @click.option("--stochastic", is_flag=True, help="Sample actions instead of the mode.")
 def evaluate(run_dir, episodes, seed, stochastic) -> None:
     """Evaluate a run's latest checkpoint; writes eval.json in the run and prints its path."""
-    from rlcore.evaluate_run import evaluate_run
+    from rlcore.saved import evaluate_run
 
     try:
         res, path = evaluate_run(run_dir, episodes, seed, not stochastic)

@@ -44,8 +44,8 @@ from marketsim.mm.baselines import make_strategy, run_baseline  # noqa: E402
 from marketsim.mm.vector import MarketMakingVectorEnv  # noqa: E402
 from rlcore.config import parse_value, resolve_configs  # noqa: E402
 from rlcore.envs import make_vector_env  # noqa: E402
-from rlcore.evaluate_run import load_run_agent  # noqa: E402
-from rlcore.runner import train  # noqa: E402
+from rlcore.saved import load_run_agent  # noqa: E402
+from rlcore.training import train  # noqa: E402
 
 ENV_ID = "marketsim/MarketMaking-v0"
 DATA_FILE = ROOT / ".." / "shared" / "data" / "binance-spot_ETHUSDT_1m_20230316_20230501.csv.gz"

@@ -34,7 +34,7 @@ from marketsim.data.sources import ReplaySource  # noqa: E402
 from rlcore.config import resolve_configs  # noqa: E402
 from rlcore.continual import OnlineConfig, OnlineLoop, OnlineSettings, parse_duration  # noqa: E402
 from rlcore.io import atomic_write_text  # noqa: E402
-from rlcore.runner import train  # noqa: E402
+from rlcore.training import train  # noqa: E402
 
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "binance-spot_ETHUSDT_1m_20230316_20230501.csv.gz"
 

@@ -50,20 +50,20 @@ def run_one(case: str, seed: int, steps: int, eval_every: int) -> dict[str, Any]
     """Train one case with one seed; returns final eval, the eval curve, steps/s and wall time."""
     import rlcore.toy_envs  # noqa: F401  (registers rlcore/CartPoleNoVel-v1)
     from rlcore.config import resolve_configs
-    from rlcore.runner import Runner
     from rlcore.runs import RunDir
+    from rlcore.training import TrainingRun
 
     settings = dict(CASES[case]["settings"], steps=steps, seed=seed, progress=False,
                     eval_episodes=10, eval_every=eval_every)
     run, cfg = resolve_configs(settings)
     with tempfile.TemporaryDirectory() as tmp:
-        runner = Runner(run, cfg, RunDir(Path(tmp) / "run").create())
+        runner = TrainingRun(run, cfg, RunDir(Path(tmp) / "run").create())
         curve: list[tuple[int, float]] = []
         evaluate = runner.evaluate
 
         def evaluate_and_record() -> dict[str, float]:
             res = evaluate()
-            curve.append((runner.step, res["eval_return_mean"]))
+            curve.append((runner.runner.step, res["eval_return_mean"]))
             return res
 
         runner.evaluate = evaluate_and_record  # type: ignore[method-assign]

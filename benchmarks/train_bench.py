@@ -40,7 +40,7 @@ def ours(algo: str, env: str, steps: int, n_envs: int, seed: int, preset: dict, 
          eval_episodes: int) -> dict:
     """One seeded training run of our engine; returns sps and evaluation figures."""
     from rlcore.config import resolve_configs
-    from rlcore.runner import train
+    from rlcore.training import train
 
     run, cfg = resolve_configs({"algo": algo, "env": env, "steps": steps, "n_envs": n_envs,
                                 "seed": seed, "progress": False, "runs_dir": str(outdir),

@@ -63,7 +63,8 @@ class ActorCritic(nn.Module):
         """Zero state (h_pi, c_pi, h_v, c_v) for ``batch`` environments (None when feed-forward)."""
         if not self.recurrent:
             return None
-        return (*self.encoder.initial_state(batch), *self.v_lstm.initial_state(batch))
+        dev = self.v_head.parameters().__next__().device  # the LSTM state lives beside the net
+        return (*self.encoder.initial_state(batch, dev), *self.v_lstm.initial_state(batch, dev))
 
     def features(self, obs: torch.Tensor, state=None, episode_start: torch.Tensor | None = None):
         """(policy features, value features, new state); obs is (B, D) or, recurrent, (T, B, D)."""

@@ -51,6 +51,8 @@ class Transition:
         state: the recurrent state the agent acted with (before the step).
         next_state: the recurrent state after acting (pairs with ``next_obs``).
         extras: the :class:`ActResult` extras of this step.
+        step: the runner's clock (environment steps summed over environments) after this step;
+            the one step count, which agents read instead of counting steps themselves.
     """
 
     obs: np.ndarray
@@ -64,6 +66,7 @@ class Transition:
     state: Any = None
     next_state: Any = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    step: int = 0
 
 
 @runtime_checkable

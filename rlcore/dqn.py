@@ -23,9 +23,9 @@ from rlcore.agent import ActResult, Transition
 from rlcore.hparams import HParams, HParamSpec, LiveHParams
 from rlcore.losses.dqn import dqn_target, dqn_td_loss
 from rlcore.nets import make_encoder
+from rlcore.off_policy import check_off_policy_net, due_off_policy
 from rlcore.per import PrioritizedReplayBuffer
 from rlcore.replay import ReplayBuffer
-from rlcore.sac import check_off_policy_net
 
 __all__ = ["DQN", "DQNConfig", "DQN_HPARAMS", "QNetwork"]
 
@@ -169,10 +169,8 @@ class DQN(LiveHParams):
                                                self.hp["per_eps"], c.recent_frac, c.recent_window)
                        if c.per else buf)
         self.rng = np.random.default_rng(seed + 1)
-        self.num_steps = 0
-        self.n_calls = 0
+        self.clock = 0  # the runner's step count at the last observed transition
         self.n_updates = 0
-        self._since_target = 0
 
     @classmethod
     def hparam_specs(cls, config) -> list[HParamSpec]:
@@ -202,7 +200,7 @@ class DQN(LiveHParams):
         greedy = self.q(x).argmax(-1).cpu().numpy()
         if deterministic:
             return ActResult(greedy)
-        eps = 1.0 if self.num_steps < self.config.learning_starts else self.hp["epsilon"]
+        eps = 1.0 if self.clock < self.config.learning_starts else self.hp["epsilon"]
         explore = self.rng.random(n) < eps
         return ActResult(np.where(explore, self.rng.integers(0, self.n_actions, n), greedy))
 
@@ -210,17 +208,12 @@ class DQN(LiveHParams):
         """Store valid rows; update targets on schedule; True when an update is due."""
         self.replay.add(tr.obs, tr.actions, tr.rewards, tr.next_obs, tr.terminated,
                         tr.truncated, tr.valid)
-        n = len(tr.obs)
-        self.num_steps += n
-        self.n_calls += 1
-        self._since_target += n
-        if self._since_target >= self.hp["target_update_interval"]:
-            self._since_target = 0
+        n, self.clock = len(tr.obs), tr.step
+        interval = self.hp["target_update_interval"]
+        if tr.step // interval > (tr.step - n) // interval:  # the clock crossed a multiple
             self._update_target(self.hp["tau"])
-        # after a resume without replay contents, wait for the buffer to refill a little
-        enough = self.replay.size >= max(1, min(self.config.learning_starts, self.hp["batch_size"]))
-        return (self.num_steps >= self.config.learning_starts and enough
-                and self.n_calls % self.hp["train_freq"] == 0)
+        return due_off_policy(tr.step, n, self.config.learning_starts, self.hp["train_freq"],
+                              self.replay.size, self.hp["batch_size"])
 
     @torch.no_grad()
     def _update_target(self, tau: float) -> None:
@@ -286,8 +279,7 @@ class DQN(LiveHParams):
         """Networks, optimiser, hyperparameters, counters and random-number generators."""
         return {"q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "hparams": self.hp.state_dict(),
-                "counters": {"num_steps": self.num_steps, "n_calls": self.n_calls,
-                             "n_updates": self.n_updates, "_since_target": self._since_target},
+                "counters": {"clock": self.clock, "n_updates": self.n_updates},
                 "rng": {"explore": self.rng.bit_generator.state,
                         "replay": self._replay_rng().bit_generator.state}}
 
@@ -297,8 +289,8 @@ class DQN(LiveHParams):
         self.q_target.load_state_dict(state["q_target"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.hp.load_state_dict(state["hparams"])
-        for k, v in state["counters"].items():
-            setattr(self, k, int(v))
+        counters = state["counters"]
+        self.clock, self.n_updates = int(counters.get("clock", 0)), int(counters["n_updates"])
         if "rng" in state:
             self.rng.bit_generator.state = state["rng"]["explore"]
             self._replay_rng().bit_generator.state = state["rng"]["replay"]

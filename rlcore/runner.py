@@ -1,35 +1,42 @@
 """The runner: the one loop that steps environments, owned by no agent.
 
-It counts steps, hands each vector step to the agent, and at every iteration boundary (a full
-rollout for on-policy agents, ``log_every`` steps for off-policy ones) advances schedules, reads
-the control file, logs, evaluates and checkpoints. It writes ``summary.json`` at the end.
+:func:`build_envs` builds a run's environments (a free function: training, evaluation, the
+online loop and backtests all call it). :class:`Runner` takes an agent, environments and a log
+sink and steps them until a given step; it has no modes. It owns the one step clock: it counts
+environment steps, hands the count to the agent on every transition and to ``advance`` for
+schedules, and at every iteration boundary (a full rollout for on-policy agents, ``log_every``
+steps for off-policy ones) advances schedules, reads the control file (if it was given one),
+logs, and applies the environment side of any change (a new gamma reaches the reward normaliser,
+whatever the algorithm). Evaluation and checkpoints are parts the caller passes in.
+
+``rlcore/training.py`` puts a runner in a run folder (``python cli.py train``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rlcore.agent import Transition
-from rlcore.config import RunConfig, agent_class, config_to_dict, resolved_env_kwargs
+from rlcore.config import RunConfig, agent_class, resolved_env_kwargs
 from rlcore.control import ControlFile
 from rlcore.envs import EnvBundle, make_vector_env
-from rlcore.evaluation import evaluate_agent
 from rlcore.hparams import Change, HParamError
-from rlcore.runs import RunDir, append_jsonl, atomic_write_text
-from rlcore.tblog import TBLogger
+from rlcore.sinks import LogSink
+from rlcore.stepping import VectorStepper, evaluate_agent, finished_episodes
 
-__all__ = ["Runner", "train"]
+__all__ = ["Runner", "build_envs", "build_agent", "make_evaluator", "resolve_device",
+           "seed_everything"]
 
 
-def _device(name: str) -> str:
+def resolve_device(name: str) -> str:
+    """``auto`` -> cuda if available else cpu; ValueError for cuda on a machine without it."""
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -37,136 +44,143 @@ def _device(name: str) -> str:
     return name
 
 
-class Runner:
-    """Trains one agent in one run folder. ``Runner(...).train()`` returns the summary dict."""
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
 
-    def __init__(self, run: RunConfig, algo_cfg: Any, run_dir: RunDir, resume: bool = False,
-                 agent: Any = None, embedded: bool = False):
-        """``agent``: train this pre-built agent instead of a new one. ``embedded``: a caller (the
-        online loop, rlcore/continual/loop.py) owns the run folder: no config/control file, no
-        control polling, and :meth:`train` skips the final evaluation, checkpoint and summary."""
-        run = dataclasses.replace(run, env_kwargs=resolved_env_kwargs(run))
-        self.run, self.algo_cfg, self.rd = run, algo_cfg, run_dir
-        self.embedded = embedded
-        torch.set_num_threads(max(1, run.torch_threads))
-        self.device = _device(run.device)
-        _seed_everything(run.seed)
-        self.bundle = self._make_env(run.n_envs, train=True)
-        env = self.bundle.env
-        self.agent = agent if agent is not None else agent_class(run.algo)(
-            algo_cfg, env.single_observation_space, env.single_action_space, run.n_envs,
-            run.steps, self.device)
-        if hasattr(self.agent, "gamma_listeners"):
-            self.agent.gamma_listeners.append(self.bundle.set_gamma)
-        if self.bundle.rew_norm is not None and "gamma" in self.agent.hparam_values():
-            self.bundle.set_gamma(self.agent.hparam_values()["gamma"])
-        self.step = 0
-        self.wall_before = 0.0
-        self.control = ControlFile(run_dir.control, run_dir.path.name)
-        if embedded:
-            pass
-        elif resume:
-            self._load_checkpoint(run_dir.latest_checkpoint())
-        else:
-            atomic_write_text(run_dir.config, _yaml(config_to_dict(run, algo_cfg)))
-            self.control.write(self.agent.hparam_schedules())
-        self.tb = TBLogger(run_dir.tb)
+
+def build_envs(run: RunConfig, algo_cfg: Any, n_envs: int | None = None,
+               train: bool = True) -> EnvBundle:
+    """The run's environments: ``n_envs`` (default ``run.n_envs``) copies of ``run.env`` with the
+    run's wrappers; the reward normaliser only for training, with the algorithm's initial gamma.
+    Evaluation environments (``train=False``) are stepped in one process."""
+    gamma = getattr(algo_cfg, "gamma", 0.99)
+    return make_vector_env(run.env, n_envs or run.n_envs, run.vec if train else "sync",
+                           resolved_env_kwargs(run), run.frame_stack, run.normalize_obs,
+                           run.normalize_reward and train,
+                           gamma if isinstance(gamma, float) else 0.99)
+
+
+def build_agent(run: RunConfig, algo_cfg: Any, envs: EnvBundle, device: str = "cpu") -> Any:
+    """A new agent of ``run.algo`` for the spaces of ``envs``."""
+    env = envs.env
+    return agent_class(run.algo)(algo_cfg, env.single_observation_space,
+                                 env.single_action_space, env.num_envs, run.steps, device)
+
+
+def make_evaluator(run: RunConfig, algo_cfg: Any) -> Callable[[Any, EnvBundle], dict[str, float]]:
+    """A function ``(agent, training envs) -> result`` that runs ``run.eval_episodes``
+    deterministic episodes on fresh environments, with the training observation normaliser's
+    statistics frozen."""
+
+    def evaluate(agent: Any, train_envs: EnvBundle) -> dict[str, float]:
+        bundle = build_envs(run, algo_cfg, max(1, min(run.eval_envs, run.eval_episodes)),
+                            train=False)
+        try:
+            bundle.load_norm_state(train_envs.norm_state())
+            if bundle.obs_norm is not None:
+                bundle.obs_norm.update_running_mean = False
+            return evaluate_agent(agent, bundle.env, run.eval_episodes,
+                                  seed=run.seed + 1_000_003)
+        finally:
+            bundle.close()
+
+    return evaluate
+
+
+class Runner:
+    """Steps ``envs`` with ``agent`` and records to ``sink``.
+
+    Args:
+        agent: an :class:`rlcore.agent.Agent`.
+        envs: the environments (:func:`build_envs`).
+        sink: where scalars, changes, refusals and evaluations go (:mod:`rlcore.sinks`).
+        settings: the run settings used here (seed, ``log_every``, ``eval_every``,
+            ``checkpoint_every``, ``progress``).
+        step: the clock's start (the online loop's running total; a resumed training run loads
+            its step with :meth:`load_state_dict`).
+        control: a control file to read at iteration boundaries, or None.
+        evaluator: ``(agent, envs) -> result`` for periodic and commanded evaluations, or None.
+        checkpointer: ``(state, step) -> path`` that saves :meth:`state_dict`, or None.
+        wall_s: wall time already spent on this run (resumes).
+    """
+
+    def __init__(self, agent: Any, envs: EnvBundle, sink: LogSink, settings: RunConfig, *,
+                 step: int = 0, control: ControlFile | None = None,
+                 evaluator: Callable[[Any, EnvBundle], dict[str, float]] | None = None,
+                 checkpointer: Callable[[dict[str, Any], int], Path] | None = None,
+                 wall_s: float = 0.0):
+        self.agent, self.envs, self.sink, self.settings = agent, envs, sink, settings
+        self.step = self.origin = step
+        self.control, self.evaluator, self.checkpointer = control, evaluator, checkpointer
+        self.wall_s = wall_s
+        self.stepper = VectorStepper(envs.env)
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.last_eval: dict[str, float] = {}
         self.last_metrics: dict[str, float] = {}
         self.last_checkpoint: Path | None = None
-        self._stop = False
-
-    def _make_env(self, n: int, train: bool) -> EnvBundle:
-        r = self.run
-        kwargs = resolved_env_kwargs(r)
-        gamma = getattr(self.algo_cfg, "gamma", 0.99)
-        return make_vector_env(r.env, n, r.vec if train else "sync", kwargs, r.frame_stack,
-                               r.normalize_obs, r.normalize_reward and train,
-                               gamma if isinstance(gamma, float) else 0.99)
+        self.stopped = False
+        self._apply_env_side({"gamma"})
 
     # -- the loop ------------------------------------------------------------------------------
-    def train(self) -> dict[str, Any]:
-        """Run until ``steps`` environment steps (or a ``stop`` command); return the summary."""
-        run, agent, env = self.run, self.agent, self.bundle.env
-        n = run.n_envs
-        on_policy = getattr(agent, "on_policy", False)
-        obs, _ = env.reset(seed=run.seed + self.step)
-        state = agent.initial_state(n)
-        episode_start = np.ones(n, bool)
-        autoreset = np.zeros(n, bool)
-        next_boundary = self.step + run.log_every
-        next_eval = self.step + run.eval_every if run.eval_every else None
-        next_ckpt = self.step + run.checkpoint_every if run.checkpoint_every else None
+    def run(self, until: int | None = None) -> dict[str, Any]:
+        """Step until the clock reaches ``until`` (default ``settings.steps``) or a ``stop``
+        command; return what happened (steps, wall time, sps, last metrics, mean return)."""
+        s, agent = self.settings, self.agent
+        until = s.steps if until is None else until
+        n = self.stepper.n
+        if self.stepper.obs is None:  # a resumed run does not replay its first episodes' seeds
+            self.stepper.reset(agent, seed=s.seed + self.step - self.origin)
+        next_boundary = self.step + s.log_every
+        next_eval = self.step + s.eval_every if s.eval_every and self.evaluator else None
+        next_ckpt = self.step + s.checkpoint_every if s.checkpoint_every else None
         t0, step0 = time.perf_counter(), self.step
-        bar = _progress(run, self.step)
-        agent.advance(self.step)
-        while self.step < run.steps and not self._stop:
-            res = agent.act(obs, state, episode_start)
-            next_obs, rew, term, trunc, info = env.step(res.actions)
-            tr = Transition(obs, res.actions, rew, next_obs, term, trunc, ~autoreset,
-                            episode_start, state, res.state, res.extras)
+        bar = _progress(s, until, self.step)
+        self._advance()
+        while self.step < until and not self.stopped:
             self.step += n
+            tr, info = self.stepper.step(agent, self.step)
             due = agent.observe(tr)
-            if "_episode" in info:
-                for i in np.nonzero(info["_episode"])[0]:
-                    r, ln = float(info["episode"]["r"][i]), int(info["episode"]["l"][i])
-                    self.recent_returns.append(r)
-                    self.tb.scalar("charts/episode_return", r, self.step)
-                    self.tb.scalar("charts/episode_length", ln, self.step)
-            episode_start, autoreset = autoreset, np.logical_or(term, trunc)
-            obs, state = next_obs, res.state
-            boundary = due if on_policy else self.step >= next_boundary
+            for _, ret, length in finished_episodes(info):
+                self.recent_returns.append(ret)
+                self.sink.scalars({"charts/episode_return": ret,
+                                   "charts/episode_length": length}, self.step)
+            boundary = due if agent.on_policy else self.step >= next_boundary
+            if due or boundary:
+                self._advance()
             if boundary:
-                next_boundary = self.step + run.log_every
-                self._boundary()
+                next_boundary = self.step + s.log_every
+                if self.control is not None:
+                    self.poll_control()
             if due:
-                if not on_policy:
-                    agent.advance(self.step)
                 self.last_metrics = agent.update()
                 self._check_finite(self.last_metrics)
-                if on_policy:
-                    self.tb.scalars(self.last_metrics, self.step)
             if boundary:
-                if not on_policy:
-                    self.tb.scalars(self.last_metrics, self.step)
                 sps = (self.step - step0) / max(time.perf_counter() - t0, 1e-9)
-                self.tb.scalar("charts/sps", sps, self.step)
+                hp = {f"hparams/{k}": float(v) for k, v in agent.hparam_values().items()}
+                self.sink.scalars({**self.last_metrics, **hp, "charts/sps": sps}, self.step)
                 if bar is not None:
                     bar.update(self.step - bar.n)
-                    bar.set_postfix(sps=f"{sps:.0f}", ret=self._recent())
+                    bar.set_postfix(sps=f"{sps:.0f}", ret=self.recent_return())
             if next_eval is not None and self.step >= next_eval:
-                next_eval += run.eval_every
+                next_eval += s.eval_every
                 self.evaluate()
-            if next_ckpt is not None and self.step >= next_ckpt:
-                next_ckpt += run.checkpoint_every
+            if next_ckpt is not None and self.step >= next_ckpt and self.checkpointer:
+                next_ckpt += s.checkpoint_every
                 self.checkpoint()
         if bar is not None:
             bar.update(self.step - bar.n)
             bar.close()
         wall = time.perf_counter() - t0
-        self.wall_before += wall
-        if self.embedded:
-            self.tb.close()
-            self.bundle.close()
-            return {"steps": self.step, "wall_s": wall, "metrics": dict(self.last_metrics),
-                    "train_return_mean_100": self._recent()}
-        self.evaluate()
-        self.checkpoint()
-        summary = {
-            "algo": run.algo, "env": run.env, "steps": self.step, "wall_s": self.wall_before,
-            "sps": (self.step - step0) / max(wall, 1e-9), "run_id": self.rd.path.name,
-            "checkpoint": str(self.last_checkpoint), "seed": run.seed,
-            "status": "stopped" if self._stop else "completed",
-            "train_return_mean_100": self._recent(),
-            **self.last_eval,
-        }
-        self.rd.write_json(self.rd.summary, summary)
-        self.tb.close()
-        self.bundle.close()
-        return summary
+        self.wall_s += wall
+        return {"steps": self.step, "wall_s": wall, "sps": (self.step - step0) / max(wall, 1e-9),
+                "metrics": dict(self.last_metrics), "train_return_mean_100": self.recent_return(),
+                "stopped": self.stopped}
 
-    def _recent(self) -> float:
+    def recent_return(self) -> float:
+        """Mean raw return of the last 100 training episodes (nan before the first ends)."""
         return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
 
     def _check_finite(self, metrics: dict[str, float]) -> None:
@@ -176,24 +190,38 @@ class Runner:
             raise FloatingPointError(f"step {self.step}: non-finite {', '.join(bad)}; "
                                      f"last checkpoint: {self.last_checkpoint}")
 
-    # -- iteration boundary --------------------------------------------------------------------
-    def _boundary(self) -> None:
-        """Advance schedules, apply control-file edits and commands, log hyperparameters."""
-        self.agent.advance(self.step)
-        if not self.embedded:
-            self.poll_control()
-        for k, v in self.agent.hparam_values().items():
-            self.tb.scalar(f"hparams/{k}", float(v), self.step)
+    # -- changes -------------------------------------------------------------------------------
+    def _advance(self) -> None:
+        """Move the agent's schedules to the clock; apply the environment side of changes."""
+        self._apply_env_side(set(self.agent.advance(self.step)))
+
+    def _apply_env_side(self, names: set[str]) -> None:
+        """What a changed value means for the environments the runner owns: a new ``gamma``
+        reaches the reward normaliser's discounted-return accumulator (every algorithm)."""
+        values = self.agent.hparam_values()
+        if "gamma" in names and "gamma" in values:
+            self.envs.set_gamma(float(values["gamma"]))
+
+    def apply_change(self, name: str, value: Any, source: str) -> Change:
+        """The one door for a change from outside (control file, tuning, code): set it on the
+        agent, apply its environment side, record it once. HParamError leaves it unchanged."""
+        ch = self.agent.set_hparam(name, value, source)
+        ch = Change(self.step, ch.field, ch.old, ch.new, ch.source)
+        self._apply_env_side({name})
+        self.sink.change(ch)
+        self.sink.scalars({f"hparams/{name}": float(self.agent.hparam_values()[name])}, self.step)
+        return ch
 
     def poll_control(self) -> list[Change]:
-        """Read ``control.yaml`` if it changed; apply, reject and execute what it says."""
+        """Read the control file if it changed; apply, refuse and execute what it says."""
+        assert self.control is not None, "poll_control needs a control file"
         upd = self.control.poll()
         if upd is None:
             return []
-        self.agent.advance(self.step)  # changes take effect (and schedules start) at this step
+        self._advance()  # an edit takes effect (and a new schedule starts) at the clock's step
         applied: list[Change] = []
         for fld, reason in upd.errors:
-            self._reject(fld, None, reason)
+            self.sink.rejection(self.step, fld, None, reason)
         current = self.agent.hparam_schedules()
         for name, value in upd.hparams.items():
             if name in current and value == current[name]:
@@ -201,120 +229,54 @@ class Runner:
             try:
                 applied.append(self.apply_change(name, value, "control"))
             except HParamError as e:
-                self._reject(name, value, str(e))
+                self.sink.rejection(self.step, name, value, str(e))
         if not any(f == "control.yaml" for f, _ in upd.errors):
             self.control.write(self.agent.hparam_schedules())
-        if upd.command == "checkpoint":
+        if upd.command == "checkpoint" and self.checkpointer is not None:
             self.checkpoint()
-        elif upd.command == "evaluate":
+        elif upd.command == "evaluate" and self.evaluator is not None:
             self.evaluate()
         elif upd.command == "stop":
-            self._stop = True
+            self.stopped = True
         return applied
-
-    def apply_change(self, name: str, value: Any, source: str) -> Change:
-        """The one door for a mid-run change: set it on the agent and log it once."""
-        ch = self.agent.set_hparam(name, value, source)
-        ch = Change(self.step, ch.field, ch.old, ch.new, ch.source)
-        append_jsonl(self.rd.changes, ch.to_dict())
-        self.tb.text("changes", f"step {ch.step}: {ch.field} {ch.old!r} -> {ch.new!r} "
-                                f"({ch.source})", self.step)
-        self.tb.scalar(f"hparams/{name}", float(self.agent.hparam_values()[name]), self.step)
-        _say(f"[control] step {self.step}: {name} {ch.old!r} -> {ch.new!r}")
-        return ch
-
-    def _reject(self, fld: str, value: Any, reason: str) -> None:
-        append_jsonl(self.rd.rejections, {"step": self.step, "field": fld, "value": value,
-                                          "reason": reason})
-        self.tb.text("rejections", f"step {self.step}: {reason}", self.step)
-        _say(f"[control] step {self.step}: refused {fld}: {reason}")
 
     # -- evaluation and checkpoints ------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
-        """Deterministic evaluation on fresh environments (frozen normaliser statistics)."""
-        run = self.run
-        bundle = self._make_env(max(1, min(run.eval_envs, run.eval_episodes)), train=False)
-        if bundle.obs_norm is not None:
-            bundle.load_norm_state(self.bundle.norm_state())
-            bundle.obs_norm.update_running_mean = False
-        try:
-            res = evaluate_agent(self.agent, bundle, run.eval_episodes, seed=run.seed + 1_000_003)
-        finally:
-            bundle.close()
-        self.last_eval = res
-        self.tb.scalar("eval/return_mean", res["eval_return_mean"], self.step)
-        self.tb.scalar("eval/return_std", res["eval_return_std"], self.step)
-        return res
+        """Run the evaluator given to the runner and record its result."""
+        assert self.evaluator is not None, "evaluate needs an evaluator"
+        self.last_eval = self.evaluator(self.agent, self.envs)
+        self.sink.evaluation(self.last_eval, self.step)
+        return self.last_eval
 
-    def checkpoint(self) -> Path:
-        """Write a checkpoint atomically: agent, normalisers, step, RNG states."""
-        state = {"agent": self.agent.state_dict(), "norm": self.bundle.norm_state(),
-                 "step": self.step, "wall_s": self.wall_before,
-                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                         "python": random.getstate()},
-                 "config": config_to_dict(self.run, self.algo_cfg)}
-        self.last_checkpoint = self.rd.save_checkpoint(state, self.step)
-        return self.last_checkpoint
+    def state_dict(self) -> dict[str, Any]:
+        """Agent, normaliser statistics, clock, wall time and random-number generators."""
+        return {"agent": self.agent.state_dict(), "norm": self.envs.norm_state(),
+                "step": self.step, "wall_s": self.wall_s,
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                        "python": random.getstate()}}
 
-    def _load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`: agent, normalisers, clock, wall time, RNGs."""
         self.agent.load_state_dict(state["agent"])
-        self.bundle.load_norm_state(state["norm"])
+        self.envs.load_norm_state(state["norm"])
         self.step = int(state["step"])
-        self.wall_before = float(state.get("wall_s", 0.0))
+        self.wall_s = float(state.get("wall_s", 0.0))
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
-        self.last_checkpoint = path
-        if not self.control.path.exists():
-            self.control.write(self.agent.hparam_schedules())
-        # otherwise the file on disk is the user's: it is read at the first boundary
+        self._apply_env_side({"gamma"})
+
+    def checkpoint(self) -> Path:
+        """Save :meth:`state_dict` through the checkpointer given to the runner."""
+        assert self.checkpointer is not None, "checkpoint needs a checkpointer"
+        self.last_checkpoint = self.checkpointer(self.state_dict(), self.step)
+        return self.last_checkpoint
 
 
-def train(run: RunConfig, algo_cfg: Any, run_dir: str | Path | None = None,
-          resume: bool = False) -> tuple[dict[str, Any], Path]:
-    """Train in ``run_dir`` (a new folder under ``run.runs_dir`` by default); returns
-    (summary, path of summary.json)."""
-    from rlcore.runs import new_run_id
-
-    if run_dir is None:
-        run_dir = Path(run.runs_dir) / (run.run_id or new_run_id(run.algo, run.env, run.seed))
-        n = 1
-        while run.run_id is None and run_dir.exists():  # two runs started in the same second
-            n += 1
-            run_dir = run_dir.with_name(f"{run_dir.name.rsplit('~', 1)[0]}~{n}")
-    rd = RunDir(run_dir)
-    if not resume:
-        rd.create()
-    summary = Runner(run, algo_cfg, rd, resume=resume).train()
-    return summary, rd.summary
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-
-
-def _yaml(d: dict[str, Any]) -> str:
-    import yaml
-
-    return yaml.safe_dump(d, sort_keys=False)
-
-
-def _say(msg: str) -> None:
-    try:
-        from tqdm import tqdm
-
-        tqdm.write(msg)
-    except ImportError:  # pragma: no cover
-        print(msg)
-
-
-def _progress(run: RunConfig, start: int):
+def _progress(run: RunConfig, total: int, start: int):
     if not run.progress:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=run.steps, initial=start, unit="step", dynamic_ncols=True, mininterval=1.0)
+    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, mininterval=1.0)

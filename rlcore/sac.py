@@ -31,12 +31,13 @@ from rlcore.losses.sac import (
     sac_actor_loss,
     sac_critic_loss,
     sac_temperature_loss,
-    tanh_gaussian_log_prob,
+    sample_tanh_gaussian,
 )
 from rlcore.nets import make_encoder
+from rlcore.off_policy import check_off_policy_net, due_off_policy
 from rlcore.replay import ReplayBuffer
 
-__all__ = ["SAC", "SACConfig", "QEnsemble", "sac_hparam_specs", "check_off_policy_net"]
+__all__ = ["SAC", "SACConfig", "QEnsemble", "sac_hparam_specs"]
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
@@ -90,17 +91,6 @@ def sac_hparam_specs(autotune: bool) -> list[HParamSpec]:
         HParamSpec("train_freq", int, 1, 1 << 20, "vector steps between updates"),
         HParamSpec("gradient_steps", int, 0, 1 << 16, "gradient steps per update"),
     ]
-
-
-def check_off_policy_net(algo: str, net: str) -> None:
-    """Refuse recurrent networks for replay-based agents, pointing to frame stacking."""
-    if net == "lstm":
-        raise ValueError(
-            f"{algo}: net='lstm' is not supported for replay-based agents (stored transitions "
-            "carry no recurrent state); stack recent observations with --frame-stack 4 instead "
-            f"(docs/algorithms/{algo}.md, 'Why no LSTM')")
-    if net not in ("mlp", "resmlp"):
-        raise ValueError(f"{algo}: net {net!r}: expected mlp or resmlp")
 
 
 class QEnsemble(nn.Module):
@@ -227,8 +217,7 @@ class SAC(LiveHParams):
         self.replay = ReplayBuffer(c.buffer_size, self.n_envs, (self.obs_dim,), act_shape,
                                    np.int64 if self.discrete else np.float32, seed=seed)
         self.rng = np.random.default_rng(seed + 1)
-        self.num_steps = 0
-        self.n_calls = 0
+        self.clock = 0  # the runner's step count at the last observed transition
         self.n_updates = 0
 
     @classmethod
@@ -264,7 +253,7 @@ class SAC(LiveHParams):
             deterministic: bool = False) -> ActResult:
         """Sample pi(.|s) (uniform random before ``learning_starts``); mode if deterministic."""
         n = len(obs)
-        if not deterministic and self.num_steps < self.config.learning_starts:
+        if not deterministic and self.clock < self.config.learning_starts:
             if self.discrete:
                 return ActResult(self.rng.integers(0, self.act_dim, size=n))
             a = self.rng.uniform(-1.0, 1.0, size=(n, self.act_dim)).astype(np.float32)
@@ -288,12 +277,9 @@ class SAC(LiveHParams):
                           - self._low) / self._scale - 1.0
         self.replay.add(tr.obs, acts, tr.rewards, tr.next_obs, tr.terminated, tr.truncated,
                         tr.valid)
-        self.num_steps += len(tr.obs)
-        self.n_calls += 1
-        # after a resume without replay contents, wait for the buffer to refill a little
-        enough = self.replay.size >= max(1, min(self.config.learning_starts, self.hp["batch_size"]))
-        return (self.num_steps >= self.config.learning_starts and enough
-                and self.n_calls % self.hp["train_freq"] == 0)
+        self.clock = tr.step
+        return due_off_policy(tr.step, self.n_envs, self.config.learning_starts,
+                              self.hp["train_freq"], self.replay.size, self.hp["batch_size"])
 
     # -- learning ----------------------------------------------------------------------------
     def update(self) -> dict[str, float]:
@@ -329,9 +315,8 @@ class SAC(LiveHParams):
         alpha = self.log_alpha.detach().exp()
         with torch.no_grad():
             mean, log_std = self.actor(nobs)
-            u = mean + log_std.exp() * torch.randn_like(mean)
-            next_logp = tanh_gaussian_log_prob(u, mean, log_std)
-            next_q = self.critic_target(torch.cat([nobs, torch.tanh(u)], -1)).squeeze(-1)
+            next_a, next_logp = sample_tanh_gaussian(mean, log_std)
+            next_q = self.critic_target(torch.cat([nobs, next_a], -1)).squeeze(-1)
         q = self.critic(torch.cat([obs, act], -1)).squeeze(-1)
         c_loss, c_info = sac_critic_loss(q, rew, term, disc, next_q, next_logp, alpha)
         self.critic_opt.zero_grad(set_to_none=True)
@@ -339,9 +324,8 @@ class SAC(LiveHParams):
         self.critic_opt.step()
 
         mean, log_std = self.actor(obs)
-        u = mean + log_std.exp() * torch.randn_like(mean)
-        logp = tanh_gaussian_log_prob(u, mean, log_std)
-        q_pi = self.critic(torch.cat([obs, torch.tanh(u)], -1), detach_params=True).squeeze(-1)
+        a_pi, logp = sample_tanh_gaussian(mean, log_std)
+        q_pi = self.critic(torch.cat([obs, a_pi], -1), detach_params=True).squeeze(-1)
         a_loss, a_info = sac_actor_loss(logp, q_pi, alpha)
         self.actor_opt.zero_grad(set_to_none=True)
         a_loss.backward()
@@ -420,8 +404,7 @@ class SAC(LiveHParams):
                 "critic_opt": self.critic_opt.state_dict(),
                 "alpha_opt": self.alpha_opt.state_dict(),
                 "log_alpha": self.log_alpha.detach().clone(), "hparams": self.hp.state_dict(),
-                "counters": {"num_steps": self.num_steps, "n_calls": self.n_calls,
-                             "n_updates": self.n_updates},
+                "counters": {"clock": self.clock, "n_updates": self.n_updates},
                 "rng": {"explore": self.rng.bit_generator.state,
                         "replay": self.replay.rng.bit_generator.state}}
 
@@ -436,8 +419,8 @@ class SAC(LiveHParams):
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         self.hp.load_state_dict(state["hparams"])
-        for k, v in state["counters"].items():
-            setattr(self, k, int(v))
+        counters = state["counters"]
+        self.clock, self.n_updates = int(counters.get("clock", 0)), int(counters["n_updates"])
         if "rng" in state:
             self.rng.bit_generator.state = state["rng"]["explore"]
             self.replay.rng.bit_generator.state = state["rng"]["replay"]

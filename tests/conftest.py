@@ -5,15 +5,15 @@ from pathlib import Path
 import pytest
 
 from rlcore.config import resolve_configs
-from rlcore.runner import Runner
 from rlcore.runs import RunDir
+from rlcore.training import TrainingRun
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 @pytest.fixture
 def make_runner(tmp_path):
-    """Factory: make_runner(**overrides) -> Runner in a fresh run folder under tmp_path."""
+    """Factory: make_runner(**overrides) -> TrainingRun in a fresh run folder under tmp_path."""
     counter = {"n": 0}
 
     def _make(resume_dir=None, **overrides):
@@ -23,9 +23,9 @@ def make_runner(tmp_path):
         base.update(overrides)
         run, algo = resolve_configs(base)
         if resume_dir is not None:
-            return Runner(run, algo, RunDir(resume_dir), resume=True)
+            return TrainingRun(run, algo, RunDir(resume_dir), resume=True)
         counter["n"] += 1
         rd = RunDir(tmp_path / f"run{counter['n']}").create()
-        return Runner(run, algo, rd)
+        return TrainingRun(run, algo, rd)
 
     return _make

@@ -20,8 +20,8 @@ from rlcore.a2c import A2C, A2C_HPARAMS, A2CConfig
 from rlcore.agent import Transition
 from rlcore.config import resolve_configs
 from rlcore.hparams import HParamError
-from rlcore.runner import Runner
 from rlcore.runs import RunDir
+from rlcore.training import TrainingRun
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
 N = 2
@@ -175,11 +175,11 @@ def test_n_steps_change_waits_for_the_rollout_boundary():
     assert agent.buffer.obs.shape == (4, N, 3)
 
 
-def _runner(tmp_path: Path, **over) -> Runner:
+def _runner(tmp_path: Path, **over) -> TrainingRun:
     base = {"algo": "a2c", "env": "CartPole-v1", "steps": 200, "n_envs": N, "seed": 0,
             "progress": False, "eval_episodes": 2, "eval_envs": 2, **over}
     run, algo = resolve_configs(base)
-    return Runner(run, algo, RunDir(tmp_path / "run").create())
+    return TrainingRun(run, algo, RunDir(tmp_path / "run").create())
 
 
 def _write_control(path: Path, hparams: dict) -> None:
@@ -201,35 +201,35 @@ BAD = {"learning_rate": -1.0, "gamma": 1.5, "gae_lambda": 2.0, "ent_coef": -0.1,
 def test_control_file_changes_every_mutable_field(tmp_path):
     assert set(NEW) == {s.name for s in A2C_HPARAMS} == set(BAD)
     r = _runner(tmp_path)
-    old = r.agent.hparam_values()
-    _write_control(r.rd.control, {**r.agent.hparam_schedules(), **NEW})
-    applied = r.poll_control()
+    old = r.runner.agent.hparam_values()
+    _write_control(r.rd.control, {**r.runner.agent.hparam_schedules(), **NEW})
+    applied = r.runner.poll_control()
     assert {c.field for c in applied} == set(NEW)
-    assert r.agent.hparam_values() == NEW
-    assert r.agent.optimizer.param_groups[0]["lr"] == 1e-3
+    assert r.runner.agent.hparam_values() == NEW
+    assert r.runner.agent.optimizer.param_groups[0]["lr"] == 1e-3
     lines = _jsonl(r.rd.changes)
     assert {x["field"]: (x["old"], x["new"], x["source"]) for x in lines} == {
         k: (old[k], NEW[k], "control") for k in NEW}
     # every invalid value is refused, logged with its field, and the old value stays
     for name, bad in BAD.items():
-        _write_control(r.rd.control, {**r.agent.hparam_schedules(), name: bad})
-        assert r.poll_control() == []
-        assert r.agent.hparam_values() == NEW
+        _write_control(r.rd.control, {**r.runner.agent.hparam_schedules(), name: bad})
+        assert r.runner.poll_control() == []
+        assert r.runner.agent.hparam_values() == NEW
         rej = _jsonl(r.rd.rejections)[-1]
         assert rej["field"] == name and rej["value"] == bad and name in rej["reason"]
     assert len(_jsonl(r.rd.changes)) == len(NEW)
     with pytest.raises(HParamError, match="n_steps: expected an integer"):
-        r.agent.set_hparam("n_steps", 2.5)
+        r.runner.agent.set_hparam("n_steps", 2.5)
 
 
 def test_n_steps_change_through_the_control_file_mid_run(tmp_path):
     # rollout 1: 5 steps x 2 envs = 10 env steps; the change is read at its boundary, so the next
     # rollouts have 7 steps (14 env steps): 10 + 3 * 14 = 52 env steps give exactly 4 updates.
     r = _runner(tmp_path, steps=52, n_steps=5)
-    _write_control(r.rd.control, {**r.agent.hparam_schedules(), "n_steps": 7})
+    _write_control(r.rd.control, {**r.runner.agent.hparam_schedules(), "n_steps": 7})
     summary = r.train()
     assert summary["status"] == "completed" and summary["steps"] == 52
-    assert r.agent.n_updates == 4 and r.agent.buffer.n_steps == 7
+    assert r.runner.agent.n_updates == 4 and r.runner.agent.buffer.n_steps == 7
     assert [(x["field"], x["old"], x["new"], x["step"]) for x in _jsonl(r.rd.changes)] == [
         ("n_steps", 5, 7, 10)]
 
@@ -315,5 +315,5 @@ def test_continuous_actions_run(tmp_path):
     r = _runner(tmp_path, env="Pendulum-v1", steps=100, optimizer="adam")
     summary = r.train()
     assert summary["status"] == "completed" and np.isfinite(summary["eval_return_mean"])
-    assert r.last_metrics["charts/action_std"] == pytest.approx(1.0, abs=0.05)  # log_std 0
-    assert np.isfinite(r.last_metrics["losses/policy"])
+    assert r.runner.last_metrics["charts/action_std"] == pytest.approx(1.0, abs=0.05)  # log_std 0
+    assert np.isfinite(r.runner.last_metrics["losses/policy"])

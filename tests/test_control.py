@@ -30,20 +30,20 @@ def test_control_file_starts_with_every_mutable_value(make_runner):
 
 def test_valid_edits_are_applied_and_logged(make_runner):
     r = make_runner()
-    r.step = 640
+    r.runner.step = 640
     _edit(r, gamma=0.995, clip_range="lin:0.2->0.1", n_epochs=3)
-    changes = r.poll_control()
+    changes = r.runner.poll_control()
     assert {c.field for c in changes} == {"gamma", "clip_range", "n_epochs"}
-    vals = r.agent.hparam_values()
+    vals = r.runner.agent.hparam_values()
     assert vals["gamma"] == 0.995 and vals["n_epochs"] == 3 and vals["clip_range"] == 0.2
     logged = _lines(r.rd.changes)
     assert {(x["field"], x["old"], x["new"], x["source"], x["step"]) for x in logged} == {
         ("gamma", 0.99, 0.995, "control", 640), ("clip_range", 0.2, "lin:0.2->0.1", "control", 640),
         ("n_epochs", 2, 3, "control", 640)}
     # the schedule runs from the step it was set at
-    r.agent.advance(640 + (2048 - 640) // 2)
-    assert r.agent.hparam_values()["clip_range"] == pytest.approx(0.15)
-    assert r.poll_control() == []  # unchanged file: nothing happens
+    r.runner.agent.advance(640 + (2048 - 640) // 2)
+    assert r.runner.agent.hparam_values()["clip_range"] == pytest.approx(0.15)
+    assert r.runner.poll_control() == []  # unchanged file: nothing happens
 
 
 @pytest.mark.parametrize("field,value,words", [
@@ -52,10 +52,10 @@ def test_valid_edits_are_applied_and_logged(make_runner):
 ])
 def test_invalid_edits_are_rejected_with_reason(make_runner, field, value, words):
     r = make_runner()
-    before = r.agent.hparam_values()
+    before = r.runner.agent.hparam_values()
     _edit(r, **{field: value})
-    assert r.poll_control() == []
-    assert r.agent.hparam_values() == before
+    assert r.runner.poll_control() == []
+    assert r.runner.agent.hparam_values() == before
     rej = _lines(r.rd.rejections)
     assert len(rej) == 1 and rej[0]["field"] == field and words in rej[0]["reason"]
     assert not r.rd.changes.exists()
@@ -66,12 +66,12 @@ def test_invalid_edits_are_rejected_with_reason(make_runner, field, value, words
 def test_broken_yaml_is_rejected_and_training_goes_on(make_runner):
     r = make_runner(steps=1024)
     r.rd.control.write_text("hparams: {gamma: [0.9\ncommand: stop\n")
-    r.poll_control()
+    r.runner.poll_control()
     rej = _lines(r.rd.rejections)
     assert rej and "invalid YAML" in rej[0]["reason"] and "control.yaml" in rej[0]["reason"]
     summary = r.train()
     assert summary["status"] == "completed" and summary["steps"] >= 1024
-    assert r.agent.hparam_values()["gamma"] == 0.99
+    assert r.runner.agent.hparam_values()["gamma"] == 0.99
 
 
 def test_stop_command_saves_and_exits(make_runner):
@@ -94,9 +94,9 @@ def test_edit_control_validates_before_writing(tmp_path, make_runner):
     edit_control(r.rd.control, PPO_HPARAMS, {"gamma": 0.97}, "checkpoint")
     data = yaml.safe_load(r.rd.control.read_text())
     assert data["hparams"]["gamma"] == 0.97 and data["command"] == "checkpoint"
-    r.poll_control()
-    assert r.agent.hparam_values()["gamma"] == 0.97
-    assert r.last_checkpoint is not None and r.last_checkpoint.exists()
+    r.runner.poll_control()
+    assert r.runner.agent.hparam_values()["gamma"] == 0.97
+    assert r.runner.last_checkpoint is not None and r.runner.last_checkpoint.exists()
 
 
 @pytest.mark.parametrize("algo,env,field,good,bad", [
@@ -111,17 +111,17 @@ def test_cli_control_validates_with_the_algorithms_own_fields(tmp_path, algo, en
 
     import cli as cli_module
     from rlcore.config import resolve_configs
-    from rlcore.runner import Runner
     from rlcore.runs import RunDir
+    from rlcore.training import TrainingRun
 
     run, cfg = resolve_configs({"algo": algo, "env": env, "n_envs": 1, "progress": False})
     rd = RunDir(tmp_path / algo).create()
-    runner = Runner(run, cfg, rd)
+    runner = TrainingRun(run, cfg, rd)
     res = CliRunner().invoke(cli_module.cli, ["control", str(rd.path), "--set", f"{field}={good}"])
     assert res.exit_code == 0, res.output
     assert yaml.safe_load(rd.control.read_text())["hparams"][field] == good
     res = CliRunner().invoke(cli_module.cli, ["control", str(rd.path), "--set", f"{field}={bad}"])
     assert res.exit_code != 0 and field in res.output
-    runner.poll_control()
-    assert runner.agent.hparam_schedules()[field] == good
-    runner.bundle.close()
+    runner.runner.poll_control()
+    assert runner.runner.agent.hparam_schedules()[field] == good
+    runner.runner.envs.close()

@@ -33,7 +33,7 @@ def _fill(agent: DQN, steps: int = 20, seed: int = 0) -> None:
         agent.observe(Transition(obs, a, rng.normal(size=2).astype(np.float32),
                                  rng.normal(size=(2, 4)).astype(np.float32),
                                  rng.random(2) < 0.1, np.zeros(2, bool), np.ones(2, bool),
-                                 np.zeros(2, bool)))
+                                 np.zeros(2, bool), step=agent.clock + 2))
 
 
 def test_check_spaces_names_the_mismatch() -> None:
@@ -175,7 +175,7 @@ def test_state_dict_round_trip() -> None:
     b.load_state_dict(st["agent"])
     b.load_replay_state_dict(st["replay"])
     assert b.hparam_values() == a.hparam_values() and b.replay.alpha == 0.9
-    assert (b.num_steps, b.n_calls, b._since_target) == (a.num_steps, a.n_calls, a._since_target)
+    assert (b.clock, b.n_updates) == (a.clock, a.n_updates) == (60, 1)
     obs = np.random.default_rng(1).normal(size=(2, 4)).astype(np.float32)
     np.testing.assert_array_equal(a.act(obs).actions, b.act(obs).actions)  # exploration RNG
     assert a.update() == b.update()
@@ -187,7 +187,7 @@ def test_state_dict_round_trip() -> None:
 def test_dqn_learns_cartpole(tmp_path) -> None:
     """A random policy averages about 22 on CartPole; DQN should pass 100 in 10k steps."""
     from rlcore.config import RunConfig
-    from rlcore.runner import train
+    from rlcore.training import train
 
     cfg = DQNConfig(learning_rate=2.3e-3, batch_size=64, learning_starts=1000,
                     target_update_interval=10, train_freq=64, gradient_steps=32,
@@ -207,7 +207,7 @@ def test_documented_metrics_are_logged(tmp_path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from rlcore.config import RunConfig
-    from rlcore.runner import train
+    from rlcore.training import train
 
     run = RunConfig(algo="dqn", env="CartPole-v1", steps=600, n_envs=2, seed=0, progress=False,
                     runs_dir=str(tmp_path), eval_episodes=1, log_every=200, torch_threads=1)
@@ -240,7 +240,9 @@ def test_every_mutable_field_takes_effect() -> None:
     assert m["losses/grad_norm"] >= 0 and m["charts/epsilon"] == 0.0
     assert agent.optimizer.param_groups[0]["lr"] == 1e-3
     assert (agent.replay.alpha, agent.replay.beta, agent.replay.eps) == (0.5, 0.9, 0.001)
-    agent._since_target = 0
+    targets = []
+    update_target = agent._update_target
+    agent._update_target = lambda tau: targets.append(agent.clock) or update_target(tau)
     rng = np.random.default_rng(0)
     due = []
     for _ in range(6):
@@ -249,6 +251,7 @@ def test_every_mutable_field_takes_effect() -> None:
                                       agent.q(torch.from_numpy(obs)).argmax(-1).numpy())
         due.append(agent.observe(Transition(obs, np.zeros(2, np.int64), np.zeros(2), obs,
                                             np.zeros(2, bool), np.zeros(2, bool),
-                                            np.ones(2, bool), np.zeros(2, bool))))
+                                            np.ones(2, bool), np.zeros(2, bool),
+                                            step=agent.clock + 2)))
     assert [i for i, d in enumerate(due) if d] == [i for i in range(6) if (10 + i + 1) % 3 == 0]
-    assert agent._since_target == 12 - 6 - 6  # two target updates, every 6 env steps
+    assert targets == [24, 30]  # the clock went 20 -> 32: a target update every 6 env steps

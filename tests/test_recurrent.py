@@ -15,8 +15,8 @@ from click.testing import CliRunner
 import cli as cli_module
 from rlcore import toy_envs
 from rlcore.config import resolve_configs
-from rlcore.runner import Runner
 from rlcore.runs import RunDir
+from rlcore.training import TrainingRun
 
 
 @pytest.mark.parametrize("algo,extra", [
@@ -45,15 +45,15 @@ def test_recurrent_a2c_runner_carries_state_between_rollouts(tmp_path):
     run, cfg = resolve_configs({"algo": "a2c", "env": "CartPole-v1", "steps": 48, "n_envs": 2,
                                 "n_steps": 8, "net": "lstm", "lstm_hidden": 8,
                                 "progress": False, "eval_episodes": 1, "eval_envs": 1})
-    r = Runner(run, cfg, RunDir(tmp_path / "run").create())
+    r = TrainingRun(run, cfg, RunDir(tmp_path / "run").create())
     starts = []
-    update = r.agent.update
+    update = r.runner.agent.update
 
     def spy():
-        starts.append(tuple(s.clone() for s in r.agent.buffer.initial_state))
+        starts.append(tuple(s.clone() for s in r.runner.agent.buffer.initial_state))
         return update()
 
-    r.agent.update = spy
+    r.runner.agent.update = spy
     r.train()
     assert len(starts) == 3
     assert float(starts[0][0].abs().max()) == 0.0  # the first rollout starts from zeros
@@ -92,8 +92,8 @@ def test_training_replays_the_log_probs_of_acting(tmp_path, algo, n_envs, extra)
                                 "n_envs": n_envs, "n_steps": 16, "net": "lstm",
                                 "lstm_hidden": 16, "progress": False, "eval_episodes": 1,
                                 "eval_envs": 1, **extra})
-    r = Runner(run, cfg, RunDir(tmp_path / "run").create())
-    agent = r.agent
+    r = TrainingRun(run, cfg, RunDir(tmp_path / "run").create())
+    agent = r.runner.agent
     inner, update = agent.policy.log_prob_entropy, agent.update
     gaps, starts = [], []
 

@@ -19,12 +19,12 @@ ACT = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 1.0], np.
 
 
 def _transition(n: int, obs_dim: int, actions: np.ndarray, rng: np.random.Generator,
-                valid: np.ndarray | None = None) -> Transition:
+                valid: np.ndarray | None = None, step: int = 0) -> Transition:
     obs = rng.normal(size=(n, obs_dim)).astype(np.float32)
     return Transition(obs, actions, rng.normal(size=n).astype(np.float32),
                       rng.normal(size=(n, obs_dim)).astype(np.float32), np.zeros(n, bool),
                       np.zeros(n, bool), np.ones(n, bool) if valid is None else valid,
-                      np.zeros(n, bool))
+                      np.zeros(n, bool), step=step)
 
 
 def _agent(discrete: bool = False, **kw) -> SAC:
@@ -37,9 +37,9 @@ def _agent(discrete: bool = False, **kw) -> SAC:
 
 def _fill(agent: SAC, steps: int = 20, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
-    for _ in range(steps):
+    for _ in range(steps):  # the runner's clock advances by the 2 environments per step
         res = agent.act(rng.normal(size=(2, 3)).astype(np.float32))
-        agent.observe(_transition(2, 3, res.actions, rng))
+        agent.observe(_transition(2, 3, res.actions, rng, step=agent.clock + 2))
 
 
 def test_check_spaces_and_lstm_errors() -> None:
@@ -57,7 +57,7 @@ def test_actions_are_in_bounds_and_stored_unscaled() -> None:
     agent = _agent(learning_starts=1000)
     rng = np.random.default_rng(1)
     for warm in (True, False):
-        agent.num_steps = 0 if warm else 10_000
+        agent.clock = 0 if warm else 10_000
         a = agent.act(rng.normal(size=(2, 3)).astype(np.float32)).actions
         assert a.shape == (2, 2) and np.all(a >= ACT.low) and np.all(a <= ACT.high)
     agent.observe(_transition(2, 3, np.array([[2.0, 0.0], [-2.0, 0.5]], np.float32), rng))
@@ -159,7 +159,7 @@ def test_state_dict_round_trip_restores_training_exactly() -> None:
     b.load_state_dict(_through_disk(a.state_dict()))
     b.load_replay_state_dict(_through_disk(a.replay_state_dict()))
     assert b.hparam_values() == a.hparam_values()
-    assert (b.num_steps, b.n_calls, b.n_updates) == (a.num_steps, a.n_calls, a.n_updates)
+    assert (b.clock, b.n_updates) == (a.clock, a.n_updates) == (60, 1)
     torch.manual_seed(3)
     ma = a.update()
     torch.manual_seed(3)
@@ -173,15 +173,15 @@ def test_state_dict_round_trip_restores_training_exactly() -> None:
 def test_observe_signals_updates_on_train_freq_after_learning_starts() -> None:
     agent = _agent(learning_starts=6, train_freq=2)
     rng = np.random.default_rng(4)
-    due = [agent.observe(_transition(2, 3, np.zeros((2, 2), np.float32), rng))
-           for _ in range(6)]
+    due = [agent.observe(_transition(2, 3, np.zeros((2, 2), np.float32), rng, step=2 * i))
+           for i in range(1, 7)]
     # steps 2, 4, 6, ...: learning starts at 6 env steps (3rd call); due on even calls
     assert due == [False, False, False, True, False, True]
 
 
 def _run(algo_cfg, env: str, steps: int, seed: int, tmp_path) -> dict:
     from rlcore.config import RunConfig
-    from rlcore.runner import train
+    from rlcore.training import train
 
     run = RunConfig(algo="sac", env=env, steps=steps, n_envs=1, seed=seed, progress=False,
                     runs_dir=str(tmp_path), eval_episodes=5, log_every=500, torch_threads=1)
@@ -215,7 +215,7 @@ def test_documented_metrics_are_logged(tmp_path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from rlcore.config import RunConfig
-    from rlcore.runner import train
+    from rlcore.training import train
 
     run = RunConfig(algo="sac", env="Pendulum-v1", steps=400, n_envs=1, seed=0, progress=False,
                     runs_dir=str(tmp_path), eval_episodes=1, log_every=200, torch_threads=1)
@@ -247,5 +247,6 @@ def test_every_mutable_field_takes_effect_at_the_next_update() -> None:
     assert agent.actor_opt.param_groups[0]["lr"] == 1e-3
     assert not torch.equal(before, agent.critic_target.weights[0].detach())  # Polyak moved it
     rng = np.random.default_rng(0)
-    due = [agent.observe(_transition(2, 3, np.zeros((2, 2), np.float32), rng)) for _ in range(6)]
+    due = [agent.observe(_transition(2, 3, np.zeros((2, 2), np.float32), rng, step=20 + 2 * (i + 1)))
+           for i in range(6)]  # the clock at 22..32: vector steps 11..16
     assert [i for i, d in enumerate(due) if d] == [i for i in range(6) if (10 + i + 1) % 3 == 0]

@@ -82,7 +82,7 @@ def norm_fn(state: dict[str, Any] | None) -> Callable[[np.ndarray], np.ndarray] 
 def load_run_policy(run_dir: str | Path) -> RunPolicy:
     """Rebuild a run's agent (latest checkpoint) with its frame stack and normaliser."""
     from rlcore.envs import env_kwargs_for
-    from rlcore.evaluate_run import load_run_agent
+    from rlcore.saved import load_run_agent
 
     agent, run_cfg, _, ckpt = load_run_agent(run_dir)
     kwargs = {k: v for k, v in dict(run_cfg.env_kwargs).items() if k != "data"}

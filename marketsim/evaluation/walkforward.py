@@ -194,7 +194,7 @@ def _train_fold(job: dict[str, Any]) -> dict[str, Any]:
 
     from marketsim.data import load_candles
     from rlcore.config import resolve_configs
-    from rlcore.runner import train
+    from rlcore.training import train
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()

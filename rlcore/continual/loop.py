@@ -7,8 +7,10 @@ One tick at time ``T`` (docs/guide/continual-learning.md, "The tick"):
 2. poll the source for bars that closed by ``T`` (eq. (1)); log every cleaning decision;
 3. split the newest bars into a training window and the hold-out window after it (eq. (8));
 4. copy the serving agent into a candidate and fine-tune it through ``rlcore.runner.Runner``
-   (embedded mode) for ``tick_steps`` environment steps, a share ``rehearsal_frac`` of its
-   rollouts on older windows from the reservoir, with the anchor penalty's hook attached;
+   (environments built on the window, a memory sink, the agent's own step clock continued, so
+   its schedules go on where they were) for ``tick_steps`` environment steps, a share
+   ``rehearsal_frac`` of its rollouts on older windows from the reservoir, with the anchor
+   penalty's hook attached;
 5. evaluate candidate, serving and frozen (version 0) agents on the hold-out window;
 6. promote if ``candidate >= serving - promote_margin`` (eq. (9)) and save the version;
    a failed or non-finite update is discarded and logged, and the serving agent stays;
@@ -42,7 +44,9 @@ from rlcore.continual.source import Source
 from rlcore.control import ControlFile
 from rlcore.hparams import HParamError
 from rlcore.io import append_jsonl, atomic_write_text, read_yaml
+from rlcore.runner import Runner, build_envs, seed_everything
 from rlcore.runs import RunDir, atomic_torch_save
+from rlcore.sinks import MemorySink
 
 __all__ = ["OnlineConfig", "OnlineLoop"]
 
@@ -102,6 +106,7 @@ class OnlineLoop:
         self.on_policy = agent_class(self.run_cfg.algo).on_policy
         self.data: pd.DataFrame | None = None
         self.tick = 0
+        self.clock = 0  # environment steps the agent lineage has trained (continues the run's)
         self.tick_time: pd.Timestamp | None = None
         self.reservoir = WindowReservoir(config.reservoir_size, config.seed)
         self.version = 0
@@ -127,12 +132,12 @@ class OnlineLoop:
         (self.dir / "versions").mkdir(exist_ok=True)
         ckpt = torch.load(self.rd.latest_checkpoint(), map_location="cpu", weights_only=False)
         self.norm = ckpt.get("norm", {})
+        self.clock = int(ckpt.get("step", 0))
         warm = self.cfg.warmup_bars or (self.cfg.train_bars + self.cfg.holdout_bars)
         first = self.source.first_tick(warm)
         self.tick_time = first if first is not None else pd.Timestamp.now(tz="UTC")  # None: live
         self.serving = self._build_agent(ckpt["agent"])
         self.frozen = copy.deepcopy(self.serving)
-        self._constant_hparams(self.serving)
         self._save_version(self.serving, {"source": str(self.rd.latest_checkpoint())}, {})
         self.control.write(self.settings.specs_dict())
         return self
@@ -141,6 +146,7 @@ class OnlineLoop:
         """Reload the state file: last promoted version, source position, data, memories."""
         st = torch.load(self.state_path, map_location="cpu", weights_only=False)
         self.tick, self.tick_time = st["tick"], pd.Timestamp(st["tick_time"])
+        self.clock = int(st.get("clock", 0))
         self.source.load_state_dict(st["source"])
         self.data = st["data"]
         self.reservoir.load_state_dict(st["reservoir"])
@@ -151,7 +157,6 @@ class OnlineLoop:
         v0 = torch.load(self._version_path(0), map_location="cpu", weights_only=False)
         self.serving = self._build_agent(v["agent"])
         self.frozen = self._build_agent(v0["agent"])
-        self._constant_hparams(self.serving)
         for name in ("promotions.jsonl", "ticks.jsonl", "data_events.jsonl"):
             _truncate_jsonl(self.dir / name, self.tick)
         for name, line in zip(("promotions.jsonl", "ticks.jsonl"), st.get("last_lines", ())):
@@ -173,12 +178,6 @@ class OnlineLoop:
             env.close()
         agent.load_state_dict(state)
         return agent
-
-    def _constant_hparams(self, agent: Any) -> None:
-        """Freeze schedules at their current values (online steps restart at 0 each chunk)."""
-        for name, value in agent.hparam_values().items():
-            if agent.hparam_schedules()[name] != value:
-                agent.set_hparam(name, value, "online")
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
@@ -291,8 +290,6 @@ class OnlineLoop:
 
     def _fine_tune(self, train: pd.DataFrame) -> tuple[Any, dict[str, Any]]:
         """Copy the serving agent and train it for ``tick_steps`` steps; (None, info) on failure."""
-        from rlcore.runner import Runner
-
         s, cfg = self.settings, self.cfg
         cand = copy.deepcopy(self.serving)
         if "learning_rate" in cand.hparam_values():
@@ -322,14 +319,18 @@ class OnlineLoop:
                     self.run_cfg, env_kwargs={**self.env_kwargs, "data": data},
                     n_envs=cfg.n_envs, steps=chunk, seed=cfg.seed + 1000 * (self.tick + 1) + j,
                     progress=False, eval_every=0, checkpoint_every=0, env=self.env_id)
-                runner = Runner(run, self.algo_cfg, RunDir(self.dir), agent=cand, embedded=True)
-                if self.norm:
-                    runner.bundle.load_norm_state(self.norm)
-                    if runner.bundle.obs_norm is not None:
-                        runner.bundle.obs_norm.update_running_mean = False
-                out = runner.train()
-                if hasattr(cand, "gamma_listeners"):
-                    cand.gamma_listeners.clear()
+                seed_everything(run.seed)  # each chunk's randomness is its own (resumes repeat it)
+                envs = build_envs(run, self.algo_cfg)
+                try:
+                    envs.load_norm_state(self.norm)
+                    if envs.obs_norm is not None:
+                        envs.obs_norm.update_running_mean = False
+                    # the clock continues the agent's own: schedules go on, nothing restarts
+                    out = Runner(cand, envs, MemorySink(), run, step=self.clock).run(
+                        self.clock + chunk)
+                finally:
+                    envs.close()
+                self.clock = out["steps"]
                 info["metrics"] = out["metrics"]
         except (FloatingPointError, RuntimeError, ValueError) as e:
             info["error"] = f"update failed: {type(e).__name__}: {e}"
@@ -395,7 +396,8 @@ class OnlineLoop:
                           json.dumps(meta, indent=2, default=str) + "\n")
 
     def _commit(self, next_tick: pd.Timestamp | None, lines: tuple = ()) -> None:
-        st = {"tick": self.tick, "tick_time": (next_tick or self.tick_time).isoformat(),
+        st = {"tick": self.tick, "clock": self.clock,
+              "tick_time": (next_tick or self.tick_time).isoformat(),
               "source": self.source.state_dict(), "data": self.data,
               "reservoir": self.reservoir.state_dict(), "version": self.version,
               "history": self.history, "fisher": self.fisher,

@@ -75,11 +75,13 @@ def entropy_loss(entropy: torch.Tensor,
 # --8<-- [end:clipped-surrogate]
 
 
-def standardise_advantages(a: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
-    """(a - mean) / (std + 1e-8), weighted when ``w`` is given (docs/algorithms/ppo.md, eq. (11))."""
-    if w is None:
-        return (a - a.mean()) / (a.std() + 1e-8) if a.numel() > 1 else a - a.mean()
-    n = w.sum().clamp_min(1.0)
-    mean = (a * w).sum() / n
-    std = (((a - mean) ** 2 * w).sum() / n).sqrt()
-    return (a - mean) / (std + 1e-8)
+def standardise_advantages(a: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+    """(a - mean) / (std + 1e-8) over the rows with weight 1 (all rows when ``w`` is None), with
+    the sample standard deviation (n - 1, as torch's ``std``) (docs/algorithms/ppo.md, eq. (11)).
+
+    One function for flat and recurrent PPO and for A2C, so they agree on ddof."""
+    w = torch.ones_like(a) if w is None else w
+    n = w.sum()
+    mean = (a * w).sum() / n.clamp_min(1.0)
+    var = ((a - mean) ** 2 * w).sum() / (n - 1.0).clamp_min(1.0)
+    return (a - mean) / (var.sqrt() + 1e-8)

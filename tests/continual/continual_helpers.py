@@ -10,7 +10,7 @@ import pandas as pd
 from marketsim import TREND_TOY_ID
 from marketsim.synthetic import candles_from_log_returns
 from rlcore.config import resolve_configs
-from rlcore.runner import train
+from rlcore.training import train
 
 SIGMA = 0.001
 

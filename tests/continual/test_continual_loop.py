@@ -132,20 +132,20 @@ def test_failed_and_nan_updates_are_discarded(base_run, tmp_path, monkeypatch):
     from rlcore.runner import Runner
 
     run = fresh(base_run, tmp_path)
-    orig = Runner.train
+    orig = Runner.run
     calls = {"n": 0}
 
-    def flaky(self):
+    def flaky(self, until=None):
         calls["n"] += 1
         if calls["n"] == 1:
             raise FloatingPointError("step 256: non-finite losses/policy")
-        out = orig(self)
+        out = orig(self, until)
         if calls["n"] == 2:
             with torch.no_grad():
                 next(iter(agent_params(self.agent).values())).fill_(float("nan"))
         return out
 
-    monkeypatch.setattr(Runner, "train", flaky)
+    monkeypatch.setattr(Runner, "run", flaky)
     loop = OnlineLoop(run, ReplaySource(base_run[1]), OnlineConfig(**CFG, max_ticks=3),
                       OnlineSettings(tick_steps=256, promote_margin=1e9),
                       env_kwargs={"scale": SIGMA}).start()
@@ -250,7 +250,7 @@ def test_off_policy_agent_ticks_with_recency_replay(tmp_path, monkeypatch):
     from marketsim import TREND_TOY_ID
     from rlcore.config import resolve_configs
     from rlcore.continual import loop as loop_mod
-    from rlcore.runner import train
+    from rlcore.training import train
 
     df = regime_candles([0.5, -0.5], 200, seed=6)
     write_candles(df.iloc[:200], tmp_path / "old.parquet")

@@ -11,7 +11,7 @@ from marketsim.data.store import frame_to_parquet_bytes
 from marketsim.synthetic import gbm
 from rlcore.config import resolve_configs
 from rlcore.io import atomic_write_bytes
-from rlcore.runner import train
+from rlcore.training import train
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 ETH_1H = SHARED_DATA / "binance-spot_ETHUSDT_1h_20170817_20230303.csv.gz"

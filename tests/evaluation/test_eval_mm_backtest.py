@@ -14,7 +14,7 @@ from marketsim.mm.baselines import make_strategy
 from marketsim.mm.vector import MarketMakingVectorEnv
 from marketsim.synthetic import gbm
 from rlcore.config import resolve_configs
-from rlcore.runner import train
+from rlcore.training import train
 
 
 @pytest.fixture(scope="module")

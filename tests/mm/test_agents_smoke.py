@@ -138,7 +138,7 @@ def test_algo_trains_through_cli_and_evaluates(algo, tmp_path):
     # eq. (16): the summed reward is the PnL minus a non-negative inventory penalty
     assert np.all(paths["reward"] <= paths["pnl"] + 1e-9)
     # the action type the runner chose: discrete gammas for DQN, continuous for the others
-    from rlcore.evaluate_run import load_run_agent
+    from rlcore.saved import load_run_agent
 
     agent, run_cfg, _, _ = load_run_agent(tmp_path / algo)
     expected = "discrete" if algo == "dqn" else "continuous"

@@ -1,0 +1,229 @@
+"""The on-policy core that PPO and A2C are built on: everything but the update rule.
+
+PPO (``rlcore/ppo.py``) and A2C (``rlcore/a2c.py``) act, store rollouts, react to hyperparameter
+changes and save themselves in exactly the same way; they differ only in how one rollout becomes
+gradient steps. This module holds the shared part once:
+
+* acting through the :class:`rlcore.actor_critic.ActorCritic` network;
+* the rollout buffer, its bootstrap and GAE (docs/algorithms/ppo.md, eq. (7)), a mutable rollout
+  length ``n_steps`` applied at the next rollout boundary;
+* what a change means: ``learning_rate`` is written into the optimiser, ``gamma`` and
+  ``gae_lambda`` recompute the advantages of a full rollout not yet trained on (the environment
+  side of a gamma change, a reward normaliser, is the runner's business);
+* :meth:`OnPolicyCore.minibatch`, the one body that evaluates the network on a minibatch for
+  flat and recurrent networks alike;
+* persistence.
+
+Why a shared base class and not a held object: the Agent protocol's surface (act, observe,
+hyperparameters, state) is identical for both algorithms, so a held core would need the same ten
+delegating methods written in each file. PPO and A2C never inherit from each other; each file
+holds its config, its mutable fields, its optimiser and its :meth:`update`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlcore.actor_critic import ActorCritic, check_on_policy_spaces
+from rlcore.agent import ActResult, Transition
+from rlcore.hparams import HParamSpec, LiveHParams, make_hparams
+from rlcore.returns import explained_variance
+from rlcore.rollout import RolloutBuffer
+
+__all__ = ["OnPolicyCore", "Minibatch"]
+
+
+@dataclass
+class Minibatch:
+    """The network evaluated on one minibatch, beside the rollout's stored numbers.
+
+    Attributes:
+        log_probs, entropy, values: log pi(a|s), H(pi(.|s)), V(s) under the current parameters.
+        old_log_probs, old_values: the same at collection time.
+        advantages, returns: GAE advantages and lambda-returns.
+        weights: None (flat nets: only valid rows are selected) or the 0/1 validity mask
+            (recurrent nets: whole sequences, the reset steps masked out).
+    """
+
+    log_probs: torch.Tensor
+    entropy: torch.Tensor
+    values: torch.Tensor
+    old_log_probs: torch.Tensor
+    old_values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    weights: torch.Tensor | None
+
+
+class OnPolicyCore(LiveHParams):
+    """Acting, rollout storage, hyperparameter side effects and state of an on-policy agent.
+
+    Subclasses set ``name``, ``HPARAMS`` (their mutable fields) and implement ``update``; their
+    ``__init__`` calls :meth:`_build` with a factory for their optimiser.
+    """
+
+    name: ClassVar[str]
+    HPARAMS: ClassVar[list[HParamSpec]]
+    on_policy = True
+    action_types = ("continuous", "discrete")
+
+    def _build(self, config: Any, obs_space: gym.Space, action_space: gym.Space, n_envs: int,
+               total_steps: int, device: str,
+               make_optimizer: Callable[[Any, float], torch.optim.Optimizer]) -> None:
+        """Network, optimiser (``make_optimizer(params, lr)``), hyperparameters and buffer."""
+        self.check_spaces(obs_space, action_space)
+        self.config = config
+        self.n_envs = n_envs
+        self.device = torch.device(device)
+        self.action_space = action_space
+        self.obs_dim = int(np.prod(obs_space.shape))
+        self.hp = make_hparams(self.HPARAMS, config, total_steps)
+        self.policy = ActorCritic(self.obs_dim, action_space, config.net, config.hidden,
+                                  config.activation, config.lstm_hidden,
+                                  config.log_std_init).to(self.device)
+        self.optimizer = make_optimizer(self.policy.parameters(), self.hp["learning_rate"])
+        self.buffer = self._new_buffer(self.hp["n_steps"])
+        self.n_updates = 0
+
+    @classmethod
+    def hparam_specs(cls, config: Any) -> list[HParamSpec]:
+        """The mutable hyperparameters an agent built from ``config`` has (for validation)."""
+        return list(cls.HPARAMS)
+
+    @classmethod
+    def check_spaces(cls, obs_space: gym.Space, action_space: gym.Space) -> None:
+        """Raise ValueError naming the mismatch if the agent cannot act in these spaces."""
+        check_on_policy_spaces(cls.name, obs_space, action_space)
+
+    # -- rollout storage -----------------------------------------------------------------------
+    def _new_buffer(self, n_steps: int) -> RolloutBuffer:
+        discrete = self.policy.discrete
+        act_shape = () if discrete else tuple(self.action_space.shape)
+        return RolloutBuffer(n_steps, self.n_envs, (self.obs_dim,), act_shape,
+                             np.int64 if discrete else np.float32)
+
+    def _resize_if_due(self) -> None:
+        """Re-allocate the buffer for a new ``n_steps``; only between rollouts (buffer empty)."""
+        if self.buffer.pos == 0 and self.buffer.n_steps != self.hp["n_steps"]:
+            self.buffer = self._new_buffer(self.hp["n_steps"])
+
+    # -- acting ----------------------------------------------------------------------------------
+    def initial_state(self, n_envs: int):
+        """LSTM state (h, c) of zeros on the agent's device, or None."""
+        return self.policy.initial_state(n_envs)
+
+    def act(self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
+            deterministic: bool = False) -> ActResult:
+        """Sample (or take the mode of) pi(.|s); extras carry raw actions, log-probs, values."""
+        return self.policy.act_numpy(obs, state, episode_start, deterministic, self.action_space)
+
+    # --8<-- [start:observe]
+    def observe(self, tr: Transition) -> bool:
+        """Store a step; when the rollout is full, bootstrap and compute advantages (eq. (7))."""
+        self._resize_if_due()
+        e = tr.extras
+        self.buffer.add(tr, e["raw_actions"], e["log_probs"], e["values"])
+        if not self.buffer.full:
+            return False
+        last_v = self.policy.values_numpy(tr.next_obs, tr.next_state)
+        self.buffer.finish(last_v, self.hp["gamma"], self.hp["gae_lambda"])
+        return True
+    # --8<-- [end:observe]
+
+    # -- learning ----------------------------------------------------------------------------------
+    # --8<-- [start:minibatch]
+    def selections(self, batch_size: int | None, n_epochs: int = 1) -> Iterator[tuple[int, Any]]:
+        """(epoch, selection) pairs over the full rollout: shuffled valid rows of size
+        ``batch_size`` (flat nets) or shuffled whole env sequences holding about ``batch_size``
+        steps (recurrent nets). ``batch_size=None``: the whole rollout in one selection."""
+        buf = self.buffer
+        T, N = buf.n_steps, buf.n_envs
+        if self.policy.recurrent:
+            per = N if batch_size is None else max(1, min(N, batch_size // T))
+            for epoch in range(n_epochs):
+                perm = torch.randperm(N) if batch_size is not None else torch.arange(N)
+                for start in range(0, N, per):
+                    yield epoch, perm[start : start + per]
+            return
+        idx = torch.from_numpy(np.flatnonzero(buf.valid.reshape(-1)))
+        n = len(idx)
+        bs = n if batch_size is None else max(1, min(batch_size, n))
+        for epoch in range(n_epochs):
+            perm = idx[torch.randperm(n)] if batch_size is not None else idx
+            for start in range(0, n, max(bs, 1)):
+                yield epoch, perm[start : start + bs]
+
+    def minibatch(self, sel: torch.Tensor) -> Minibatch:
+        """Evaluate the network on the rows (flat) or env sequences (recurrent) ``sel``."""
+        buf, dev = self.buffer, self.device
+        T, N = buf.n_steps, buf.n_envs
+
+        def col(x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+            t = torch.as_tensor(x)  # a view of the buffer; only the selection is copied
+            t = t[:, sel] if self.policy.recurrent else t.reshape(T * N, *t.shape[2:])[sel]
+            return t.to(dev, dtype)  # (T, B, ...) whole sequences, or (B, ...) rows
+
+        obs, acts = col(buf.obs), col(buf.actions)
+        if self.policy.recurrent:
+            # Sequences from the state each env's rollout started with; the encoder zeroes the
+            # state where an episode starts (docs/networks.md, eq. (3)).
+            es = col(buf.episode_start)
+            state = tuple(s[:, sel.to(s.device)] for s in buf.initial_state)
+            z_pi, z_v, _ = self.policy.features(obs, state, es)
+            weights = col(buf.valid).float()
+        else:
+            z_pi, z_v, _ = self.policy.features(obs)
+            weights = None
+        params = self.policy.dist_params(z_pi)
+        logp, ent = self.policy.log_prob_entropy(params, acts)
+        return Minibatch(logp, ent, self.policy.value(z_v), col(buf.log_probs), col(buf.values),
+                         col(buf.advantages, torch.float32), col(buf.returns, torch.float32),
+                         weights)
+    # --8<-- [end:minibatch]
+
+    def _finish_update(self, out: dict[str, float]) -> dict[str, float]:
+        """Add the rollout-level metrics, mark the rollout consumed, count the update."""
+        buf = self.buffer
+        out["losses/explained_variance"] = explained_variance(buf.returns[buf.valid],
+                                                              buf.values[buf.valid])
+        if not self.policy.discrete:
+            out["charts/action_std"] = float(self.policy.pi_head.log_std.detach().exp().mean())
+        buf.reset()
+        self._resize_if_due()
+        self.n_updates += 1
+        return out
+
+    # -- hyperparameters -----------------------------------------------------------------------
+    # --8<-- [start:on-value]
+    def _on_value(self, name: str, old: Any, new: Any) -> None:
+        if name == "learning_rate":
+            for g in self.optimizer.param_groups:
+                g["lr"] = new
+        elif name in ("gamma", "gae_lambda"):
+            if self.buffer.full and not self.buffer.consumed:
+                self.buffer.recompute(self.hp["gamma"], self.hp["gae_lambda"])
+        elif name == "n_steps":
+            self._resize_if_due()
+    # --8<-- [end:on-value]
+
+    # -- persistence ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Network, optimiser, hyperparameters and counters."""
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "hparams": self.hp.state_dict(), "n_updates": self.n_updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict`."""
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.hp.load_state_dict(state["hparams"])
+        self.n_updates = state["n_updates"]
+        for g in self.optimizer.param_groups:
+            g["lr"] = self.hp["learning_rate"]
+        self._resize_if_due()
