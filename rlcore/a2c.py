@@ -22,10 +22,9 @@ import gymnasium as gym
 import torch
 from torch import nn
 
-from rlcore.hparams import HParamSpec
 from rlcore.losses.a2c import policy_gradient_loss
 from rlcore.losses.ppo import entropy_loss, standardise_advantages, value_loss
-from rlcore.on_policy import OnPolicyCore
+from rlcore.on_policy import ON_POLICY_HPARAMS, OnPolicyConfig, OnPolicyCore
 
 __all__ = ["A2C", "A2CConfig", "A2C_HPARAMS", "OPTIMIZERS"]
 
@@ -33,23 +32,16 @@ OPTIMIZERS = ("rmsprop", "adam")
 
 
 @dataclass(frozen=True)
-class A2CConfig:
-    """A2C settings (stable-baselines3 defaults). Fields in ``A2C_HPARAMS`` are mutable."""
+class A2CConfig(OnPolicyConfig):
+    """A2C settings: the on-policy fields (``rlcore/on_policy.py``) with stable-baselines3's A2C
+    defaults, plus A2C's optimiser. Fields in ``A2C_HPARAMS`` are mutable."""
 
     n_steps: int | str = 5
     """Steps per environment in each rollout (mutable: applied at the next rollout boundary)."""
     learning_rate: float | str = 7e-4
     """Optimiser step size (mutable; e.g. ``lin:7e-4->0``)."""
-    gamma: float | str = 0.99
-    """Discount factor (mutable: recomputes unconsumed advantages and the reward normaliser)."""
     gae_lambda: float | str = 1.0
     """GAE lambda; 1.0 gives n-step returns (mutable: recomputes unconsumed advantages)."""
-    ent_coef: float | str = 0.0
-    """Entropy bonus coefficient (mutable)."""
-    vf_coef: float | str = 0.5
-    """Value loss coefficient (mutable)."""
-    max_grad_norm: float | str = 0.5
-    """Global gradient-norm clip (mutable)."""
     normalize_advantage: bool = False
     """Standardise the advantages of each rollout (off in the original A2C)."""
     optimizer: str = "rmsprop"
@@ -58,29 +50,10 @@ class A2CConfig:
     """RMSprop smoothing constant of the squared-gradient average."""
     rms_eps: float = 1e-5
     """RMSprop epsilon."""
-    adam_eps: float = 1e-5
-    """Adam epsilon."""
-    net: str = "mlp"
-    """Network: mlp, resmlp or lstm."""
-    hidden: tuple[int, ...] | None = None
-    """Hidden widths (default 64-64 for mlp, 128-256-256-128 for resmlp)."""
-    activation: str = "tanh"
-    """Activation of the plain MLP."""
-    lstm_hidden: int = 256
-    """LSTM hidden size for ``net=lstm``."""
-    log_std_init: float = 0.0
-    """Initial log standard deviation of a Gaussian policy."""
 
 
-A2C_HPARAMS = [
-    HParamSpec("learning_rate", float, 0.0, 1.0, "optimiser step size"),
-    HParamSpec("gamma", float, 0.0, 1.0, "discount factor"),
-    HParamSpec("gae_lambda", float, 0.0, 1.0, "GAE lambda (1: n-step returns)"),
-    HParamSpec("ent_coef", float, 0.0, 10.0, "entropy coefficient"),
-    HParamSpec("vf_coef", float, 0.0, 100.0, "value loss coefficient"),
-    HParamSpec("max_grad_norm", float, 0.0, 1e6, "gradient norm clip", low_open=True),
-    HParamSpec("n_steps", int, 1, 1 << 20, "steps per env per rollout (next rollout)"),
-]
+A2C_HPARAMS = list(ON_POLICY_HPARAMS)
+"""A2C's mutable fields: the on-policy ones."""
 
 
 class A2C(OnPolicyCore):

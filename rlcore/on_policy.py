@@ -36,7 +36,55 @@ from rlcore.hparams import HParamSpec, LiveHParams, make_hparams
 from rlcore.returns import explained_variance
 from rlcore.rollout import RolloutBuffer
 
-__all__ = ["OnPolicyCore", "Minibatch"]
+__all__ = ["OnPolicyCore", "OnPolicyConfig", "ON_POLICY_HPARAMS", "Minibatch"]
+
+
+@dataclass(frozen=True)
+class OnPolicyConfig:
+    """The settings every on-policy agent has; PPO and A2C add their own fields and defaults.
+    Fields listed in ``ON_POLICY_HPARAMS`` are mutable and take schedules."""
+
+    n_steps: int | str = 128
+    """Steps per environment in each rollout, rollout size n_steps * n_envs (mutable: applied at
+    the next rollout boundary; the rollout being collected keeps its size)."""
+    learning_rate: float | str = 3e-4
+    """Optimiser step size (mutable; e.g. ``lin:3e-4->0``)."""
+    gamma: float | str = 0.99
+    """Discount factor (mutable: recomputes unconsumed advantages and the reward normaliser)."""
+    gae_lambda: float | str = 0.95
+    """GAE lambda; 1.0 gives n-step returns (mutable: recomputes unconsumed advantages)."""
+    ent_coef: float | str = 0.0
+    """Entropy bonus coefficient (mutable)."""
+    vf_coef: float | str = 0.5
+    """Value loss coefficient (mutable)."""
+    max_grad_norm: float | str = 0.5
+    """Global gradient-norm clip (mutable)."""
+    normalize_advantage: bool = True
+    """Standardise advantages (eq. (11) of the PPO page) in each minibatch."""
+    net: str = "mlp"
+    """Network: mlp, resmlp or lstm."""
+    hidden: tuple[int, ...] | None = None
+    """Hidden widths (default 64-64 for mlp, 128-256-256-128 for resmlp)."""
+    activation: str = "tanh"
+    """Activation of the plain MLP."""
+    lstm_hidden: int = 256
+    """LSTM hidden size for ``net=lstm``."""
+    log_std_init: float = 0.0
+    """Initial log standard deviation of a Gaussian policy."""
+    adam_eps: float = 1e-5
+    """Adam epsilon."""
+
+
+ON_POLICY_HPARAMS = [
+    HParamSpec("learning_rate", float, 0.0, 1.0, "optimiser step size"),
+    HParamSpec("gamma", float, 0.0, 1.0, "discount factor"),
+    HParamSpec("gae_lambda", float, 0.0, 1.0, "GAE lambda (1: n-step returns)"),
+    HParamSpec("ent_coef", float, 0.0, 10.0, "entropy coefficient"),
+    HParamSpec("vf_coef", float, 0.0, 100.0, "value loss coefficient"),
+    HParamSpec("max_grad_norm", float, 0.0, 1e6, "gradient norm clip", low_open=True),
+    HParamSpec("n_steps", int, 1, 1 << 20, "steps per env per rollout (next rollout)"),
+]
+"""The mutable fields every on-policy agent has."""
 
 
 @dataclass

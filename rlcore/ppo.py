@@ -18,69 +18,34 @@ from torch import nn
 
 from rlcore.hparams import HParamSpec
 from rlcore.losses import clipped_surrogate, entropy_loss, standardise_advantages, value_loss
-from rlcore.on_policy import OnPolicyCore
+from rlcore.on_policy import ON_POLICY_HPARAMS, OnPolicyConfig, OnPolicyCore
 
 __all__ = ["PPO", "PPOConfig", "PPO_HPARAMS"]
 
 
 @dataclass(frozen=True)
-class PPOConfig:
-    """PPO settings. Fields listed in ``PPO_HPARAMS`` are mutable and take schedules."""
+class PPOConfig(OnPolicyConfig):
+    """PPO settings: the on-policy fields (``rlcore/on_policy.py``) with stable-baselines3's PPO
+    defaults, plus PPO's own. Fields listed in ``PPO_HPARAMS`` are mutable and take schedules."""
 
-    n_steps: int | str = 128
-    """Steps per environment in each rollout, rollout size n_steps * n_envs (mutable: applied at
-    the next rollout boundary)."""
     batch_size: int | str = 256
     """Minibatch size in samples (mutable). Recurrent nets round it to whole sequences."""
     n_epochs: int | str = 10
     """Passes over each rollout (mutable)."""
-    learning_rate: float | str = 3e-4
-    """Adam step size (mutable; e.g. ``lin:3e-4->0``)."""
-    gamma: float | str = 0.99
-    """Discount factor (mutable: recomputes unconsumed advantages and the reward normaliser)."""
-    gae_lambda: float | str = 0.95
-    """GAE lambda (mutable: recomputes unconsumed advantages)."""
     clip_range: float | str = 0.2
     """Policy ratio clip epsilon (mutable)."""
     clip_range_vf: float | str = 0.0
     """Value clip around the rollout's values; 0 turns it off (mutable)."""
-    ent_coef: float | str = 0.0
-    """Entropy bonus coefficient (mutable)."""
-    vf_coef: float | str = 0.5
-    """Value loss coefficient (mutable)."""
-    max_grad_norm: float | str = 0.5
-    """Global gradient-norm clip (mutable)."""
     target_kl: float | str = 0.0
     """Stop the epoch loop when approx. KL exceeds 1.5 * target_kl; 0 turns it off (mutable)."""
-    normalize_advantage: bool = True
-    """Standardise advantages in each minibatch."""
-    net: str = "mlp"
-    """Network: mlp, resmlp or lstm."""
-    hidden: tuple[int, ...] | None = None
-    """Hidden widths (default 64-64 for mlp, 128-256-256-128 for resmlp)."""
-    activation: str = "tanh"
-    """Activation of the plain MLP."""
-    lstm_hidden: int = 256
-    """LSTM hidden size for ``net=lstm``."""
-    log_std_init: float = 0.0
-    """Initial log standard deviation of a Gaussian policy."""
-    adam_eps: float = 1e-5
-    """Adam epsilon."""
 
 
-PPO_HPARAMS = [
-    HParamSpec("learning_rate", float, 0.0, 1.0, "Adam step size"),
-    HParamSpec("gamma", float, 0.0, 1.0, "discount factor"),
-    HParamSpec("gae_lambda", float, 0.0, 1.0, "GAE lambda"),
+PPO_HPARAMS = ON_POLICY_HPARAMS + [
     HParamSpec("clip_range", float, 0.0, 10.0, "policy clip epsilon"),
     HParamSpec("clip_range_vf", float, 0.0, 1e6, "value clip (0: off)"),
-    HParamSpec("ent_coef", float, 0.0, 10.0, "entropy coefficient"),
-    HParamSpec("vf_coef", float, 0.0, 100.0, "value loss coefficient"),
-    HParamSpec("max_grad_norm", float, 0.0, 1e6, "gradient norm clip", low_open=True),
     HParamSpec("target_kl", float, 0.0, 10.0, "KL early stop (0: off)"),
     HParamSpec("n_epochs", int, 1, 1000, "epochs per rollout"),
     HParamSpec("batch_size", int, 1, 1 << 24, "minibatch size"),
-    HParamSpec("n_steps", int, 1, 1 << 20, "steps per env per rollout (next rollout)"),
 ]
 
 
