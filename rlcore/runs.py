@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-# append_jsonl and read_yaml: re-exported for callers not yet moved to rlcore.io.
-from rlcore.io import append_jsonl, atomic_write, atomic_write_json, atomic_write_text, read_yaml  # noqa: F401
+from rlcore.io import atomic_write, atomic_write_json, atomic_write_text
 
 __all__ = ["atomic_torch_save", "RunDir", "new_run_id"]
 

@@ -12,9 +12,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
+from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
+from gymnasium.wrappers.vector import TransformObservation
 
 from rlcore.config import agent_class
 from rlcore.envs import env_kwargs_for, resolve_env_id
+from rlcore.stepping import VectorStepper
 
 __all__ = ["window_env_kwargs", "make_single_env", "evaluate_window"]
 
@@ -48,29 +51,33 @@ def _normalise(obs: np.ndarray, norm: dict[str, Any]) -> np.ndarray:
 def evaluate_window(agent: Any, env_id: str, kwargs: dict[str, Any], data: pd.DataFrame,
                     episode_length: int, norm: dict[str, Any] | None = None,
                     stride: int | None = None) -> dict[str, float]:
-    """Mean, std and count of deterministic episode returns on ``data``, plus the total."""
+    """Mean, std and count of deterministic episode returns on ``data``, plus the total.
+
+    The episodes are stepped by :class:`rlcore.stepping.VectorStepper`, the helper training and
+    evaluation use, over a one-environment vector env started at each episode's bar.
+    """
     env = make_single_env(env_id, {**kwargs, "episode_length": int(episode_length)}, data)
     norm = norm or {}
+    venv: VectorEnv = SyncVectorEnv([lambda: env], autoreset_mode=AutoresetMode.NEXT_STEP)
+    if "obs" in norm:
+        venv = TransformObservation(venv, lambda obs: _normalise(obs, norm))
     try:
         u = env.unwrapped
         t_min = int(getattr(u, "t_min", getattr(getattr(u, "market", None), "t_min", 0)))
         n_bars = int(getattr(u, "n_bars", getattr(getattr(u, "market", None), "n_bars", len(data))))
         stride = int(stride or episode_length)
+        stepper = VectorStepper(venv)
         returns = []
         for start in range(t_min, n_bars - 1, stride):
-            obs, _ = env.reset(options={"start": start})
-            state = agent.initial_state(1)
-            first, total, done = True, 0.0, False
+            stepper.reset(agent, options={"start": start})
+            total, done = 0.0, False
             while not done:
-                res = agent.act(_normalise(np.asarray(obs)[None], norm), state,
-                                np.array([first]), deterministic=True)
-                obs, r, term, trunc, _ = env.step(res.actions[0])
-                state, first = res.state, False
-                total += float(r)
-                done = bool(term or trunc)
+                tr, _ = stepper.step(agent, deterministic=True)
+                total += float(tr.rewards[0])
+                done = bool(tr.terminated[0] or tr.truncated[0])
             returns.append(total)
     finally:
-        env.close()
+        venv.close()
     if not returns:
         return {"return_mean": float("nan"), "return_std": float("nan"), "episodes": 0,
                 "return_total": float("nan")}
