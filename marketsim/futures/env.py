@@ -79,11 +79,14 @@ class CryptoFuturesEnv(gymnasium.Env):
     def _fraction(self, action: Any) -> float:
         """Target fraction in [-1, 1] from an action; ValueError when outside the space."""
         if self._continuous:
-            try:
-                arr = np.asarray(action, dtype=np.float64)
-                a = float(arr.reshape(-1)[0]) if arr.size == 1 else math.nan
-            except (TypeError, ValueError):
-                a = math.nan
+            if type(action) is np.ndarray and action.shape == (1,) and action.dtype.kind == "f":
+                a = float(action[0])  # the policy's usual action, without np.asarray's cost
+            else:
+                try:
+                    arr = np.asarray(action, dtype=np.float64)
+                    a = float(arr.reshape(-1)[0]) if arr.size == 1 else math.nan
+                except (TypeError, ValueError):
+                    a = math.nan
             if not -1.0 <= a <= 1.0:
                 raise ValueError(f"action: expected one number in [-1, 1] (Box), got {action!r}")
             return a

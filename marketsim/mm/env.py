@@ -46,21 +46,24 @@ class MarketMakingEnv(gymnasium.Env):
         """Quote from ``action`` and advance one step."""
         bid, ask, gamma = self.kernel.action_quotes(np.asarray(action)[None])
         out = self.kernel.step(bid, ask)
-        info = {name: value[0].item() for name, value in out.items()
-                if name not in ("reward", "terminated", "truncated")}
-        info["gamma"] = float(gamma[0])
-        return (self.kernel.obs[0].copy(), float(out["reward"][0]), bool(out["terminated"][0]),
-                bool(out["truncated"][0]), info)
+        info = _step_info(out)
+        info["gamma"] = gamma.item()
+        return (self.kernel.obs[0].copy(), out["reward"].item(), out["terminated"].item(),
+                out["truncated"].item(), info)
 
     def step_quotes(self, bid: float, ask: float) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Advance one step with absolute bid and ask prices (used by baselines)."""
         out = self.kernel.step(np.array([bid], dtype=float), np.array([ask], dtype=float))
-        info = {name: value[0].item() for name, value in out.items()
-                if name not in ("reward", "terminated", "truncated")}
-        return (self.kernel.obs[0].copy(), float(out["reward"][0]), bool(out["terminated"][0]),
-                bool(out["truncated"][0]), info)
+        return (self.kernel.obs[0].copy(), out["reward"].item(), out["terminated"].item(),
+                out["truncated"].item(), _step_info(out))
 
     def _reset_info(self) -> dict[str, Any]:
         """Info after reset: the starting state."""
         k = self.kernel
         return {"pnl": 0.0, "inventory": 0.0, "cash": 0.0, "mid": float(k.mid[0])}
+
+
+def _step_info(out: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The kernel's per-step outputs of the one environment as Python scalars (``info``)."""
+    return {name: value.item() for name, value in out.items()
+            if name not in ("reward", "terminated", "truncated")}
