@@ -71,7 +71,7 @@ class ActorCritic(nn.Module):
         if self.recurrent:
             seq = obs if obs.dim() == 3 else obs.unsqueeze(0)
             if episode_start is None:
-                episode_start = torch.zeros(seq.shape[:2], dtype=torch.bool)
+                episode_start = torch.zeros(seq.shape[:2], dtype=torch.bool, device=seq.device)
             es = episode_start if episode_start.dim() == 2 else episode_start.unsqueeze(0)
             z_pi, pi_state = self.encoder(seq, state[:2], es)
             z_v, v_state = self.v_lstm(seq, state[2:], es)
@@ -127,7 +127,8 @@ class ActorCritic(nn.Module):
         """
         dev = next(self.parameters()).device
         x = torch.as_tensor(obs, dtype=torch.float32, device=dev).reshape(len(obs), -1)
-        es = None if episode_start is None else torch.as_tensor(episode_start, dtype=torch.bool)
+        es = None if episode_start is None else torch.as_tensor(episode_start, dtype=torch.bool,
+                                                                device=dev)
         if self.recurrent and state is None:
             state = self.initial_state(len(obs))
         z_pi, z_v, new_state = self.features(x, state, es)

@@ -133,7 +133,7 @@ class LSTMEncoder(nn.Module):
         bounds = sorted({0, *starts, T})
         outs = []
         for a, b in zip(bounds, bounds[1:]):
-            keep = (~episode_start[a]).to(x.dtype).view(1, -1, 1)
+            keep = (~episode_start[a]).to(device=x.device, dtype=x.dtype).view(1, -1, 1)
             out, (h, c) = self.lstm(x[a:b], (h * keep, c * keep))
             outs.append(out)
         out = outs[0] if len(outs) == 1 else torch.cat(outs, 0)
