@@ -66,9 +66,10 @@ class DQNConfig:
     """Importance-weight exponent beta, annealed to 1 over the run (mutable)."""
     per_eps: float | str = 1e-6
     """Priority offset: p = |td| + eps (mutable)."""
-    recent_frac: float = 0.0
-    """Share of each batch drawn uniformly from the newest ``recent_window`` transitions."""
-    recent_window: int = 10_000
+    per_recent_frac: float | str = 0.0
+    """Share of each batch drawn uniformly from the newest ``per_recent_window`` transitions
+    (mutable; the online loop sets it for fresh data)."""
+    per_recent_window: int | str = 10_000
     """Size of the recency window in transitions."""
     double: bool = True
     """Double-DQN targets (online net selects, target net evaluates)."""
@@ -103,7 +104,11 @@ DQN_HPARAMS = [
     HParamSpec("per_alpha", float, 0.0, 1.0, "PER priority exponent"),
     HParamSpec("per_beta", float, 0.0, 1.0, "PER importance exponent"),
     HParamSpec("per_eps", float, 0.0, 1.0, "PER priority offset", low_open=True),
+    HParamSpec("per_recent_frac", float, 0.0, 0.99, "PER: share of a batch from fresh data"),
+    HParamSpec("per_recent_window", int, 1, 1 << 40, "PER: newest transitions counted fresh"),
 ]
+PER_FIELDS = ("per_alpha", "per_beta", "per_eps", "per_recent_frac", "per_recent_window")
+"""Mutable only with prioritised replay (``per=True``)."""
 
 
 class QNetwork(nn.Module):
@@ -146,12 +151,13 @@ class DQN(LiveHParams):
         self.obs_dim = int(np.prod(obs_space.shape))
         self.n_actions = int(action_space.n)
         c = config
-        initial = {s.name: getattr(c, s.name) for s in DQN_HPARAMS}
+        specs = self.hparam_specs(c)
+        initial = {s.name: getattr(c, s.name) for s in specs}
         if initial["epsilon"] is None:
             n = max(1, int(c.exploration_fraction * total_steps))
             initial["epsilon"] = (f"lin:{c.exploration_initial_eps}->{c.exploration_final_eps}"
                                   f"@{n}")
-        self.hp = HParams(DQN_HPARAMS, initial, total_steps)
+        self.hp = HParams(specs, initial, total_steps)
         c = config
         self.q = QNetwork(self.obs_dim, self.n_actions, c.net, c.hidden, c.activation,
                           c.dueling).to(self.device)
@@ -166,7 +172,8 @@ class DQN(LiveHParams):
         seed = torch.initial_seed() % (2**32)
         buf = ReplayBuffer(c.buffer_size, self.n_envs, (self.obs_dim,), (), np.int64, seed=seed)
         self.replay = (PrioritizedReplayBuffer(buf, self.hp["per_alpha"], self.hp["per_beta"],
-                                               self.hp["per_eps"], c.recent_frac, c.recent_window)
+                                               self.hp["per_eps"], self.hp["per_recent_frac"],
+                                               self.hp["per_recent_window"])
                        if c.per else buf)
         self.rng = np.random.default_rng(seed + 1)
         self.clock = 0  # the runner's step count at the last observed transition
@@ -174,8 +181,9 @@ class DQN(LiveHParams):
 
     @classmethod
     def hparam_specs(cls, config) -> list[HParamSpec]:
-        """The mutable hyperparameters an agent built from ``config`` has (for validation)."""
-        return list(DQN_HPARAMS)
+        """The mutable hyperparameters an agent built from ``config`` has (for validation):
+        the PER fields only with prioritised replay."""
+        return [s for s in DQN_HPARAMS if config.per or s.name not in PER_FIELDS]
 
     @classmethod
     def check_spaces(cls, obs_space: gym.Space, action_space: gym.Space) -> None:
@@ -267,12 +275,16 @@ class DQN(LiveHParams):
         if name == "learning_rate":
             for g in self.optimizer.param_groups:
                 g["lr"] = new
-        elif self.config.per and name == "per_alpha":
+        elif name == "per_alpha":
             self.replay.set_alpha(new)
-        elif self.config.per and name == "per_beta":
+        elif name == "per_beta":
             self.replay.set_beta(new)
-        elif self.config.per and name == "per_eps":
+        elif name == "per_eps":
             self.replay.set_eps(new)
+        elif name == "per_recent_frac":
+            self.replay.recent_frac = float(new)
+        elif name == "per_recent_window":
+            self.replay.recent_window = int(new)
 
     # -- persistence ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -294,7 +306,7 @@ class DQN(LiveHParams):
         if "rng" in state:
             self.rng.bit_generator.state = state["rng"]["explore"]
             self._replay_rng().bit_generator.state = state["rng"]["replay"]
-        for name in ("learning_rate", "per_alpha", "per_beta", "per_eps"):
+        for name in self.hp.values():
             self._on_value(name, None, self.hp[name])
 
     def _replay_rng(self) -> np.random.Generator:

@@ -227,7 +227,8 @@ def test_every_mutable_field_takes_effect() -> None:
     _fill(agent, 10)
     new = {"learning_rate": 1e-3, "gamma": 0.95, "epsilon": 0.0, "batch_size": 4,
            "train_freq": 3, "gradient_steps": 2, "target_update_interval": 6, "tau": 0.5,
-           "max_grad_norm": 1.0, "per_alpha": 0.5, "per_beta": 0.9, "per_eps": 0.001}
+           "max_grad_norm": 1.0, "per_alpha": 0.5, "per_beta": 0.9, "per_eps": 0.001,
+           "per_recent_frac": 0.25, "per_recent_window": 7}
     assert set(new) == set(agent.hparam_schedules())
     for k, v in new.items():
         agent.set_hparam(k, v, "control")
@@ -240,6 +241,7 @@ def test_every_mutable_field_takes_effect() -> None:
     assert m["losses/grad_norm"] >= 0 and m["charts/epsilon"] == 0.0
     assert agent.optimizer.param_groups[0]["lr"] == 1e-3
     assert (agent.replay.alpha, agent.replay.beta, agent.replay.eps) == (0.5, 0.9, 0.001)
+    assert (agent.replay.recent_frac, agent.replay.recent_window) == (0.25, 7)
     targets = []
     update_target = agent._update_target
     agent._update_target = lambda tau: targets.append(agent.clock) or update_target(tau)

@@ -7,8 +7,9 @@
   agents (PPO, A2C) need this form, because their data must come from the current policy;
   off-policy agents get it too, as older experience re-entering their replay buffer.
 * :func:`configure_recency` turns on the recency mixture of ``rlcore/per.py`` (eq. (6) there) for
-  agents with a prioritised replay buffer: a share ``recent_frac`` of each batch comes uniformly
-  from the newest ``recent_window`` transitions (this tick's fresh ones).
+  agents with a prioritised replay buffer, through ``set_hparam``: a share ``recent_frac`` of
+  each batch comes uniformly from the newest ``recent_window`` transitions (this tick's fresh
+  ones).
 """
 
 from __future__ import annotations
@@ -66,14 +67,11 @@ class WindowReservoir:
 
 
 def configure_recency(agent: Any, recent_frac: float, recent_window: int) -> bool:
-    """Set the PER recency mixture on ``agent.replay`` if it is prioritised; True if it was."""
-    from rlcore.per import PrioritizedReplayBuffer
-
-    rep = getattr(agent, "replay", None)
-    if not isinstance(rep, PrioritizedReplayBuffer):
+    """Set the recency mixture through the agent's one door for changes, if its hyperparameters
+    have one (prioritised replay: ``per_recent_frac``, ``per_recent_window``); True if they do.
+    An out-of-range value raises :class:`rlcore.hparams.HParamError`."""
+    if "per_recent_frac" not in agent.hparam_values():
         return False
-    if not 0.0 <= recent_frac < 1.0:
-        raise ValueError(f"recent_frac: expected 0 <= f < 1, got {recent_frac}")
-    rep.recent_frac = float(recent_frac)
-    rep.recent_window = max(1, int(recent_window))
+    agent.set_hparam("per_recent_frac", recent_frac, "online")
+    agent.set_hparam("per_recent_window", max(1, int(recent_window)), "online")
     return True

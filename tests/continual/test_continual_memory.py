@@ -43,15 +43,16 @@ def test_reservoir_state_round_trip_continues_identically():
 
 
 def test_configure_recency_sets_the_per_mixture():
-    from rlcore.per import PrioritizedReplayBuffer
-    from rlcore.replay import ReplayBuffer
+    import gymnasium as gym
 
-    class Off:
-        replay = PrioritizedReplayBuffer(ReplayBuffer(64, 1, (2,), (), np.int64))
+    from rlcore.dqn import DQN, DQNConfig
+    from rlcore.hparams import HParamError
 
-    ag = Off()
+    box, disc = gym.spaces.Box(-1, 1, (2,), np.float32), gym.spaces.Discrete(2)
+    ag = DQN(DQNConfig(buffer_size=64), box, disc, 1)
     assert configure_recency(ag, 0.5, 32)
     assert ag.replay.recent_frac == 0.5 and ag.replay.recent_window == 32
-    assert not configure_recency(object(), 0.5, 32)
-    with pytest.raises(ValueError, match="recent_frac"):
+    assert not configure_recency(DQN(DQNConfig(buffer_size=64, per=False), box, disc, 1), 0.5, 32)
+    with pytest.raises(HParamError, match="per_recent_frac"):
         configure_recency(ag, 1.0, 32)
+    assert ag.replay.recent_frac == 0.5  # a refused value leaves the old one
