@@ -51,7 +51,7 @@ def _logged_tags(run_dir: Path) -> set[str]:
 def test_ppo_page_metrics_are_logged(tmp_path):
     from rlcore.config import resolve_configs
     from rlcore.ppo import PPO_HPARAMS
-    from rlcore.runner import train
+    from rlcore.training import train
 
     run, algo = resolve_configs({"algo": "ppo", "env": "CartPole-v1", "steps": 1024,
                                  "n_envs": 2, "n_steps": 128, "batch_size": 64, "n_epochs": 2,
