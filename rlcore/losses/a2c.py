@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from rlcore.losses.ppo import wmean
+from rlcore.losses.ppo import masked_mean
 
 __all__ = ["policy_gradient_loss"]
 
@@ -32,8 +32,8 @@ def policy_gradient_loss(log_prob: torch.Tensor, advantages: torch.Tensor,
     if weights is not None and weights.shape != log_prob.shape:
         raise ValueError(f"policy_gradient_loss: weights shape {tuple(weights.shape)} != "
                          f"log_prob shape {tuple(log_prob.shape)}")
-    loss = -wmean(log_prob * advantages, weights)
+    loss = -masked_mean(log_prob * advantages, weights)
     with torch.no_grad():
-        adv_mean = wmean(advantages, weights)
+        adv_mean = masked_mean(advantages, weights)
     return loss, {"advantage_mean": adv_mean}
 # --8<-- [end:policy-gradient-loss]

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["wmean", "clipped_surrogate", "value_loss", "entropy_loss", "approx_kl",
+__all__ = ["masked_mean", "clipped_surrogate", "value_loss", "entropy_loss", "approx_kl",
            "standardise_advantages"]
 
 Info = dict[str, torch.Tensor]
 
 
-def wmean(x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean of ``x``, weighted by ``weights`` when given."""
+def masked_mean(x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``x`` over the rows whose 0/1 mask ``weights`` is 1: sum(w x) / sum(w) (all rows
+    when None). On-policy losses use it to drop the invalid reset steps of a sequence."""
     if weights is None:
         return x.mean()
     return (x * weights).sum() / weights.sum().clamp_min(1e-12)
@@ -25,7 +26,7 @@ def approx_kl(log_prob: torch.Tensor, old_log_prob: torch.Tensor,
               weights: torch.Tensor | None = None) -> torch.Tensor:
     """KL(old || new) estimate E[(rho - 1) - log rho], rho = pi/pi_old (docs/algorithms/ppo.md, eq. (5))."""
     log_ratio = log_prob - old_log_prob
-    return wmean(torch.expm1(log_ratio) - log_ratio, weights)
+    return masked_mean(torch.expm1(log_ratio) - log_ratio, weights)
 
 
 # --8<-- [start:clipped-surrogate]
@@ -40,9 +41,9 @@ def clipped_surrogate(log_prob: torch.Tensor, old_log_prob: torch.Tensor,
     ratio = torch.exp(log_prob - old_log_prob)
     unclipped = ratio * advantages
     clipped = torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range) * advantages
-    loss = -wmean(torch.min(unclipped, clipped), weights)
+    loss = -masked_mean(torch.min(unclipped, clipped), weights)
     with torch.no_grad():
-        clip_frac = wmean(((ratio - 1.0).abs() > clip_range).to(ratio.dtype), weights)
+        clip_frac = masked_mean(((ratio - 1.0).abs() > clip_range).to(ratio.dtype), weights)
         kl = approx_kl(log_prob, old_log_prob, weights)
     return loss, {"clip_fraction": clip_frac, "approx_kl": kl}
 
@@ -62,15 +63,15 @@ def value_loss(values: torch.Tensor, returns: torch.Tensor, old_values: torch.Te
         v_clip = old_values + torch.clamp(values - old_values, -clip_range_vf, clip_range_vf)
         err = torch.max(err, (v_clip - returns) ** 2)
         with torch.no_grad():
-            info["value_clip_fraction"] = wmean(
+            info["value_clip_fraction"] = masked_mean(
                 ((values - old_values).abs() > clip_range_vf).to(values.dtype), weights)
-    return 0.5 * wmean(err, weights), info
+    return 0.5 * masked_mean(err, weights), info
 
 
 def entropy_loss(entropy: torch.Tensor,
                  weights: torch.Tensor | None = None) -> tuple[torch.Tensor, Info]:
     """Entropy bonus as a loss to minimise: -E[H(pi(.|s))] (docs/algorithms/ppo.md, eq. (10))."""
-    ent = wmean(entropy, weights)
+    ent = masked_mean(entropy, weights)
     return -ent, {"entropy": ent.detach()}
 # --8<-- [end:clipped-surrogate]
 

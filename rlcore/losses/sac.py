@@ -26,7 +26,10 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _LOG2 = math.log(2.0)
 
 
-def _wmean(x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+def importance_weighted_mean(x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """mean(w x) over the batch: the importance-sampling estimate of E[x] under uniform replay
+    for a batch drawn by priority with weights w (docs/algorithms/dqn.md, PER); plain mean when
+    None. Not normalised by sum(w), unlike the on-policy ``masked_mean``."""
     return x.mean() if weights is None else (weights * x).mean()
 
 
@@ -73,7 +76,7 @@ def twin_mse(q: torch.Tensor, target: torch.Tensor,
     Info: ``td_abs`` per sample (mean over critics of |Q_k - y|, for priorities), ``q_mean``.
     """
     err = q - target.detach().unsqueeze(0)
-    loss = 0.5 * torch.stack([_wmean(e * e, weights) for e in err]).sum()
+    loss = 0.5 * torch.stack([importance_weighted_mean(e * e, weights) for e in err]).sum()
     return loss, {"td_abs": err.detach().abs().mean(0), "q_mean": q.detach().mean(),
                   "target_mean": target.detach().mean()}
 
@@ -99,7 +102,7 @@ def sac_actor_loss(log_prob: torch.Tensor, q: torch.Tensor, alpha: torch.Tensor 
     parameters that take no gradient. Info: ``entropy`` = -mean log pi.
     """
     alpha = alpha.detach() if torch.is_tensor(alpha) else alpha
-    loss = _wmean(alpha * log_prob - q.min(0).values, weights)
+    loss = importance_weighted_mean(alpha * log_prob - q.min(0).values, weights)
     return loss, {"entropy": -log_prob.detach().mean()}
 
 
@@ -141,7 +144,7 @@ def discrete_sac_actor_loss(probs: torch.Tensor, log_probs: torch.Tensor, q: tor
     alpha = alpha.detach() if torch.is_tensor(alpha) else alpha
     per = (probs * (alpha * log_probs - q.detach().min(0).values)).sum(-1)
     ent = -(probs * log_probs).sum(-1)
-    return _wmean(per, weights), {"entropy": ent.detach().mean()}
+    return importance_weighted_mean(per, weights), {"entropy": ent.detach().mean()}
 
 
 def discrete_sac_temperature_loss(log_alpha: torch.Tensor, probs: torch.Tensor,
