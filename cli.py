@@ -120,9 +120,23 @@ def train(algo, env_id, steps, seed, n_envs, vec, net, frame_stack, sets, env_ar
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
         _fail(str(e))
     click.echo(f"eval return {summary.get('eval_return_mean', float('nan')):.2f} "
-               f"+- {summary.get('eval_return_std', float('nan')):.2f}, "
-               f"{summary['sps']:.0f} steps/s, status {summary['status']}")
+               f"+- {summary.get('eval_return_std', float('nan')):.2f} (the reward summed over an "
+               f"episode), {summary['sps']:.0f} steps/s, status {summary['status']}")
+    if summary.get("eval_metrics"):
+        click.echo(f"eval episodes (mean of {summary.get('eval_episodes', 0)}): "
+                   + format_metrics(summary["eval_metrics"], summary.get("eval_metric_units", {})))
     click.echo(str(path))
+
+
+def format_metrics(metrics: dict[str, float], units: dict[str, str]) -> str:
+    """``name value unit`` pairs in the environment's order of units, then the rest."""
+    names = [k for k in units if k in metrics] + [k for k in metrics if k not in units]
+    parts = []
+    for k in names:
+        unit = units.get(k, "")
+        sep = "" if unit == "%" else " "
+        parts.append(f"{k.replace('_', ' ')} {metrics[k]:,.2f}{sep}{unit}".rstrip())
+    return ", ".join(parts)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -118,6 +118,8 @@ class Runner:
         self.wall_s = wall_s
         self.stepper = VectorStepper(envs.env)
         self.recent_returns: deque[float] = deque(maxlen=100)
+        self.recent_metrics: deque[dict[str, float]] = deque(maxlen=100)
+        self.progress_keys = tuple(envs.env.metadata.get("progress_info", ()))
         self.last_eval: dict[str, float] = {}
         self.last_metrics: dict[str, float] = {}
         self.last_checkpoint: Path | None = None
@@ -143,10 +145,11 @@ class Runner:
             self.step += n
             tr, info = self.stepper.step(agent, self.step)
             due = agent.observe(tr)
-            for _, ret, length in finished_episodes(info):
-                self.recent_returns.append(ret)
-                self.sink.scalars({"charts/episode_return": ret,
-                                   "charts/episode_length": length}, self.step)
+            for e in finished_episodes(info):
+                self.recent_returns.append(e.ret)
+                self.recent_metrics.append(e.metrics)
+                self.sink.scalars({"charts/episode_return": e.ret, "charts/episode_length": e.length,
+                                   **{f"episode/{k}": v for k, v in e.metrics.items()}}, self.step)
             boundary = due if agent.on_policy else self.step >= next_boundary
             if due or boundary:
                 self._advance()
@@ -163,7 +166,8 @@ class Runner:
                 self.sink.scalars({**self.last_metrics, **hp, "charts/sps": sps}, self.step)
                 if bar is not None:
                     bar.update(self.step - bar.n)
-                    bar.set_postfix(sps=f"{sps:.0f}", ret=self.recent_return())
+                    bar.set_postfix(sps=f"{sps:.0f}", ret=self.recent_return(),
+                                    **self._progress_info(info))
             if next_eval is not None and self.step >= next_eval:
                 next_eval += s.eval_every
                 self.evaluate()
@@ -178,6 +182,17 @@ class Runner:
         return {"steps": self.step, "wall_s": wall, "sps": (self.step - step0) / max(wall, 1e-9),
                 "metrics": dict(self.last_metrics), "train_return_mean_100": self.recent_return(),
                 "stopped": self.stopped}
+
+    def _progress_info(self, info: dict[str, Any]) -> dict[str, str]:
+        """The environment's live figures it asks the progress bar to show
+        (``metadata["progress_info"]``), averaged over the environments."""
+        return {k: f"{float(np.mean(info[k])):,.4g}" for k in self.progress_keys if k in info}
+
+    def recent_metrics_mean(self) -> dict[str, float]:
+        """Each episode metric's mean over the last 100 training episodes that reported it."""
+        names = {k for m in self.recent_metrics for k in m}
+        return {k: float(np.mean([m[k] for m in self.recent_metrics if k in m]))
+                for k in sorted(names)}
 
     def recent_return(self) -> float:
         """Mean raw return of the last 100 training episodes (nan before the first ends)."""

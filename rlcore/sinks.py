@@ -103,9 +103,11 @@ class RunFolderSink:
         self._say(f"[control] step {step}: refused {field}: {reason}")
 
     def evaluation(self, result: dict[str, float], step: int) -> None:
-        """``eval/return_mean`` and ``eval/return_std`` in TensorBoard."""
+        """``eval/return_mean``, ``eval/return_std`` and ``eval/<metric>`` for each episode
+        metric the environment reports, in TensorBoard."""
         self.tb.scalar("eval/return_mean", result["eval_return_mean"], step)
         self.tb.scalar("eval/return_std", result["eval_return_std"], step)
+        self.tb.scalars({f"eval/{k}": v for k, v in result.get("eval_metrics", {}).items()}, step)
 
     def close(self) -> None:
         """Close the TensorBoard writer."""

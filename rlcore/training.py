@@ -71,6 +71,7 @@ class TrainingRun:
                 "checkpoint": str(r.last_checkpoint), "seed": run.seed,
                 "status": "stopped" if r.stopped else "completed",
                 "train_return_mean_100": r.recent_return(),
+                "train_metrics_mean_100": r.recent_metrics_mean(),
                 **r.last_eval,
             }
             self.rd.write_json(self.rd.summary, summary)

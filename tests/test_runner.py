@@ -1,6 +1,8 @@
 """The runner without modes: any caller passes its own sink; the runner owns the one clock and
 the environment side of a change (a new gamma reaches the reward normaliser, every algorithm)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -75,3 +77,67 @@ def test_evaluation_and_training_share_one_stepper():
     assert res["eval_episodes"] == 4 and np.isfinite(res["eval_return_mean"])
     assert res["eval_length_mean"] == res["eval_return_mean"]  # reward 1 per step
     r.envs.close()
+
+
+class _Ledger(__import__("gymnasium").Env):
+    """Four-step episodes that report money figures at their end, with units."""
+
+    metadata = {"render_modes": [], "episode_metric_units": {"final_equity": "USDT", "return_pct": "%"},
+                "progress_info": ("equity",)}
+
+    def __init__(self):
+        import gymnasium as gym
+
+        self.observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.t, self.equity = 0, 100.0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.equity = 0, 100.0
+        return np.zeros(2, np.float32), {"equity": self.equity}
+
+    def step(self, action):
+        self.t += 1
+        self.equity += 1.0 if int(action) == 1 else -1.0
+        info = {"equity": self.equity}
+        if self.t == 4:
+            info["episode_metrics"] = {"final_equity": self.equity,
+                                       "return_pct": self.equity - 100.0}
+        return np.zeros(2, np.float32), 0.0, False, self.t == 4, info
+
+
+def test_episode_metrics_are_logged_evaluated_and_summarised(tmp_path):
+    """The engine carries an environment's own episode figures (and units) to TensorBoard,
+    the evaluation, summary.json and the closing line, without knowing what they mean."""
+    import gymnasium as gym
+    from click.testing import CliRunner
+
+    import cli as cli_module
+    from rlcore.stepping import evaluate_agent
+
+    if "test/Ledger-v0" not in gym.registry:
+        gym.register("test/Ledger-v0", entry_point=_Ledger)
+    r, sink = _runner("dqn", "test/Ledger-v0", {"learning_starts": 1000})  # random actions
+    r.run(64)
+    eps = [v for _, v in sink.records if "episode/final_equity" in v]
+    # 32 vector steps of 2 envs; an episode takes 4 steps and the ignored reset step: 6 each
+    assert len(eps) == 12 and all(v["episode/final_equity"] - 100.0 == v["episode/return_pct"]
+                                  for v in eps)
+    assert r.recent_metrics_mean()["final_equity"] == pytest.approx(
+        np.mean([v["episode/final_equity"] for v in eps]))
+    res = evaluate_agent(r.agent, r.envs.env, episodes=4, seed=0)
+    assert res["eval_metric_units"] == {"final_equity": "USDT", "return_pct": "%"}
+    assert res["eval_metrics"]["final_equity"] - 100.0 == pytest.approx(
+        res["eval_metrics"]["return_pct"])
+    r.envs.close()
+    out = CliRunner().invoke(cli_module.cli, [
+        "train", "--algo", "dqn", "--env", "test/Ledger-v0", "--steps", "64", "--n-envs", "2",
+        "--runs-dir", str(tmp_path), "--no-progress", "--set", "eval_episodes=2"])
+    assert out.exit_code == 0, out.output
+    assert "final equity" in out.output and "USDT" in out.output and "return pct" in out.output
+    import json
+
+    summary = json.loads(Path(out.output.strip().splitlines()[-1]).read_text())
+    assert set(summary["eval_metrics"]) == {"final_equity", "return_pct"}
+    assert set(summary["train_metrics_mean_100"]) == {"final_equity", "return_pct"}
