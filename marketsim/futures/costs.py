@@ -61,6 +61,32 @@ def liquidation_fee(ops: Any, rate: float, qty_abs: Any, liq_price: Any,
 # --8<-- [end:cost-rules]
 
 
+# --8<-- [start:affordable-trade]
+def affordable_trade(ops: Any, budget: Any, fixed: Any, per_unit: Any, closing: Any,
+                     traded: Any, price: Any, sigma: Any, mean_volume: Any, half_spread: float,
+                     impact_coef: float) -> Any:
+    """Largest traded quantity ``s`` in ``[closing, traded]`` with ``F(s) <= 0``, where
+
+    ``F(s) = fixed + (s - closing) * per_unit + slippage(s) - budget``: ``s - closing`` units
+    open at ``per_unit`` each (margin and fee, or the fee alone) and the whole order pays the
+    slippage of eq. (2). This is how an order is shrunk to fit eq. (19) of
+    docs/marketsim/futures.md. ``F`` is increasing and convex, so Newton's method started
+    above the root (at the root without impact) stays above it and converges from there; four
+    steps leave it within rounding, and the kernel caps the margin at the wallet for the rest.
+    Returns ``closing`` when not even the closing leg leaves room to open.
+    """
+    no_impact = (budget - fixed + per_unit * closing) / (per_unit + price * half_spread)
+    s = ops.maximum(ops.minimum(traded, no_impact), closing)
+    for _ in range(4):
+        excess = (fixed + (s - closing) * per_unit
+                  + slippage(ops, s, price, sigma, mean_volume, half_spread, impact_coef) - budget)
+        slope = per_unit + price * (half_spread + 1.5 * impact_coef * sigma
+                                    * ops.sqrt(s / mean_volume))
+        s = ops.maximum(s - excess / slope, closing)
+    return s
+# --8<-- [end:affordable-trade]
+
+
 def funding_event_times(first_ns: int, last_ns: int) -> np.ndarray:
     """Funding event times (ns since the epoch, every 8 h) in ``[first_ns, last_ns]``."""
     first = -(-int(first_ns) // FUNDING_PERIOD_NS) * FUNDING_PERIOD_NS

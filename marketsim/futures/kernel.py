@@ -30,6 +30,7 @@ STATE_FIELDS: tuple[str, ...] = (
 )
 _INT_FIELDS = ("t", "steps")
 _TINY = 1e-300  # guards a denominator whose numerator is 0 whenever it is 0
+_FIT = 1.0 + 1e-12  # an order over eq. (19) by rounding only is not shrunk (the cap covers it)
 _BOOL_FIELDS = ("liquidated", "terminated", "truncated")
 
 
@@ -147,41 +148,75 @@ def step(ops: Any, state: State, market: Any, params: KernelParams, action: Any)
         exec_price = price
     # --8<-- [end:target-position]
     # --8<-- [start:trade-at-exec-px]
-    # 2. trade at exec_price: realised PnL of the closed part, fees eq. (1), slippage eq. (2)
+    # 2. trade at exec_price: realised PnL of the closed part, fees eq. (1), slippage eq. (2).
+    # Margin plus opening costs must fit in the balance, eq. (19): an order that does not fit
+    # is shrunk to the largest that does and priced again (a second pass, only then).
+    if cfg.order_type == "market":
+        half_spread, impact_coef = cfg.half_spread, cfg.impact_coef
+    else:  # a resting limit order crosses no spread
+        half_spread = impact_coef = 0.0
     qty_new = ops.where(trade, qty_target, qty)
-    delta = qty_new - qty
-    delta_abs = ops.abs(delta)
-    qty_abs = ops.abs(qty)
-    closing = ops.where(qty * delta < 0.0, ops.minimum(delta_abs, qty_abs), 0.0)
-    opening = delta_abs - closing
-    was_long = qty > 0.0
-    was_short = qty < 0.0
+    for attempt in range(2):
+        delta = qty_new - qty
+        delta_abs = ops.abs(delta)
+        qty_abs = ops.abs(qty)
+        closing = ops.where(qty * delta < 0.0, ops.minimum(delta_abs, qty_abs), 0.0)
+        opening = delta_abs - closing
+        was_long = qty > 0.0
+        was_short = qty < 0.0
+        realised = closing * (exec_price - entry) * ops.where(was_long, 1.0, -1.0)
+        fee_close = costs.trading_fee(closing, exec_price, params.fee_rate)
+        fee_open = costs.trading_fee(opening, exec_price, params.fee_rate)
+        if cfg.order_type == "market":
+            slip = costs.slippage(ops, delta_abs, price, sigma, mean_volume, half_spread,
+                                  impact_coef)
+            slip_close = slip * closing / ops.maximum(delta_abs, _TINY)
+            slip_open = slip - slip_close
+        else:
+            slip = slip_close = slip_open = 0.0 * delta_abs
+        qty_new_abs = ops.abs(qty_new)
+        kept = qty_abs - closing
+        entry_new = ops.where(
+            opening > 0.0,
+            (kept * entry + opening * exec_price) / ops.maximum(qty_new_abs, _TINY),
+            ops.where(qty_new_abs > 0.0, entry, 0.0),
+        )
+        lev_new = ops.where(trade, lev_target, state.lev)
+        margin = qty_new_abs * entry_new / lev_new
+        wallet = state.wallet + realised - fee_close - fee_open - slip
+        # eq. (19): (a) the position at exec_price over its leverage, plus the opening costs,
+        # fits in the equity left after the closing leg (kept_upnl: the kept part's PnL);
+        # (b) the costs are paid in cash: the wallet stays >= 0
+        kept_upnl = qty_new * (exec_price - entry_new)
+        over = (opening > 0.0) & (
+            ((wallet + kept_upnl) * _FIT < qty_new_abs * exec_price / lev_new) | (wallet < 0.0))
+        if attempt or not ops.any(over):
+            break
+        cash = state.wallet + realised - fee_close
+        fits_equity = costs.affordable_trade(
+            ops, cash + kept_upnl, kept * exec_price / lev_new,
+            exec_price / lev_new + exec_price * params.fee_rate, closing, delta_abs, price,
+            sigma, mean_volume, half_spread, impact_coef)
+        fits_cash = costs.affordable_trade(
+            ops, cash, 0.0, exec_price * params.fee_rate, closing, delta_abs, price, sigma,
+            mean_volume, half_spread, impact_coef)
+        traded = ops.minimum(fits_equity, fits_cash)
+        qty_new = ops.where(over, qty + ops.where(delta > 0.0, traded, -traded), qty_new)
     is_long = qty_new > 0.0
     is_short = qty_new < 0.0
-    realised = closing * (exec_price - entry) * ops.where(was_long, 1.0, -1.0)
-    fee_close = costs.trading_fee(closing, exec_price, params.fee_rate)
-    fee_open = costs.trading_fee(opening, exec_price, params.fee_rate)
-    if cfg.order_type == "market":
-        slip = costs.slippage(ops, delta_abs, price, sigma, mean_volume, cfg.half_spread,
-                              cfg.impact_coef)
-        slip_close = slip * closing / ops.maximum(delta_abs, _TINY)
-        slip_open = slip - slip_close
-    else:  # a resting limit order crosses no spread
-        slip = slip_close = slip_open = 0.0 * delta_abs
-    qty_new_abs = ops.abs(qty_new)
-    kept = qty_abs - closing
-    entry_new = ops.where(
-        opening > 0.0,
-        (kept * entry + opening * exec_price) / ops.maximum(qty_new_abs, _TINY),
-        ops.where(qty_new_abs > 0.0, entry, 0.0),
-    )
-    lev_new = ops.where(trade, lev_target, state.lev)
-    margin = qty_new_abs * entry_new / lev_new
+    # the account never owes: a closing leg whose costs exceed the wallet (thin books) leaves
+    # it at 0, the exchange takes the deficit (as it takes a gap through LP), eq. (19)
+    if ops.any(wallet < 0.0):
+        deficit = ops.maximum(-wallet, 0.0)
+        realised = realised + deficit
+        wallet = wallet + deficit
+    # the isolated margin is money the wallet holds; unrealised profit counts through the
+    # margin balance, not twice (eq. (19))
+    margin = ops.minimum(margin, wallet)
     bracket = ops.bracket(params.floors, qty_new_abs * entry_new)
     mmr = params.mmr[bracket]
     cum = params.cum[bracket]
     liq_price = liquidation_price(ops, qty_new, entry_new, margin, mmr, cum)
-    wallet = state.wallet + realised - fee_close - fee_open - slip
     # --8<-- [end:trade-at-exec-px]
     # --8<-- [start:liquidation-against]
     # 3. liquidation against bar t+1's adverse extreme: eq. (7)

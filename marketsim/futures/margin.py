@@ -100,8 +100,12 @@ def risk_notional(ops: Any, risk: Any, stop: float, is_long: Any, brackets: Brac
     ``notional = (risk + cum) / (1 - (1 - d)(1 - MMR))`` for a long and
     ``(risk + cum) / ((1 + d)(1 + MMR) - 1)`` for a short (docs/marketsim/futures.md, eq. (9)).
     The bracket is the one that contains its own solution (the first such, scanning upward).
+    For a short the required risk jumps up by ``d * floor * (MMR_i - MMR_{i-1})`` at a floor,
+    so a risk inside that jump has no solution: the notional is then the floor itself (the
+    stop sits that jump's fraction of a percent nearer).
     """
     result = risk * 0.0
+    at_floor = risk * 0.0  # the floor above the last bracket whose solution lies above it
     found = risk * 0.0 > 1.0  # all False, right shape
     n = len(brackets.floors)
     for i in range(n):
@@ -112,5 +116,6 @@ def risk_notional(ops: Any, risk: Any, stop: float, is_long: Any, brackets: Brac
         hi = brackets.floors[i + 1] if i + 1 < n else float("inf")
         ok = (cand >= brackets.floors[i]) & (cand < hi) & ops.not_(found)
         result = ops.where(ok, cand, result)
+        at_floor = ops.where((cand >= hi) & ops.not_(found), hi, at_floor)
         found = found | ok
-    return result
+    return ops.where(found, result, at_floor)

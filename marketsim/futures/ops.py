@@ -1,8 +1,8 @@
 """Two array namespaces for the one step kernel: numpy arrays (N envs) and Python floats (one).
 
 The kernel in :mod:`marketsim.futures.kernel` is written once against this small interface
-(``where``, ``abs``, ``minimum``, ``maximum``, ``sqrt``, ``log``, ``not_``, ``bracket``,
-``row``), so the batched view and the single view run the same source code. Every operation
+(``where``, ``abs``, ``minimum``, ``maximum``, ``sqrt``, ``log``, ``not_``, ``any``,
+``bracket``, ``row``), so the batched view and the single view run the same source code. Every operation
 gives the same bits in both: ``+ - * /`` and ``sqrt`` are correctly rounded, and ``log``, which
 is not, is numpy's in both (libm's ``math.log`` differs from numpy's SIMD ``log`` by an ulp on
 CPUs with AVX-512). ``tests/futures/test_batched_equals_single.py`` checks this end to end.
@@ -29,6 +29,7 @@ class NumpyOps:
     sqrt = staticmethod(np.sqrt)
     log = staticmethod(np.log)
     not_ = staticmethod(np.logical_not)
+    any = staticmethod(np.ndarray.any)
 
     @staticmethod
     def row(m: Any, t: np.ndarray) -> np.ndarray:
@@ -81,6 +82,7 @@ class ScalarOps:
     sqrt = staticmethod(math.sqrt)
     log = staticmethod(_log)
     not_ = staticmethod(_not)
+    any = staticmethod(bool)
     bracket = staticmethod(_bracket)
     row = staticmethod(_row)
 # --8<-- [end:scalar-ops]

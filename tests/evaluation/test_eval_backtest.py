@@ -55,11 +55,14 @@ def test_deterministic_byte_identical(ppo_run, test_candles, ppo_backtest, tmp_p
 
 
 def test_buy_and_hold_accounting(test_candles):
-    """Equity = E0 + q (P_T - P_0) - fees - slippage - funding, with q = E0 / P_0 (1x)."""
+    """Equity = E0 + q (P_T - P_0) - fees - slippage - funding, with q the most that 1x buys:
+    margin q P_0 plus the opening fee and slippage is E0 (docs/marketsim/futures.md, eq. (19))."""
     kw = {"action_type": "continuous", "max_leverage": 1.0}
     f = simulate(test_candles, kw, buy_and_hold_decide(1.0), funding=0.0001)
     e0, p0 = f["equity"].iloc[0], f["price"].iloc[0]
-    q = e0 / p0
+    q = f["position"].iloc[1]
+    assert q < e0 / p0
+    assert q * p0 + f["fees"].iloc[1] + f["slippage"].iloc[1] == pytest.approx(e0, rel=1e-12)
     assert f["position"].iloc[1:].to_numpy() == pytest.approx(q, rel=1e-12)
     assert (f["turnover"].iloc[2:] == 0).all()  # bought once, never rebalanced
     fees = f["fees"].sum()

@@ -81,14 +81,17 @@ def test_long_not_liquidated_above_the_price() -> None:
 
 
 def test_short_liquidated_against_the_high_in_bracket_two() -> None:
-    # short 1,000 units (notional 100,000: bracket 2, mmr 0.5%, cum 50), margin 10,000
-    lp = (100000.0 + 10000.0 + 50.0) / (1000.0 * 1.005)
+    # all in: margin q * 100 / 10 plus the fee q * 100 * 0.0005 is the equity 10,000, eq. (19),
+    # so q = 10,000 / 10.05 units (notional 99,502: bracket 2, mmr 0.5%, cum 50)
+    q = 10000.0 / 10.05
+    lp = (q * 100.0 + q * 10.0 + 50.0) / (q * 1.005)
     _, _, _, _, info = _liq_env(low=100.0, high=lp - 0.01, a=-1.0)
+    assert info["position"] == pytest.approx(-q, rel=1e-12)
     assert not info["liquidated"] and info["liquidation_price"] == pytest.approx(lp)
     _, _, term, _, info = _liq_env(low=100.0, high=lp + 0.01, a=-1.0)
     assert info["liquidated"]
-    # all equity was margin: it is gone, less the opening fee -> terminated
-    assert info["equity"] == pytest.approx(-50.0, rel=1e-9) and term
+    # all equity was margin and fee: it is gone, and no more (never below 0) -> terminated
+    assert info["equity"] == pytest.approx(0.0, abs=1e-9) and info["equity"] >= 0.0 and term
 
 
 @pytest.mark.parametrize("lev", [3.0, 10.0, 25.0])
@@ -119,3 +122,27 @@ def test_risk_sizing_puts_liquidation_at_the_stop(a: float) -> None:
 
 def _open_fee(info) -> float:
     return abs(info["position"]) * 100.0 * 0.0005
+
+
+@pytest.mark.parametrize("order", ["market", "limit"])
+def test_all_in_order_is_shrunk_to_fit_and_a_liquidation_leaves_zero(order: str) -> None:
+    """The issue's minimal case: 60 flat bars at 100, then a bar with low 89; long with action
+    1.0 at bar 59 (all in at 10x). Margin plus fee plus slippage is exactly the equity
+    (eq. (19)), so the liquidation takes everything and no more: equity 0, never below."""
+    df = flat_candles(80)
+    set_bar(df, 60, 100.0, low=89.0)
+    env = CryptoFuturesEnv(data=df, order_type=order)
+    env.reset(options={"start": 59})
+    _, _, term, _, info = env.step(np.array([1.0], np.float32))
+    assert info["liquidated"] and term
+    assert info["equity"] >= 0.0 and info["equity"] == pytest.approx(0.0, abs=1e-9)
+    # the same order on a quiet bar (low 99.99: a limit at 100 fills): shrunk to fit
+    df2 = flat_candles(80)
+    set_bar(df2, 60, 100.0, low=99.99)
+    env2 = CryptoFuturesEnv(data=df2, order_type=order)
+    env2.reset(options={"start": 59})
+    _, _, _, _, opened = env2.step(np.array([1.0], np.float32))
+    q = opened["position"]
+    assert 0.0 < q < 10 * 10000.0 / 100.0
+    assert q * 100.0 / 10.0 + opened["fees"] + opened["slippage"] == pytest.approx(10000.0,
+                                                                                  rel=1e-12)
