@@ -57,18 +57,18 @@ def run_one(case: str, seed: int, steps: int, eval_every: int) -> dict[str, Any]
                     eval_episodes=10, eval_every=eval_every)
     run, cfg = resolve_configs(settings)
     with tempfile.TemporaryDirectory() as tmp:
-        runner = TrainingRun(run, cfg, RunDir(Path(tmp) / "run").create())
+        training = TrainingRun(run, cfg, RunDir(Path(tmp) / "run").create())
         curve: list[tuple[int, float]] = []
-        evaluate = runner.evaluate
+        evaluator = training.runner.evaluator
 
-        def evaluate_and_record() -> dict[str, float]:
-            res = evaluate()
-            curve.append((runner.runner.step, res["eval_return_mean"]))
+        def evaluate_and_record(agent, envs) -> dict[str, float]:
+            res = evaluator(agent, envs)
+            curve.append((training.runner.step, res["eval_return_mean"]))
             return res
 
-        runner.evaluate = evaluate_and_record  # type: ignore[method-assign]
+        training.runner.evaluator = evaluate_and_record  # the curve of periodic evaluations
         t0 = time.perf_counter()
-        summary = runner.train()
+        summary = training.train()
         wall = time.perf_counter() - t0
     print(f"[bench] {case} seed {seed}: eval {summary['eval_return_mean']:.1f} "
           f"({wall:.0f} s)", file=sys.stderr, flush=True)
