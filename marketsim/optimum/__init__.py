@@ -33,6 +33,7 @@ def register() -> None:
     for env_id, kwargs in ENV_KWARGS.items():
         if env_id not in registry:
             gymnasium.register(id=env_id, entry_point="marketsim.optimum.env:KnownOptimumEnv",
+                               vector_entry_point="marketsim.optimum.vector:KnownOptimumVectorEnv",
                                kwargs=dict(kwargs))
 
 

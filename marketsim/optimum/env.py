@@ -40,6 +40,26 @@ def futures_kwargs(market: RegimeMarket, window: int, vol_window: int) -> dict[s
 # --8<-- [end:futures-settings]
 
 
+def check_action_type(action_type: str) -> str:
+    """``action_type`` if it is "discrete" or "continuous"; ValueError otherwise."""
+    if action_type not in ("discrete", "continuous"):
+        raise ValueError(f"action_type: expected 'discrete' or 'continuous', got {action_type!r}")
+    return action_type
+
+
+def snap_to_level(levels: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """Index of the level nearest to each continuous action (N,) in [-1, 1]; the first on a tie.
+
+    ValueError naming the first action outside [-1, 1] (NaN included).
+    """
+    a = np.asarray(actions, dtype=np.float64)
+    ok = (a >= -1.0) & (a <= 1.0)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise ValueError(f"actions[{i}]: expected a number in [-1, 1] (Box), got {a[i]}")
+    return np.argmin(np.abs(levels[None, :] - a[:, None]), axis=1)
+
+
 class KnownOptimumEnv(gymnasium.Env):
     """Perpetual-futures trading on a Markov-regime market whose optimal policy is known.
 
@@ -66,9 +86,7 @@ class KnownOptimumEnv(gymnasium.Env):
                  render_mode: str | None = None, **market_kwargs: Any) -> None:
         self.market = make_market(market, **market_kwargs)
         self.observe_regime = bool(observe_regime)
-        if action_type not in ("discrete", "continuous"):
-            raise ValueError(f"action_type: expected 'discrete' or 'continuous', got {action_type!r}")
-        self.action_type = action_type
+        self.action_type = check_action_type(action_type)
         self.render_mode = render_mode
         self.n_history = window + vol_window
         self._kwargs = futures_kwargs(self.market, window, vol_window)
@@ -121,7 +139,7 @@ class KnownOptimumEnv(gymnasium.Env):
             a = math.nan
         if not -1.0 <= a <= 1.0:
             raise ValueError(f"action: expected one number in [-1, 1] (Box), got {action!r}")
-        return int(np.argmin(np.abs(self._action_levels - a)))
+        return int(snap_to_level(self._action_levels, np.array([a]))[0])
 
     def _observe(self, obs: np.ndarray) -> np.ndarray:
         """The futures observation, plus the one-hot regime when it is observed."""

@@ -29,6 +29,7 @@ __all__ = [
     "EpisodePath",
     "sample_episode",
     "episode_candles",
+    "episode_prices",
 ]
 
 MMR = 0.004
@@ -302,11 +303,21 @@ def episode_candles(market: RegimeMarket, path: EpisodePath, price0: float = 100
     Bar 0 opens and closes at ``price0``; each later bar opens at the previous close, and its high
     and low are the larger and smaller of open and close (so no bar trades beyond them).
     """
+    open_, high, low, close = episode_prices(market, path, price0)
+    index = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=len(close), freq="1h",
+                          name="timestamp")
+    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
+                         "volume": np.full(len(close), volume)}, index=index)
+
+
+def episode_prices(market: RegimeMarket, path: EpisodePath, price0: float = 100.0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Open, high, low and close (float64) of :func:`episode_candles`, without pandas.
+
+    The batched environment builds its observations from these arrays; the single one from the
+    candles, which hold the very same values.
+    """
     atoms = np.concatenate([path.history_atoms, path.atoms])
     close = price0 * np.concatenate([[1.0], np.cumprod(1.0 + market.R[atoms])])
     open_ = np.concatenate([[price0], close[:-1]])
-    index = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=len(close), freq="1h",
-                          name="timestamp")
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close),
-                         "low": np.minimum(open_, close), "close": close,
-                         "volume": np.full(len(close), volume)}, index=index)
+    return open_, np.maximum(open_, close), np.minimum(open_, close), close

@@ -38,6 +38,7 @@ from marketsim.optimum.oracle import (
     solve_observed,
     uniform_policy,
 )
+from marketsim.optimum.vector import KnownOptimumVectorEnv
 
 
 # -- brute force, in money ---------------------------------------------------------------------
@@ -243,6 +244,45 @@ def test_every_reward_is_eq5_on_the_generated_path(env_id, action_type):
                 assert np.argmax(obs[-m.n_regimes:]) == path.regimes[t + 1]
             x_prev, r_prev = x, r
         assert truncated
+
+
+@pytest.mark.parametrize("env_id", [NO_SIGNAL_ID, OBSERVED_SIGNAL_ID, HIDDEN_SIGNAL_ID])
+@pytest.mark.parametrize("action_type", ["discrete", "continuous"])
+def test_batched_equals_single(env_id, action_type):
+    """N batched environments seeded s, s+1, ... step as N single ones: the same observations,
+    rewards, flags and info, bit for bit, through three autoresets (NEXT_STEP)."""
+    n, h = 3, 20
+    vec = gymnasium.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point",
+                             action_type=action_type, episode_length=h)
+    assert isinstance(vec, KnownOptimumVectorEnv)
+    singles = [gymnasium.make(env_id, action_type=action_type, episode_length=h)
+               for _ in range(n)]
+    rng = np.random.default_rng(3)
+    obs, info = vec.reset(seed=7)
+    expected = [env.reset(seed=7 + i) + (0.0, False, False) for i, env in enumerate(singles)]
+    got = [(obs[i], {k: v[i] for k, v in info.items()}, 0.0, False, False) for i in range(n)]
+    ends = 0
+    for t in range(3 * h + 4):
+        for (o, inf, r, term, trunc), (vo, vinf, vr, vterm, vtrunc) in zip(expected, got):
+            np.testing.assert_array_equal(vo, o)
+            assert (vr, vterm, vtrunc) == (r, term, trunc), t
+            for key, value in inf.items():
+                assert vinf[key] == value, (t, key)
+        if action_type == "discrete":
+            actions = rng.integers(0, vec.single_action_space.n, n)
+        else:
+            actions = rng.uniform(-1, 1, (n, 1)).astype(np.float32)
+        for i, env in enumerate(singles):
+            if expected[i][3] or expected[i][4]:  # ended: the vector's next step resets it
+                expected[i] = env.reset() + (0.0, False, False)
+                ends += 1
+            else:
+                o, r, term, trunc, inf = env.step(actions[i])
+                expected[i] = (o, inf, r, term, trunc)
+        obs, rew, term, trunc, info = vec.step(actions)
+        got = [(obs[i], {k: v[i] for k, v in info.items()}, rew[i], term[i], trunc[i])
+               for i in range(n)]
+    assert ends == 3 * n  # the loop went through three episode ends in every environment
 
 
 def test_registered_ids_pass_the_env_checker_and_observe_what_they_say():
