@@ -5,6 +5,8 @@ tz-aware UTC DatetimeIndex; returns are UTC-daily (the last equity of each UTC d
 last equity of the previous day, the first day against the curve's first value); a year is 365
 days. Every function returns a finite float for every valid input: the edge cases (flat equity,
 one day, all losses, equity gone) have defined values listed in each docstring and in the docs.
+Any real outcome is valid input: an account that was ruined (equity at 0, at an environment's
+floor, or below 0 on a venue that lets an account owe) is measured, and :func:`ruin` says when.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ __all__ = [
     "DAYS_PER_YEAR", "check_equity", "daily_equity", "daily_returns", "total_return",
     "annual_return", "annual_volatility", "sharpe", "sortino", "drawdown", "max_drawdown",
     "max_drawdown_duration_days", "calmar", "profitable_days", "round_trips", "hit_rate",
-    "long_short_split", "cost_totals", "compute_metrics",
+    "long_short_split", "cost_totals", "compute_metrics", "ruin",
 ]
 
 DAYS_PER_YEAR = 365
@@ -27,7 +29,12 @@ DAYS_PER_YEAR = 365
 
 
 def check_equity(equity: Any, what: str = "equity") -> pd.Series:
-    """Validate an equity curve; TypeError/ValueError naming ``what`` and the problem."""
+    """Validate an equity curve; TypeError/ValueError naming ``what`` and the problem.
+
+    Returns the curve as float64 in UTC with values below 0 set to 0: an account that owes has
+    lost everything, and a return below -100% means nothing (docs/guide/evaluation.md, eq.
+    (15); :func:`ruin` reports the lowest raw value).
+    """
     if not isinstance(equity, pd.Series):
         raise TypeError(f"{what}: expected a pandas Series, got {type(equity).__name__}")
     if len(equity) == 0:
@@ -39,13 +46,13 @@ def check_equity(equity: Any, what: str = "equity") -> pd.Series:
     if not idx.is_monotonic_increasing:
         raise ValueError(f"{what}: index must be sorted in time")
     x = equity.to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(x) | (x < 0))
+    bad = np.flatnonzero(~np.isfinite(x))
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f"{what}: value at {idx[i]} is {x[i]}; expected finite and >= 0")
+        raise ValueError(f"{what}: value at {idx[i]} is {x[i]}; expected a finite number")
     if x[0] <= 0:
         raise ValueError(f"{what}: first value is {x[0]}; expected > 0")
-    return pd.Series(x, index=idx.tz_convert("UTC"))
+    return pd.Series(np.maximum(x, 0.0), index=idx.tz_convert("UTC"))
 
 
 def daily_equity(equity: pd.Series) -> pd.Series:
@@ -271,3 +278,22 @@ def compute_metrics(equity: pd.Series, bars: pd.DataFrame | None = None) -> dict
             out["hit_rate"] = hit_rate(trades)
             out.update(long_short_split(trades))
     return out
+
+
+# --8<-- [start:ruin]
+def ruin(equity: pd.Series, floor: float = 0.0) -> dict[str, Any]:
+    """Whether and when the account was ruined: the first bar with equity at or below ``floor``.
+
+    ``floor`` is 0, or an environment's equity floor (the futures environment ends its episode
+    at ``equity_floor * initial_equity``). Returns ``ruined`` (bool), ``ruined_at`` (ISO time
+    of that bar, None if never) and ``lowest_equity`` (the lowest value as given, below 0 if
+    the account owed). docs/guide/evaluation.md, eq. (15).
+    """
+    if not isinstance(equity, pd.Series):
+        raise TypeError(f"equity: expected a pandas Series, got {type(equity).__name__}")
+    check_equity(equity)
+    x = equity.to_numpy(dtype=np.float64)
+    hit = np.flatnonzero(x <= floor)
+    when = equity.index[int(hit[0])].tz_convert("UTC").isoformat() if hit.size else None
+    return {"ruined": bool(hit.size), "ruined_at": when, "lowest_equity": float(x.min())}
+# --8<-- [end:ruin]

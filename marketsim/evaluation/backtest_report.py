@@ -15,14 +15,17 @@ from marketsim.evaluation.backtest import (
     FUTURES_ENV,
     Policy,
     backtest_frames,
+    baseline_kwargs,
     ensemble_policy,
     load_run_policy,
     slice_candles,
 )
 from marketsim.evaluation.report import metrics_table, plot_backtest, write_csv, write_html, write_json
-from marketsim.metrics import DAYS_PER_YEAR, compute_metrics
+from marketsim.futures.config import FuturesConfig
+from marketsim.metrics import DAYS_PER_YEAR, compute_metrics, ruin
 
-__all__ = ["CONVENTIONS", "run_backtest", "frames_report", "equity_table", "default_out"]
+__all__ = ["CONVENTIONS", "run_backtest", "frames_report", "equity_table", "default_out",
+           "equity_floor", "write_frames_report"]
 
 CONVENTIONS = {
     "returns": "UTC-daily simple returns of equity (last equity of each UTC day)",
@@ -33,6 +36,8 @@ CONVENTIONS = {
     "calmar": "annual_return / |max_drawdown|; 0 when max_drawdown is 0",
     "profitable_days": "share of UTC days with equity change > 0 (after fees and funding)",
     "turnover": "sum over bars of traded notional / equity",
+    "ruined": "equity at or below the environment's floor (equity_floor * initial_equity; 0 "
+              "for market making) at some bar; ruined_at is the first such bar's close time",
     "baselines": "flat (no position) and buy_and_hold (1x long from the first bar) through the "
                  "same environment, costs and funding; market making: fixed-gamma AS and "
                  "GLFT quoters on the same replayed candles, equity = max_inventory * mid_0 + "
@@ -40,9 +45,23 @@ CONVENTIONS = {
 }
 
 
-def frames_report(frames: dict[str, pd.DataFrame]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(agent metrics, {baseline: metrics}) from the per-bar frames of :func:`backtest_frames`."""
-    metrics = {k: compute_metrics(f["equity"], f) for k, f in frames.items()}
+def equity_floor(env_kwargs: dict[str, Any]) -> float:
+    """Equity at which the futures environment ends an episode: ``equity_floor * initial_equity``
+    of these keyword arguments (the config's defaults where absent)."""
+    floor = env_kwargs.get("equity_floor", FuturesConfig.equity_floor)
+    return float(floor) * float(env_kwargs.get("initial_equity", FuturesConfig.initial_equity))
+
+
+def frames_report(frames: dict[str, pd.DataFrame], floors: dict[str, float] | None = None
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(agent metrics, {baseline: metrics}) from the per-bar frames of :func:`backtest_frames`.
+
+    Each also holds :func:`marketsim.metrics.ruin`'s ``ruined``, ``ruined_at`` and
+    ``lowest_equity`` against its floor in ``floors`` (0 where absent).
+    """
+    floors = floors or {}
+    metrics = {k: {**compute_metrics(f["equity"], f), **ruin(f["equity"], floors.get(k, 0.0))}
+               for k, f in frames.items()}
     agent = metrics.pop("agent", {})
     return agent, metrics
 
@@ -115,18 +134,16 @@ def run_backtest(run_dirs: list[str | Path], data: str | Path | pd.DataFrame | N
         label += f"_{start or 'begin'}_{end or 'end'}".replace(":", "")
     if market_making:
         frames = mm_frames(candles, policy, mm_gamma)
+        floors: dict[str, float] = {}
     else:
         frames = backtest_frames(candles, policy, funding)
-    agent, baselines = frames_report(frames)
+        base_floor = equity_floor(baseline_kwargs(policy.env_kwargs))
+        floors = {"agent": equity_floor(policy.env_kwargs), "flat": base_floor,
+                  "buy_and_hold": base_floor}
     out_dir = Path(out) if out is not None else default_out(run_dirs[0], label)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_csv(out_dir / "equity.csv", equity_table(frames))
     names = [Path(r).name for r in run_dirs]
     title = f"backtest {' + '.join(names)} on {label}"
-    plot_backtest(frames, out_dir / "backtest.png", title)
     report: dict[str, Any] = {
-        **agent,
-        "baselines": baselines,
         "runs": [{"run": Path(p.run_dir).name, "algo": p.algo,
                   "checkpoint_step": p.checkpoint_step} for p in policies],
         "weights": list(policy.agent.weights()) if len(policies) > 1 else [1.0],
@@ -143,7 +160,32 @@ def run_backtest(run_dirs: list[str | Path], data: str | Path | pd.DataFrame | N
     if stress_info is not None:
         notes += (f"<p>stress scenario <b>{stress}</b> ({stress_info['event']}): "
                   f"<b>{stress_info['source']}</b> data.</p>")
-    write_html(out_dir / "report.html", title,
-               [("Metrics", metrics_table({"agent": agent, **baselines})), ("Data", notes)],
-               ["backtest.png"])
+    return write_frames_report(out_dir, frames, title, floors, report, notes)
+
+
+def write_frames_report(out_dir: str | Path, frames: dict[str, pd.DataFrame], title: str,
+                        floors: dict[str, float] | None = None,
+                        extra: dict[str, Any] | None = None, notes: str = "") -> Path:
+    """Write ``equity.csv``, ``backtest.png``, ``report.html`` and ``report.json`` of per-bar
+    frames (the agent's first, then baselines) into ``out_dir``; returns report.json's path.
+
+    Any outcome is reported, a ruined account too: ``ruined`` and ``ruined_at`` (against
+    ``floors``, see :func:`frames_report`) are in report.json and, for the agent, stated at
+    the top of the HTML page. ``extra`` adds keys to report.json; ``notes`` is HTML for the
+    page's "Data" section.
+    """
+    out_dir = Path(out_dir)
+    agent, baselines = frames_report(frames, floors)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(out_dir / "equity.csv", equity_table(frames))
+    plot_backtest(frames, out_dir / "backtest.png", title)
+    report: dict[str, Any] = {**agent, "baselines": baselines, **(extra or {})}
+    sections = [("Metrics", metrics_table({"agent": agent, **baselines})), ("Data", notes)]
+    if agent.get("ruined"):
+        floor = (floors or {}).get("agent", 0.0)
+        sections.insert(0, ("Ruined", (
+            f"<p class='ruined'><b>The account was ruined</b> on {agent['ruined_at']}: equity "
+            f"fell to {agent['lowest_equity']:.6g} (floor {floor:.6g}), where the episode "
+            f"ends; the curve holds what was left from then on.</p>")))
+    write_html(out_dir / "report.html", title, sections, ["backtest.png"])
     return write_json(out_dir / "report.json", report)

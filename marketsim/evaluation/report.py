@@ -26,7 +26,8 @@ SIG_DIGITS = 10
 
 METRIC_ROWS = ("total_return", "annual_return", "annual_volatility", "sharpe", "sortino",
                "calmar", "max_drawdown", "max_drawdown_days", "profitable_days", "hit_rate",
-               "trades", "turnover", "fees", "funding", "slippage", "final_equity", "n_days")
+               "trades", "turnover", "fees", "funding", "slippage", "final_equity", "n_days",
+               "ruined", "ruined_at")
 """Metrics shown in HTML tables, in this order."""
 
 
@@ -134,6 +135,10 @@ def plot_curves(curves: dict[str, pd.Series], path: str | Path, title: str,
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, float):
         return f"{v:.6g}" if abs(v) >= 1000 else f"{v:.4g}"
     return html.escape(str(v))
