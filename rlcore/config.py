@@ -58,8 +58,16 @@ class RunConfig:
     """Episodes per evaluation (deterministic actions)."""
     eval_envs: int = 4
     """Environments used for evaluation."""
-    checkpoint_every: int = 0
-    """Checkpoint every this many steps (0: only at the end and on command)."""
+    checkpoint_every: int = 50_000
+    """Checkpoint every this many steps, at the next iteration boundary (0: never by steps).
+    With ``checkpoint_minutes``, a kill loses at most the smaller of the two intervals."""
+    checkpoint_minutes: float = 5.0
+    """Also checkpoint every this many minutes of wall time (0: never by time)."""
+    keep_checkpoints: int = 3
+    """Keep the newest this many checkpoints; older ones are deleted."""
+    control_settle_s: float = 1.0
+    """Read a ``control.yaml`` edit once the file has been unchanged this many seconds, so a
+    file still being written is never read half-done (0: at the next boundary)."""
     log_every: int = 1000
     """Off-policy iteration length in steps: control file, logging and progress cadence."""
     device: str = "cpu"
@@ -72,6 +80,22 @@ class RunConfig:
     """Name of the run folder (default: time-algo-env-seed)."""
     progress: bool = True
     """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        """Refuse impossible counts (``--steps 0``, ``--n-envs -1``) with the field's name."""
+        for name, low in _MIN_INT.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name}: expected a whole number >= {low}, got {v!r}")
+        for name in ("checkpoint_minutes", "control_settle_s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1e9:
+                raise ValueError(f"{name}: expected a number >= 0, got {v!r}")
+
+
+_MIN_INT = {"steps": 1, "seed": 0, "n_envs": 1, "frame_stack": 1, "eval_every": 0,
+            "eval_episodes": 1, "eval_envs": 1, "checkpoint_every": 0, "keep_checkpoints": 1,
+            "log_every": 1, "torch_threads": 1}
 
 
 def resolved_env_kwargs(run: RunConfig) -> dict[str, Any]:

@@ -8,10 +8,12 @@ and then lets the agent react (PPO recomputes advantages when gamma changes).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
 
+from rlcore.io import brief
 from rlcore.schedules import Schedule, ScheduleError, parse_schedule
 
 __all__ = ["HParamError", "HParamSpec", "HParams", "Change", "check_value", "make_hparams"]
@@ -113,6 +115,14 @@ class HParams:
         self._value[name] = self._eval(s, sched, self.step)
         return old_spec, self.spec(name), old_val, self._value[name]
 
+    def snapshot(self, name: str) -> tuple[Schedule, Any]:
+        """The schedule and value of ``name`` in force, for :meth:`restore`."""
+        return self._sched[name], self._value[name]
+
+    def restore(self, name: str, saved: tuple[Schedule, Any]) -> None:
+        """Put back what :meth:`snapshot` returned (a change the agent could not apply)."""
+        self._sched[name], self._value[name] = saved
+
     def advance(self, step: int) -> dict[str, tuple[Any, Any]]:
         """Move to ``step``: evaluate every schedule; returns {name: (old, new)} for changed values."""
         self.step = step
@@ -147,6 +157,14 @@ class HParams:
         v = sched.at(step, self.total_steps)
         if s.kind is bool:
             return bool(v)
+        # every knot is in range, so the schedule is too, up to rounding (exp's a * (b/a)**1 may
+        # land one ulp past b): clamp, so the value in force always meets the declaration
+        if s.high is not None:
+            v = min(v, s.high)
+        if s.low is not None:
+            v = max(v, s.low)
+            if s.low_open and v <= s.low:
+                v = math.nextafter(s.low, math.inf)
         if s.kind is int:
             return int(round(v))
         return float(v)
@@ -158,21 +176,24 @@ def check_value(s: HParamSpec, value: Any, origin: int = 0) -> Schedule:
         if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
             value = value.strip().lower() in ("true", "1")
         if not isinstance(value, bool):
-            raise HParamError(f"{s.name}: expected true or false, got {value!r}")
+            raise HParamError(f"{s.name}: expected true or false, got {brief(value)}")
         return parse_schedule(value, origin)
     if isinstance(value, bool):
-        raise HParamError(f"{s.name}: expected a {s.kind.__name__}, got {value!r}")
+        raise HParamError(f"{s.name}: expected a {s.kind.__name__}, got {brief(value)}")
     try:
         sched = parse_schedule(value, origin)
     except ScheduleError as e:
         raise HParamError(f"{s.name}: {e}") from None
+    except (TypeError, ValueError, OverflowError, RecursionError) as e:  # belt and braces
+        raise HParamError(f"{s.name}: cannot read {brief(value)} "
+                          f"({type(e).__name__}); expected a number or a schedule") from None
     if sched.kind != "const" and not s.schedulable:
-        raise HParamError(f"{s.name}: takes a constant, not a schedule ({value!r})")
+        raise HParamError(f"{s.name}: takes a constant, not a schedule ({brief(value)})")
     for v in sched.values():
         if not math.isfinite(v):
             raise HParamError(f"{s.name}: value {v!r} is not finite")
         if s.kind is int and sched.kind == "const" and v != int(v):
-            raise HParamError(f"{s.name}: expected an integer, got {value!r}")
+            raise HParamError(f"{s.name}: expected an integer, got {brief(value)}")
         if s.low is not None and (v < s.low or (s.low_open and v <= s.low)):
             op = ">" if s.low_open else ">="
             raise HParamError(f"{s.name}: {v!r} out of range; expected {op} {s.low}")
@@ -211,8 +232,16 @@ class LiveHParams:
     # --8<-- [start:set-hparam]
     def set_hparam(self, name: str, value: Any, source: str = "user") -> Change:
         """Validate and apply a change now (HParamError leaves the old value in force)."""
+        saved = self.hp.snapshot(name) if name in self.hp else None
         old_spec, new_spec, old_v, new_v = self.hp.set(name, value)
-        self._on_value(name, old_v, new_v)
+        try:
+            self._on_value(name, old_v, new_v)
+        except Exception as e:  # the agent could not take it: put the old value back
+            self.hp.restore(name, saved)
+            with contextlib.suppress(Exception):
+                self._on_value(name, new_v, old_v)
+            raise HParamError(f"{name}: {brief(value)} could not be applied "
+                              f"({type(e).__name__}: {brief(str(e))}); the old value stays") from e
         return Change(self.hp.step, name, old_spec, new_spec, source)
 
     def advance(self, step: int) -> dict[str, tuple[Any, Any]]:

@@ -28,6 +28,7 @@ from rlcore.config import RunConfig, agent_class, resolved_env_kwargs
 from rlcore.control import ControlFile
 from rlcore.envs import EnvBundle, make_vector_env
 from rlcore.hparams import Change, HParamError
+from rlcore.io import brief
 from rlcore.sinks import LogSink
 from rlcore.stepping import VectorStepper, evaluate_agent, finished_episodes
 
@@ -124,6 +125,9 @@ class Runner:
         self.last_metrics: dict[str, float] = {}
         self.last_checkpoint: Path | None = None
         self.stopped = False
+        self.stop_requested: str | None = None
+        """Set (e.g. by a signal handler) to end :meth:`run` after the current step."""
+        self._t_run: float | None = None
         self._apply_env_side({"gamma"})
 
     # -- the loop ------------------------------------------------------------------------------
@@ -138,10 +142,13 @@ class Runner:
         next_boundary = self.step + s.log_every
         next_eval = self.step + s.eval_every if s.eval_every and self.evaluator else None
         next_ckpt = self.step + s.checkpoint_every if s.checkpoint_every else None
+        ckpt_period = 60.0 * getattr(s, "checkpoint_minutes", 0.0)
+        next_ckpt_t = time.monotonic() + ckpt_period if ckpt_period > 0 else None
         t0, step0 = time.perf_counter(), self.step
+        self._t_run = t0
         bar = _progress(s, until, self.step)
         self._advance()
-        while self.step < until and not self.stopped:
+        while self.step < until and not self.stopped and self.stop_requested is None:
             self.step += n
             tr, info = self.stepper.step(agent, self.step)
             due = agent.observe(tr)
@@ -171,14 +178,22 @@ class Runner:
             if next_eval is not None and self.step >= next_eval:
                 next_eval += s.eval_every
                 self.evaluate()
-            if next_ckpt is not None and self.step >= next_ckpt and self.checkpointer:
-                next_ckpt += s.checkpoint_every
+            # checkpoints at iteration boundaries (a whole rollout trained): every
+            # checkpoint_every steps and every checkpoint_minutes, whichever comes first
+            if boundary and self.checkpointer and self.step < until and (
+                    (next_ckpt is not None and self.step >= next_ckpt)
+                    or (next_ckpt_t is not None and time.monotonic() >= next_ckpt_t)):
+                if next_ckpt is not None:
+                    next_ckpt = self.step + s.checkpoint_every
+                if next_ckpt_t is not None:
+                    next_ckpt_t = time.monotonic() + ckpt_period
                 self.checkpoint()
         if bar is not None:
             bar.update(self.step - bar.n)
             bar.close()
         wall = time.perf_counter() - t0
         self.wall_s += wall
+        self._t_run = None
         return {"steps": self.step, "wall_s": wall, "sps": (self.step - step0) / max(wall, 1e-9),
                 "metrics": dict(self.last_metrics), "train_return_mean_100": self.recent_return(),
                 "stopped": self.stopped}
@@ -228,7 +243,9 @@ class Runner:
         return ch
 
     def poll_control(self) -> list[Change]:
-        """Read the control file if it changed; apply, refuse and execute what it says."""
+        """Read the control file if it changed (and settled); apply the values that changed,
+        refuse what is invalid (a rejection with its reason, never an exception), and run a
+        new command. The file is never rewritten: it stays as the user wrote it."""
         assert self.control is not None, "poll_control needs a control file"
         upd = self.control.poll()
         if upd is None:
@@ -238,15 +255,18 @@ class Runner:
         for fld, reason in upd.errors:
             self.sink.rejection(self.step, fld, None, reason)
         current = self.agent.hparam_schedules()
-        for name, value in upd.hparams.items():
-            if name in current and value == current[name]:
-                continue
+        for name in upd.changed:
+            value = upd.hparams[name]
             try:
+                if name in current and value == current[name]:
+                    continue
                 applied.append(self.apply_change(name, value, "control"))
             except HParamError as e:
                 self.sink.rejection(self.step, name, value, str(e))
-        if not any(f == "control.yaml" for f, _ in upd.errors):
-            self.control.write(self.agent.hparam_schedules())
+            except Exception as e:  # whatever the value does, the run goes on without it
+                self.sink.rejection(self.step, name, value,
+                                    f"{name}: {brief(value)} could not be applied "
+                                    f"({type(e).__name__}: {brief(str(e))})")
         if upd.command == "checkpoint" and self.checkpointer is not None:
             self.checkpoint()
         elif upd.command == "evaluate" and self.evaluator is not None:
@@ -265,8 +285,10 @@ class Runner:
 
     def state_dict(self) -> dict[str, Any]:
         """Agent, normaliser statistics, clock, wall time and random-number generators."""
+        running = 0.0 if self._t_run is None else time.perf_counter() - self._t_run
         return {"agent": self.agent.state_dict(), "norm": self.envs.norm_state(),
-                "step": self.step, "wall_s": self.wall_s,
+                "step": self.step, "wall_s": self.wall_s + running,
+                "control": None if self.control is None else self.control.state_dict(),
                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                         "python": random.getstate()}}
 
@@ -280,6 +302,8 @@ class Runner:
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
+        if self.control is not None and state.get("control"):
+            self.control.load_state_dict(state["control"])
         self._apply_env_side({"gamma"})
 
     def checkpoint(self) -> Path:

@@ -7,16 +7,20 @@ Layout: ``config.yaml`` (resolved config), ``control.yaml`` (live hyperparameter
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rlcore.io import atomic_write, atomic_write_json, atomic_write_text
+from rlcore.io import atomic_write, atomic_write_json, atomic_write_text, remove_temp_files
 
-__all__ = ["atomic_torch_save", "RunDir", "new_run_id"]
+__all__ = ["atomic_torch_save", "RunDir", "new_run_id", "truncate_jsonl"]
+
+_CKPT = re.compile(r"^step_(\d+)\.pt$")
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -45,11 +49,20 @@ class RunDir:
     checkpoints = property(lambda self: self.path / "checkpoints")
 
     def create(self) -> RunDir:
-        """Make the folder (and ``checkpoints/``); refuse to reuse an existing run folder."""
-        if self.path.exists() and any(self.path.iterdir()):
-            raise FileExistsError(f"run folder {self.path} exists and is not empty; "
-                                  "use --resume to continue it or choose another --run-id")
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        """Claim the folder atomically: make it (an existing empty folder is accepted), then make
+        ``checkpoints/``, which only one process can do. FileExistsError if it is taken."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir()
+        except FileExistsError:
+            if not self.path.is_dir() or any(p.name != "checkpoints" for p in self.path.iterdir()):
+                raise FileExistsError(f"run folder {self.path} exists and is not empty; use "
+                                      "--resume to continue it or choose another --run-id") from None
+        try:
+            self.checkpoints.mkdir()
+        except FileExistsError:
+            raise FileExistsError(f"run folder {self.path} is already used by another run; use "
+                                  "--resume to continue it or choose another --run-id") from None
         return self
 
     def write_json(self, path: Path, obj: Any) -> Path:
@@ -57,21 +70,84 @@ class RunDir:
         return atomic_write_json(path, obj)
 
     def save_checkpoint(self, obj: dict[str, Any], step: int, keep: int = 3) -> Path:
-        """Write ``checkpoints/step_<step>.pt`` and point ``latest`` at it; keep the newest ``keep``."""
+        """Write ``checkpoints/step_<step>.pt`` and point ``latest`` at it; keep the newest ``keep``
+        checkpoints (older ones and stale temp files of killed writes are deleted)."""
         path = self.checkpoints / f"step_{step:012d}.pt"
         atomic_torch_save(obj, path)
         atomic_write_text(self.checkpoints / "latest", path.name + "\n")
-        olds = sorted(self.checkpoints.glob("step_*.pt"))[:-keep]
-        for p in olds:
+        for p in self.checkpoint_files()[keep:]:
             p.unlink(missing_ok=True)
         return path
 
+    def checkpoint_files(self) -> list[Path]:
+        """The ``step_<N>.pt`` files, newest (highest step) first."""
+        if not self.checkpoints.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.checkpoints.iterdir()
+                 if (m := _CKPT.match(p.name))]
+        return [p for _, p in sorted(found, reverse=True)]
+
     def latest_checkpoint(self) -> Path:
-        """The checkpoint ``latest`` names; FileNotFoundError with the run folder if none."""
+        """The checkpoint ``latest`` names, else the newest ``step_<N>.pt``; FileNotFoundError
+        naming the run folder if there is none. The file is not loaded (see
+        :meth:`load_checkpoint`)."""
         pointer = self.checkpoints / "latest"
-        if not pointer.exists():
-            raise FileNotFoundError(f"{self.path}: no checkpoint (missing {pointer})")
-        path = self.checkpoints / pointer.read_text().strip()
-        if not path.exists():
-            raise FileNotFoundError(f"{pointer} names {path.name}, which does not exist")
-        return path
+        try:
+            name = pointer.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            name = ""
+        if _CKPT.match(name) and (self.checkpoints / name).is_file():
+            return self.checkpoints / name
+        files = self.checkpoint_files()
+        if not files:
+            raise FileNotFoundError(f"{self.path}: no checkpoint in {self.checkpoints}")
+        return files[0]
+
+    def load_checkpoint(self, map_location: Any = "cpu") -> tuple[dict[str, Any], Path, list[str]]:
+        """Load the newest intact checkpoint: the one ``latest`` names, else the others newest
+        first. Returns (state, path, notes on the files skipped and why); FileNotFoundError
+        naming the folder if none loads."""
+        first = None
+        try:
+            first = self.latest_checkpoint()
+        except FileNotFoundError:
+            pass
+        candidates = ([first] if first else []) + [p for p in self.checkpoint_files() if p != first]
+        notes: list[str] = []
+        for path in candidates:
+            try:
+                state = torch.load(path, map_location=map_location, weights_only=False)
+                if not isinstance(state, dict) or "step" not in state or "agent" not in state:
+                    raise ValueError("not a run checkpoint (no step or agent)")
+                return state, path, notes
+            except Exception as e:  # truncated, corrupt, or not ours: try the next older one
+                notes.append(f"skipped {path.name}: {type(e).__name__}: {str(e)[:200]}")
+        if not candidates:
+            raise FileNotFoundError(f"{self.path}: no checkpoint to resume from (the run was "
+                                    "stopped before its first checkpoint)")
+        raise FileNotFoundError(f"{self.path}: no intact checkpoint; " + "; ".join(notes))
+
+    def remove_temp_files(self) -> list[Path]:
+        """Delete temp files left by writes that a kill interrupted (run folder, checkpoints)."""
+        return remove_temp_files(self.path) + remove_temp_files(self.checkpoints)
+
+
+def truncate_jsonl(path: str | os.PathLike, last_step: int, key: str = "step") -> int:
+    """Drop the lines of a JSON-lines log whose ``key`` is after ``last_step`` (and torn lines);
+    rewrites the file atomically; returns the number of lines dropped."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    keep, dropped = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+            if isinstance(rec, dict) and rec.get(key, 0) <= last_step:
+                keep.append(line)
+                continue
+        except (json.JSONDecodeError, TypeError):
+            pass
+        dropped += 1
+    if dropped:
+        atomic_write_text(path, "".join(x + "\n" for x in keep))
+    return dropped

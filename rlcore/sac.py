@@ -86,7 +86,8 @@ def sac_hparam_specs(autotune: bool) -> list[HParamSpec]:
         HParamSpec("tau", float, 0.0, 1.0, "target Polyak rate", low_open=True),
         HParamSpec("alpha", float, 0.0, 1e6, "entropy temperature", low_open=True,
                    schedulable=not autotune),
-        HParamSpec("target_entropy", float, None, None, "entropy target of alpha tuning"),
+        # bounded: the default is -(action dims); 1e300 overflowed alpha's loss and killed runs
+        HParamSpec("target_entropy", float, -1e4, 1e4, "entropy target of alpha tuning"),
         HParamSpec("batch_size", int, 1, 1 << 20, "batch size"),
         HParamSpec("train_freq", int, 1, 1 << 20, "vector steps between updates"),
         HParamSpec("gradient_steps", int, 0, 1 << 16, "gradient steps per update"),

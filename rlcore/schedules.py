@@ -22,9 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Schedule", "ScheduleError", "parse_schedule"]
+from rlcore.io import brief
+
+__all__ = ["Schedule", "ScheduleError", "parse_schedule", "MAX_STEP"]
 
 _KINDS = ("const", "lin", "exp", "cos", "pw")
+MAX_STEP = 1e15
+"""Largest step a schedule may name (knots and durations): far beyond any run, still exact."""
 
 
 class ScheduleError(ValueError):
@@ -97,22 +101,44 @@ class Schedule:
 
 
 def _num(text: Any, spec: Any) -> float:
+    """``text`` as a finite float; ScheduleError naming the schedule otherwise."""
+    if isinstance(text, bool):
+        raise ScheduleError(f"schedule {brief(spec)}: {brief(text)} is not a number")
     try:
-        return float(text)
+        v = float(text)
     except (TypeError, ValueError):
-        raise ScheduleError(f"schedule {spec!r}: {text!r} is not a number") from None
+        raise ScheduleError(f"schedule {brief(spec)}: {brief(text)} is not a number") from None
+    except OverflowError:  # an integer too large for a float (10**400)
+        raise ScheduleError(f"schedule {brief(spec)}: {brief(text)} is too large; "
+                            "expected a finite number") from None
+    if not math.isfinite(v):
+        raise ScheduleError(f"schedule {brief(spec)}: {brief(text)} is not finite; "
+                            "expected a finite number")
+    return v
+
+
+def _duration(text: Any, spec: Any) -> int:
+    """The ``@N`` or ``steps:`` duration as a positive whole number of steps."""
+    v = _num(text, spec)
+    if v < 1 or v != math.floor(v) or v > MAX_STEP:
+        raise ScheduleError(f"schedule {brief(spec)}: duration {brief(text)} must be a whole "
+                            f"number of steps in [1, {MAX_STEP:.0e}]")
+    return int(v)
 
 
 def parse_schedule(spec: Any, origin: int = 0) -> Schedule:
-    """Parse a schedule specification (number, string or mapping); raise ScheduleError if invalid."""
+    """Parse a schedule specification (number, string or mapping); raise ScheduleError if invalid.
+
+    Every number in it must be finite (values, piecewise steps and durations), so a schedule
+    that parses can be evaluated at any step.
+    """
     if isinstance(spec, Schedule):
         return spec.rebased(origin)
     if isinstance(spec, bool):
         return Schedule("const", ((0, float(spec)), (0, float(spec))), origin=origin, spec=spec)
     if isinstance(spec, (int, float)):
-        if not math.isfinite(spec):
-            raise ScheduleError(f"schedule {spec!r}: value must be finite")
-        return Schedule("const", ((0, float(spec)),) * 2, origin=origin, spec=spec)
+        v = _num(spec, spec)
+        return Schedule("const", ((0, v),) * 2, origin=origin, spec=spec)
     if isinstance(spec, Mapping):
         kind = str(spec.get("type", spec.get("kind", ""))).lower()
         if kind in ("linear",):
@@ -123,50 +149,60 @@ def parse_schedule(spec: Any, origin: int = 0) -> Schedule:
             kind = "cos"
         if kind in ("piecewise", "pw"):
             pts = spec.get("points")
-            if not pts:
-                raise ScheduleError(f"schedule {spec!r}: piecewise needs 'points'")
-            text = ",".join(f"{p[0]}={p[1]}" for p in pts)
-            return _with_spec(parse_schedule(f"pw:{text}", origin), spec)
+            if not pts or not isinstance(pts, (list, tuple)) or not all(
+                    isinstance(p, (list, tuple)) and len(p) == 2 for p in pts):
+                raise ScheduleError(f"schedule {brief(spec)}: piecewise needs 'points', a list "
+                                    "of [step, value] pairs")
+            knots = [(_num(p[0], spec), _num(p[1], spec)) for p in pts]
+            return _with_spec(_piecewise(knots, spec, origin), spec)
         if kind not in ("lin", "exp", "cos"):
             raise ScheduleError(
-                f"schedule {spec!r}: type must be one of lin, exp, cos, piecewise"
+                f"schedule {brief(spec)}: type must be one of lin, exp, cos, piecewise"
             )
         if "start" not in spec or "end" not in spec:
-            raise ScheduleError(f"schedule {spec!r}: needs 'start' and 'end'")
+            raise ScheduleError(f"schedule {brief(spec)}: needs 'start' and 'end'")
         steps = spec.get("steps")
-        text = f"{kind}:{spec['start']}->{spec['end']}" + (f"@{steps}" if steps else "")
-        return _with_spec(parse_schedule(text, origin), spec)
+        return Schedule(kind, ((0, _num(spec["start"], spec)), (0, _num(spec["end"], spec))),
+                        _duration(steps, spec) if steps is not None else None, origin, spec)
     if not isinstance(spec, str):
-        raise ScheduleError(f"schedule {spec!r}: expected a number, a string or a mapping")
+        raise ScheduleError(f"schedule {brief(spec)}: expected a number, a string or a mapping")
     text = spec.strip()
     if ":" not in text:
         return _with_spec(parse_schedule(_num(text, spec), origin), spec)
     kind, _, body = text.partition(":")
     kind = kind.strip().lower()
     if kind not in _KINDS:
-        raise ScheduleError(f"schedule {spec!r}: unknown kind {kind!r}; expected one of {_KINDS}")
+        raise ScheduleError(f"schedule {brief(spec)}: unknown kind {brief(kind, 40)}; "
+                            f"expected one of {_KINDS}")
     if kind == "const":
         return _with_spec(parse_schedule(_num(body, spec), origin), spec)
     if kind == "pw":
         pts = []
         for item in body.split(","):
             if "=" not in item:
-                raise ScheduleError(f"schedule {spec!r}: piecewise knot {item!r} is not step=value")
+                raise ScheduleError(f"schedule {brief(spec)}: piecewise knot {brief(item, 60)} "
+                                    "is not step=value")
             s, v = item.split("=", 1)
             pts.append((_num(s, spec), _num(v, spec)))
-        if any(b[0] <= a[0] for a, b in zip(pts, pts[1:])):
-            raise ScheduleError(f"schedule {spec!r}: piecewise steps must increase")
-        return Schedule("pw", tuple(pts), origin=origin, spec=spec)
+        return _piecewise(pts, spec, origin)
     steps = None
     if "@" in body:
         body, _, st = body.partition("@")
-        steps = int(_num(st, spec))
-        if steps <= 0:
-            raise ScheduleError(f"schedule {spec!r}: duration after @ must be positive")
+        steps = _duration(st, spec)
     if "->" not in body:
-        raise ScheduleError(f"schedule {spec!r}: expected '{kind}:START->END'")
+        raise ScheduleError(f"schedule {brief(spec)}: expected '{kind}:START->END'")
     a, _, b = body.partition("->")
     return Schedule(kind, ((0, _num(a, spec)), (0, _num(b, spec))), steps, origin, spec)
+
+
+def _piecewise(pts: list[tuple[float, float]], spec: Any, origin: int) -> Schedule:
+    """A ``pw`` schedule from finite knots; steps must increase and stay within MAX_STEP."""
+    if any(abs(x) > MAX_STEP for x, _ in pts):
+        raise ScheduleError(f"schedule {brief(spec)}: piecewise steps must be within "
+                            f"+-{MAX_STEP:.0e}")
+    if any(b[0] <= a[0] for a, b in zip(pts, pts[1:])):
+        raise ScheduleError(f"schedule {brief(spec)}: piecewise steps must increase")
+    return Schedule("pw", tuple(pts), origin=origin, spec=spec)
 
 
 def _with_spec(s: Schedule, spec: Any) -> Schedule:

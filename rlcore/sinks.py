@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from rlcore.hparams import Change
-from rlcore.io import append_jsonl
+from rlcore.io import append_jsonl, brief, dumps_strict
 
 __all__ = ["LogSink", "RunFolderSink", "MemorySink"]
 
@@ -77,10 +77,10 @@ class RunFolderSink:
     and one terminal line per change or refusal."""
 
     def __init__(self, tb_dir: str | Path, changes: str | Path, rejections: str | Path,
-                 echo: bool = True):
+                 echo: bool = True, purge_step: int | None = None):
         from rlcore.tblog import TBLogger
 
-        self.tb = TBLogger(tb_dir)
+        self.tb = TBLogger(tb_dir, purge_step)
         self.changes_path, self.rejections_path = Path(changes), Path(rejections)
         self.echo = echo
 
@@ -91,13 +91,20 @@ class RunFolderSink:
     def change(self, change: Change) -> None:
         """A line in ``changes.jsonl``, TensorBoard text, and a terminal line."""
         append_jsonl(self.changes_path, change.to_dict())
-        msg = f"step {change.step}: {change.field} {change.old!r} -> {change.new!r}"
+        msg = f"step {change.step}: {change.field} {brief(change.old)} -> {brief(change.new)}"
         self.tb.text("changes", f"{msg} ({change.source})", change.step)
         self._say(f"[{change.source}] {msg}")
 
     def rejection(self, step: int, field: str, value: Any, reason: str) -> None:
-        """A line in ``rejections.jsonl``, TensorBoard text, and a terminal line."""
-        append_jsonl(self.rejections_path, {"step": step, "field": field, "value": value,
+        """A line in ``rejections.jsonl``, TensorBoard text, and a terminal line. Long values and
+        reasons are cut to a few hundred characters (a 10 MB edit is not echoed 3 times)."""
+        field, reason = brief_text(str(field), 100), brief_text(str(reason), 500)
+        try:
+            short = len(dumps_strict(value)) <= 200
+        except (TypeError, ValueError, RecursionError):
+            short = False
+        append_jsonl(self.rejections_path, {"step": step, "field": field,
+                                            "value": value if short else brief(value),
                                             "reason": reason})
         self.tb.text("rejections", f"step {step}: {reason}", step)
         self._say(f"[control] step {step}: refused {field}: {reason}")
@@ -119,3 +126,8 @@ class RunFolderSink:
         from tqdm import tqdm
 
         tqdm.write(msg)
+
+
+def brief_text(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (with the full length)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

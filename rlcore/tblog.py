@@ -11,10 +11,12 @@ __all__ = ["TBLogger"]
 class TBLogger:
     """Scalars and text written to ``<run>/tb``; non-finite scalars are skipped."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, purge_step: int | None = None):
+        """Open ``path``; a resumed run passes ``purge_step`` (its checkpoint's step) so events
+        logged after it by the interrupted process are hidden."""
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(path), flush_secs=10)
+        self.writer = SummaryWriter(log_dir=str(path), flush_secs=10, purge_step=purge_step)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         """Log one scalar."""

@@ -8,7 +8,12 @@ at the end evaluates, checkpoints and writes ``summary.json``. :func:`train` is 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import shutil
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +21,9 @@ import torch
 
 from rlcore.config import RunConfig, config_to_dict, resolved_env_kwargs
 from rlcore.control import ControlFile
-from rlcore.io import atomic_write_text
+from rlcore.io import atomic_write_text, locked
 from rlcore.runner import Runner, build_agent, build_envs, make_evaluator, resolve_device, seed_everything
-from rlcore.runs import RunDir, new_run_id
+from rlcore.runs import RunDir, new_run_id, truncate_jsonl
 from rlcore.sinks import RunFolderSink
 
 __all__ = ["TrainingRun", "train"]
@@ -37,23 +42,47 @@ class TrainingRun:
         self.run, self.algo_cfg, self.rd = run, algo_cfg, run_dir
         torch.set_num_threads(max(1, run.torch_threads))
         device = resolve_device(run.device)
+        state = None
+        if resume:  # checked before anything is built or written
+            state, path, self.skipped = run_dir.load_checkpoint(map_location=device)
+            if run.steps <= int(state["step"]):
+                raise ValueError(f"{run_dir.path}: the run has done {int(state['step'])} of "
+                                 f"{run.steps} steps; pass --steps N with N > "
+                                 f"{int(state['step'])} to train it further")
         seed_everything(run.seed)
-        envs = build_envs(run, algo_cfg)
-        agent = build_agent(run, algo_cfg, envs, device)
-        control = ControlFile(run_dir.control, run_dir.path.name)
-        self.runner = Runner(agent, envs, RunFolderSink(run_dir.tb, run_dir.changes,
-                                                        run_dir.rejections),
-                             run, control=control, evaluator=make_evaluator(run, algo_cfg),
-                             checkpointer=run_dir.save_checkpoint)
-        if resume:
-            path = run_dir.latest_checkpoint()
-            self.runner.load_state_dict(torch.load(path, map_location=device,
-                                                   weights_only=False))
+        with _sigint_ignored(run.vec == "async"):  # Ctrl-C is the parent's to handle
+            envs = build_envs(run, algo_cfg)
+        try:
+            agent = build_agent(run, algo_cfg, envs, device)
+            control = ControlFile(run_dir.control, run_dir.path.name,
+                                  settle_s=run.control_settle_s)
+            sink = RunFolderSink(run_dir.tb, run_dir.changes, run_dir.rejections,
+                                 purge_step=int(state["step"]) if state else None)
+        except BaseException:
+            envs.close()
+            raise
+        keep = run.keep_checkpoints
+        self.runner = Runner(agent, envs, sink, run, control=control,
+                             evaluator=make_evaluator(run, algo_cfg),
+                             checkpointer=lambda st, step: run_dir.save_checkpoint(st, step, keep))
+        if state is not None:
+            self.runner.load_state_dict(state)
             self.runner.last_checkpoint = path
+            step = self.runner.step
+            # what the interrupted process did after this checkpoint is rolled back: its
+            # changes, its newer (unreadable) checkpoints, its half-written temp files
+            truncate_jsonl(run_dir.changes, step)
+            for p in run_dir.checkpoint_files():
+                if int(p.stem.split("_")[1]) > step:
+                    p.unlink(missing_ok=True)
+            run_dir.remove_temp_files()
+            config = config_to_dict(run, algo_cfg)
+            atomic_write_text(run_dir.config, _yaml(config))  # --steps may have grown
             if not control.path.exists():
                 control.write(agent.hparam_schedules())
             # otherwise the file on disk is the user's: it is read at the first boundary
         else:
+            self.skipped = []
             atomic_write_text(run_dir.config, _yaml(config_to_dict(run, algo_cfg)))
             control.write(agent.hparam_schedules())
 
@@ -62,22 +91,42 @@ class TrainingRun:
         return the summary."""
         r, run = self.runner, self.run
         try:
+            lock = locked(self.rd.checkpoints, blocking=False)
+            lock.__enter__()
+        except BlockingIOError:
+            r.sink.close()
+            r.envs.close()
+            raise ValueError(f"{self.rd.path}: another process is training this run") from None
+        restore = _on_signals(lambda name: setattr(r, "stop_requested", name))
+        try:
             out = r.run(run.steps)
-            r.evaluate()
+            if r.stop_requested is None:  # interrupted: save at once, no evaluation
+                r.evaluate()
             r.checkpoint()
             summary = {
                 "algo": run.algo, "env": run.env, "steps": r.step, "wall_s": r.wall_s,
                 "sps": out["sps"], "run_id": self.rd.path.name,
                 "checkpoint": str(r.last_checkpoint), "seed": run.seed,
-                "status": "stopped" if r.stopped else "completed",
+                "status": ("interrupted" if r.stop_requested else
+                           "stopped" if r.stopped else "completed"),
+                "interrupted_by": r.stop_requested,
                 "train_return_mean_100": r.recent_return(),
                 "train_metrics_mean_100": r.recent_metrics_mean(),
                 **r.last_eval,
             }
             self.rd.write_json(self.rd.summary, summary)
+        except Exception as e:  # the run failed mid-way: say so in the folder, then raise
+            self.rd.write_json(self.rd.summary, {
+                "algo": run.algo, "env": run.env, "steps": r.step, "run_id": self.rd.path.name,
+                "status": "failed", "error": f"{type(e).__name__}: {str(e)[:500]}",
+                "checkpoint": str(r.last_checkpoint) if r.last_checkpoint else None,
+                "seed": run.seed})
+            raise
         finally:
+            restore()
             r.sink.close()
             r.envs.close()
+            lock.__exit__(None, None, None)
         return summary
 
 
@@ -85,17 +134,76 @@ def train(run: RunConfig, algo_cfg: Any, run_dir: str | Path | None = None,
           resume: bool = False) -> tuple[dict[str, Any], Path]:
     """Train in ``run_dir`` (a new folder under ``run.runs_dir`` by default); returns
     (summary, path of summary.json)."""
-    if run_dir is None:
-        run_dir = Path(run.runs_dir) / (run.run_id or new_run_id(run.algo, run.env, run.seed))
-        n = 1
-        while run.run_id is None and run_dir.exists():  # two runs started in the same second
-            n += 1
-            run_dir = run_dir.with_name(f"{run_dir.name.rsplit('~', 1)[0]}~{n}")
-    rd = RunDir(run_dir)
-    if not resume:
-        rd.create()
-    summary = TrainingRun(run, algo_cfg, rd, resume=resume).train()
-    return summary, rd.summary
+    if resume:
+        rd = RunDir(run_dir)
+        if not rd.config.is_file():
+            raise FileNotFoundError(f"{rd.path}: not a run folder (no config.yaml)")
+        tr = TrainingRun(run, algo_cfg, rd, resume=True)
+    else:
+        parent = Path(run_dir).parent if run_dir is not None else Path(run.runs_dir)
+        parent_existed = parent.exists()
+        rd = _claim(run, run_dir)
+        try:
+            tr = TrainingRun(run, algo_cfg, rd)
+        except BaseException:  # a failed start leaves no folder behind
+            shutil.rmtree(rd.path, ignore_errors=True)
+            if not parent_existed:
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
+            raise
+    return tr.train(), rd.summary
+
+
+def _claim(run: RunConfig, run_dir: str | Path | None) -> RunDir:
+    """A new run folder, created atomically: ``run_dir``, or ``runs_dir/<run id>`` (with ``~2``,
+    ``~3`` ... when runs started in the same second took the name)."""
+    if run_dir is not None or run.run_id is not None:
+        return RunDir(run_dir if run_dir is not None else Path(run.runs_dir) / run.run_id).create()
+    base = Path(run.runs_dir) / new_run_id(run.algo, run.env, run.seed)
+    for n in range(1, 10_000):
+        try:
+            return RunDir(base if n == 1 else base.with_name(f"{base.name}~{n}")).create()
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{base}: 10,000 runs with this name; choose a --run-id")
+
+
+def _on_signals(handler: Callable[[str], None]) -> Callable[[], None]:
+    """Route the first SIGINT/SIGTERM to ``handler(name)`` (the run saves and exits); a second
+    one acts as usual. Returns the function that restores the previous handlers. Does nothing
+    outside the main thread, where Python cannot handle signals."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        handler(signal.Signals(signum).name)
+
+    for sig in previous:
+        signal.signal(sig, on_signal)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
+@contextlib.contextmanager
+def _sigint_ignored(active: bool) -> Iterator[None]:
+    """Ignore SIGINT while subprocess environments start, so they inherit the ignore: a Ctrl-C
+    reaches the whole process group, and the workers must not die of it before the parent has
+    saved."""
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _yaml(d: dict[str, Any]) -> str:

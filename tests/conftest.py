@@ -19,7 +19,7 @@ def make_runner(tmp_path):
     def _make(resume_dir=None, **overrides):
         base = {"algo": "ppo", "env": "CartPole-v1", "steps": 2048, "n_envs": 2, "seed": 0,
                 "n_steps": 64, "batch_size": 64, "n_epochs": 2, "progress": False,
-                "eval_episodes": 2, "eval_envs": 2}
+                "eval_episodes": 2, "eval_envs": 2, "control_settle_s": 0.0}
         base.update(overrides)
         run, algo = resolve_configs(base)
         if resume_dir is not None:

@@ -177,7 +177,7 @@ def test_n_steps_change_waits_for_the_rollout_boundary():
 
 def _runner(tmp_path: Path, **over) -> TrainingRun:
     base = {"algo": "a2c", "env": "CartPole-v1", "steps": 200, "n_envs": N, "seed": 0,
-            "progress": False, "eval_episodes": 2, "eval_envs": 2, **over}
+            "progress": False, "eval_episodes": 2, "eval_envs": 2, "control_settle_s": 0.0, **over}
     run, algo = resolve_configs(base)
     return TrainingRun(run, algo, RunDir(tmp_path / "run").create())
 

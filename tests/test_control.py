@@ -59,8 +59,10 @@ def test_invalid_edits_are_rejected_with_reason(make_runner, field, value, words
     rej = _lines(r.rd.rejections)
     assert len(rej) == 1 and rej[0]["field"] == field and words in rej[0]["reason"]
     assert not r.rd.changes.exists()
-    # the file is rewritten to the values in force
-    assert yaml.safe_load(r.rd.control.read_text())["hparams"].get(field) == before.get(field)
+    # the file stays as the user wrote it (the runner never rewrites it), and is not refused
+    # again until it changes
+    assert yaml.safe_load(r.rd.control.read_text())["hparams"][field] == value
+    assert r.runner.poll_control() == [] and len(_lines(r.rd.rejections)) == 1
 
 
 def test_broken_yaml_is_rejected_and_training_goes_on(make_runner):
@@ -114,7 +116,8 @@ def test_cli_control_validates_with_the_algorithms_own_fields(tmp_path, algo, en
     from rlcore.runs import RunDir
     from rlcore.training import TrainingRun
 
-    run, cfg = resolve_configs({"algo": algo, "env": env, "n_envs": 1, "progress": False})
+    run, cfg = resolve_configs({"algo": algo, "env": env, "n_envs": 1, "progress": False,
+                                "control_settle_s": 0.0})
     rd = RunDir(tmp_path / algo).create()
     runner = TrainingRun(run, cfg, rd)
     res = CliRunner().invoke(cli_module.cli, ["control", str(rd.path), "--set", f"{field}={good}"])

@@ -57,7 +57,8 @@ def test_off_policy_agents_read_the_runners_clock(algo, env, extra):
 def test_gamma_change_through_the_control_file_reaches_the_normaliser(tmp_path):
     run, cfg = resolve_configs({"algo": "sac", "env": "Pendulum-v1", "n_envs": 1, "steps": 100,
                                 "normalize_reward": True, "progress": False, "log_every": 50,
-                                "learning_starts": 1000, "eval_episodes": 1})
+                                "learning_starts": 1000, "eval_episodes": 1,
+                                "control_settle_s": 0.0})
     tr = TrainingRun(run, cfg, RunDir(tmp_path / "run").create())
     data = yaml.safe_load(tr.rd.control.read_text())
     data["hparams"]["gamma"] = 0.95

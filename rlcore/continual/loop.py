@@ -43,7 +43,7 @@ from rlcore.continual.settings import OnlineSettings
 from rlcore.continual.source import Source
 from rlcore.control import ControlFile
 from rlcore.hparams import HParamError
-from rlcore.io import append_jsonl, atomic_write_text, read_yaml
+from rlcore.io import append_jsonl, atomic_write_text, brief, read_yaml
 from rlcore.runner import Runner, build_envs, seed_everything
 from rlcore.runs import RunDir, atomic_torch_save
 from rlcore.sinks import MemorySink
@@ -81,6 +81,8 @@ class OnlineConfig:
     """Seed of the tick RNG (window choice) and of the runner."""
     eval_stride: int | None = None
     """Bars between hold-out episode starts (default: episode_length, non-overlapping)."""
+    control_settle_s: float = 1.0
+    """Read an ``online/control.yaml`` edit once the file has been unchanged this long."""
 
 
 class OnlineLoop:
@@ -102,7 +104,8 @@ class OnlineLoop:
         self.env_kwargs = window_env_kwargs(self.env_id, self.run_cfg.algo, kw,
                                             config.episode_length)
         self.settings = settings or OnlineSettings()
-        self.control = ControlFile(self.dir / "control.yaml", self.rd.path.name)
+        self.control = ControlFile(self.dir / "control.yaml", self.rd.path.name,
+                                   settle_s=config.control_settle_s)
         self.on_policy = agent_class(self.run_cfg.algo).on_policy
         self.data: pd.DataFrame | None = None
         self.tick = 0
@@ -152,6 +155,8 @@ class OnlineLoop:
         self.reservoir.load_state_dict(st["reservoir"])
         self.version, self.history, self.fisher = st["version"], st["history"], st["fisher"]
         self.settings.load_state_dict(st["settings"])
+        if st.get("control"):
+            self.control.load_state_dict(st["control"])
         self.norm = st["norm"]
         v = torch.load(self._version_path(self.version), map_location="cpu", weights_only=False)
         v0 = torch.load(self._version_path(0), map_location="cpu", weights_only=False)
@@ -354,22 +359,26 @@ class OnlineLoop:
 
     # -- control file ------------------------------------------------------------------------
     def poll_control(self) -> None:
-        """Apply edits of ``online/control.yaml``; log changes and refusals; obey ``stop``."""
+        """Apply edits of ``online/control.yaml`` (never rewritten: it stays as the user wrote
+        it); log changes and refusals (a refusal never stops the loop); obey ``stop``."""
         upd = self.control.poll()
         if upd is None:
             return
         for fld, reason in upd.errors:
             append_jsonl(self.dir / "rejections.jsonl",
                          {"tick": self.tick, "field": fld, "value": None, "reason": reason})
-        for name, value in upd.hparams.items():
-            if name in self.settings and value == self.settings.spec(name):
-                continue
+        for name in upd.changed:
+            value = upd.hparams[name]
             try:
+                if name in self.settings and value == self.settings.spec(name):
+                    continue
                 ch = self.settings.set(name, value)
-            except HParamError as e:
+            except Exception as e:  # HParamError, or anything odd in the value: refused
+                reason = str(e) if isinstance(e, HParamError) else f"{type(e).__name__}: {e}"
                 append_jsonl(self.dir / "rejections.jsonl",
-                             {"tick": self.tick, "field": name, "value": value, "reason": str(e)})
-                self._say(f"[online] refused {name}: {e}")
+                             {"tick": self.tick, "field": name, "value": brief(value),
+                              "reason": brief(reason, 500)})
+                self._say(f"[online] refused {name}: {brief(reason, 500)}")
                 continue
             append_jsonl(self.dir / "changes.jsonl",
                          {"step": self.tick, "field": name, "old": ch[0], "new": ch[1],
@@ -377,8 +386,6 @@ class OnlineLoop:
             self._say(f"[online] tick {self.tick}: {name} {ch[0]!r} -> {ch[1]!r}")
         if upd.command == "stop":
             self._stop = True
-        if not any(f == "control.yaml" for f, _ in upd.errors):
-            self.control.write(self.settings.specs_dict())
 
     # -- persistence -------------------------------------------------------------------------
     def _version_path(self, k: int) -> Path:
@@ -402,6 +409,7 @@ class OnlineLoop:
               "reservoir": self.reservoir.state_dict(), "version": self.version,
               "history": self.history, "fisher": self.fisher,
               "settings": self.settings.state_dict(), "norm": self.norm,
+              "control": self.control.state_dict(),
               "last_lines": lines}
         atomic_torch_save(st, self.state_path)
 

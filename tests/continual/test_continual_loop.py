@@ -57,7 +57,7 @@ class RecordingLoop(OnlineLoop):
 
 
 CFG = dict(every=pd.Timedelta("50min"), train_bars=100, holdout_bars=64, warmup_bars=200,
-           episode_length=16, n_envs=4)
+           episode_length=16, n_envs=4, control_settle_s=0.0)
 
 
 @pytest.fixture(scope="module")
