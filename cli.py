@@ -90,9 +90,12 @@ def train(algo, env_id, steps, seed, n_envs, vec, net, frame_stack, sets, env_ar
                                            config_file, run_id, runs_dir)) or sets or env_args:
                 _fail("--resume continues a run as configured: only --steps (to extend it), "
                       "--device and --no-progress may be given")
+            if not (Path(resume_dir) / "config.yaml").is_file():
+                _fail(f"{resume_dir}: not a run folder (no config.yaml); nothing to resume")
             base = read_yaml(Path(resume_dir) / "config.yaml")
             run_cfg, algo_cfg = configs_from_dict(base)
-            run_cfg = dataclasses.replace(run_cfg, steps=steps or run_cfg.steps,
+            run_cfg = dataclasses.replace(run_cfg,
+                                          steps=steps if steps is not None else run_cfg.steps,
                                           device=device or run_cfg.device,
                                           progress=run_cfg.progress and not no_progress)
         else:
@@ -119,13 +122,25 @@ def train(algo, env_id, steps, seed, n_envs, vec, net, frame_stack, sets, env_ar
         summary, path = run_train(run_cfg, algo_cfg, resume_dir, resume=bool(resume_dir))
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
         _fail(str(e))
-    click.echo(f"eval return {summary.get('eval_return_mean', float('nan')):.2f} "
-               f"+- {summary.get('eval_return_std', float('nan')):.2f} (the reward summed over an "
-               f"episode), {summary['sps']:.0f} steps/s, status {summary['status']}")
+    except (FloatingPointError, RuntimeError, OSError) as e:  # the run failed mid-way
+        _fail(f"training failed: {type(e).__name__}: {e}\nsummary.json says status failed; "
+              "'python cli.py train --resume RUN_DIR' continues from the last checkpoint")
+    if "eval_return_mean" not in summary:  # interrupted: saved without an evaluation
+        click.echo(f"{summary['steps']} steps, {summary['sps']:.0f} steps/s, status "
+                   f"{summary['status']} (no evaluation)")
+    else:
+        click.echo(f"eval return {summary.get('eval_return_mean', float('nan')):.2f} "
+                   f"+- {summary.get('eval_return_std', float('nan')):.2f} (the reward summed "
+                   f"over an episode), {summary['sps']:.0f} steps/s, status {summary['status']}")
     if summary.get("eval_metrics"):
         click.echo(f"eval episodes (mean of {summary.get('eval_episodes', 0)}): "
                    + format_metrics(summary["eval_metrics"], summary.get("eval_metric_units", {})))
     click.echo(str(path))
+    if summary["status"] == "interrupted":  # saved: 'train --resume' continues it
+        click.echo(f"interrupted by {summary.get('interrupted_by')} at step {summary['steps']}; "
+                   "continue with: python cli.py train --resume "
+                   f"{Path(path).parent}", err=True)
+        sys.exit(143 if summary.get("interrupted_by") == "SIGTERM" else 130)
 
 
 def format_metrics(metrics: dict[str, float], units: dict[str, str]) -> str:
@@ -177,7 +192,7 @@ def control(run_dir, sets, command, show) -> None:
             run_cfg, algo_cfg = configs_from_dict(read_yaml(rd.config))
             specs = agent_class(run_cfg.algo).hparam_specs(algo_cfg)
             edit_control(rd.control, specs, parse_assignments(sets, "--set"), command)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, TypeError, OSError) as e:  # OSError: FileNotFoundError, permissions
         _fail(str(e))
     if show or not (sets or command):
         click.echo(rd.control.read_text())
@@ -189,12 +204,13 @@ def control(run_dir, sets, command, show) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def runs_cmd(runs_dir, as_json) -> None:
     """List runs with their summaries."""
+    from rlcore.runs import run_status
+
     rows = []
     for d in sorted(Path(runs_dir).glob("*/")):
-        s = d / "summary.json"
-        summary = json.loads(s.read_text()) if s.exists() else {}
+        summary, status = run_status(d)
         rows.append({"run": d.name, **{k: summary.get(k) for k in
-                     ("algo", "env", "steps", "sps", "eval_return_mean", "status")}})
+                     ("algo", "env", "steps", "sps", "eval_return_mean")}, "status": status})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -203,7 +219,7 @@ def runs_cmd(runs_dir, as_json) -> None:
         ev = r["eval_return_mean"]
         click.echo(f"{r['run']:56} {r['algo'] or '-':5} {r['steps'] or 0:>9} "
                    f"{(r['sps'] or 0):>7.0f} {ev if ev is None else round(ev, 2)!s:>9}  "
-                   f"{r['status'] or 'running/unfinished'}")
+                   f"{r['status']}")
 
 
 

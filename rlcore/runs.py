@@ -151,3 +151,35 @@ def truncate_jsonl(path: str | os.PathLike, last_step: int, key: str = "step") -
     if dropped:
         atomic_write_text(path, "".join(x + "\n" for x in keep))
     return dropped
+
+
+def run_status(path: str | os.PathLike) -> tuple[dict[str, Any], str]:
+    """(summary, status) of a run folder for ``python cli.py runs``: ``running`` while a process
+    trains it (it holds the lock on ``checkpoints/``), else the summary's status (``completed``,
+    ``stopped``, ``interrupted``, ``failed``), else ``killed (resumable)`` when it has
+    checkpoints but no summary, ``unfinished (no checkpoint)`` otherwise."""
+    rd = RunDir(path)
+    summary: dict[str, Any] = {}
+    try:
+        summary = json.loads(rd.summary.read_text(encoding="utf-8"))
+        if not isinstance(summary, dict):
+            summary = {}
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        return {}, "unreadable summary.json"
+    if rd.checkpoints.is_dir():
+        from rlcore.io import locked
+
+        try:
+            with locked(rd.checkpoints, blocking=False):
+                pass
+        except BlockingIOError:
+            return summary, "running"
+        except OSError:
+            pass
+    if summary.get("status"):
+        return summary, str(summary["status"])
+    if not rd.config.is_file():
+        return summary, "not a run folder"
+    return summary, "killed (resumable)" if rd.checkpoint_files() else "unfinished (no checkpoint)"
