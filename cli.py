@@ -28,7 +28,8 @@ class LazyGroup(click.Group):
     lazy = {"data": "marketsim.data.cli:data", "baseline": "marketsim.mm.cli:baseline",
             "backtest": "marketsim.evaluation.cli:backtest",
             "walkforward": "marketsim.evaluation.cli:walkforward",
-            "compare": "marketsim.evaluation.cli:compare", "online": "marketsim.online:online"}
+            "compare": "marketsim.evaluation.cli:compare", "online": "marketsim.online:online",
+            "trade": "marketsim.live.cli:trade"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Eager and lazy command names, sorted."""
