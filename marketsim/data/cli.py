@@ -16,6 +16,7 @@ import pandas as pd
 
 from marketsim.data.clean import clean_candles
 from marketsim.data.load import read_candles
+from marketsim.data.names import parse_file_name
 from marketsim.data.report import CleaningReport
 from marketsim.data.schema import DataError
 from marketsim.data.store import (
@@ -34,12 +35,13 @@ def _store(root: str | None) -> DataStore:
     return DataStore(root)
 
 
-@click.group(name="data")
+@click.group(name="data", context_settings={"help_option_names": ["-h", "--help"],
+                                             "max_content_width": 100, "show_default": True})
 def data() -> None:
     """Market data: download, import, clean, inspect and synthesise candles."""
 
 
-@data.command("fetch")
+@data.command("fetch", short_help="Download candles, funding or order books with ccxt.")
 @click.option("--exchange", "exchanges", multiple=True, default=("binance",), show_default=True)
 @click.option("--symbol", "symbols", multiple=True, required=True, help="e.g. ETH/USDT")
 @click.option("--timeframe", default="1m", show_default=True)
@@ -82,17 +84,33 @@ def fetch(exchanges, symbols, timeframe, since, until, kind, max_tries, store_ro
         sys.exit(1)
 
 
-@data.command("import")
+@data.command("import", short_help="Clean a candle file and write it to the store.")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--exchange", default="local", show_default=True)
-@click.option("--symbol", required=True, help="e.g. ETH/USDT")
-@click.option("--timeframe", default=None, help="default: inferred from the file")
+@click.option("--exchange", default=None,
+              help="store folder of the exchange (default: from the file name, else 'local')")
+@click.option("--symbol", default=None,
+              help="e.g. ETH/USDT (default: from a standard file name such as "
+                   "binance-spot_ETHUSDT_1h_20170817_20230303.csv.gz or ETH_USDT-1h.json)")
+@click.option("--timeframe", default=None,
+              help="default: from the file name, else inferred from the bars")
 @click.option("--store", "store_root", default=None, help=_STORE_HELP)
 def import_(file, exchange, symbol, timeframe, store_root) -> None:
     """Read FILE (CSV, CSV.gz, Parquet, ccxt JSON), clean it and write it to the store."""
+    named = parse_file_name(file)
+    symbol = symbol or (named.symbol if named else None)
+    if symbol is None:
+        raise click.UsageError(
+            f"--symbol is needed: the name {Path(file).name!r} is not a standard one "
+            "(<exchange>-spot_<SYMBOL>_<timeframe>_<start>_<end>.csv.gz or "
+            "<BASE>_<QUOTE>-<timeframe>.json)")
+    exchange = exchange or (named.exchange if named and named.exchange else "local")
     try:
         raw = read_candles(file)
         tf = timeframe or infer_timeframe(raw.index)
+        if timeframe is None and named is not None and named.timeframe != tf:
+            raise click.ClickException(
+                f"{Path(file).name}: the name says {named.timeframe} bars but the bars are "
+                f"{tf} apart; pass --timeframe to choose")
         cleaned, report = clean_candles(raw, tf)
     except DataError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -101,10 +119,11 @@ def import_(file, exchange, symbol, timeframe, store_root) -> None:
     click.echo(str(path))
 
 
-@data.command("clean")
+@data.command("clean", short_help="Clean a candle file into a Parquet file; print the report.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--timeframe", default=None, help="default: inferred from the file")
-@click.option("--out", default=None, help="output Parquet (default: <file>.clean.parquet)")
+@click.option("--out", default=None,
+              help="output Parquet (default: runs/data/<file name>.clean.parquet)")
 @click.option("--report", "report_path", default=None, help="also write the report as JSON")
 def clean(file, timeframe, out, report_path) -> None:
     """Clean FILE into a Parquet file and print the cleaning report."""
@@ -115,7 +134,7 @@ def clean(file, timeframe, out, report_path) -> None:
     except DataError as exc:
         raise click.ClickException(str(exc)) from exc
     name = Path(file).name.split(".")[0]
-    target = Path(out) if out else Path(file).with_name(f"{name}.clean.parquet")
+    target = Path(out) if out else Path("runs") / "data" / f"{name}.clean.parquet"
     atomic_write_bytes(target, frame_to_parquet_bytes(cleaned))
     if report_path:
         atomic_write_bytes(Path(report_path), json.dumps(report.to_dict(), indent=2).encode())
@@ -123,14 +142,18 @@ def clean(file, timeframe, out, report_path) -> None:
     click.echo(str(target))
 
 
-@data.command("info")
+@data.command("info", short_help="Range, rows, gaps, repairs and hash of a file or dataset.")
 @click.argument("target", required=False)
-@click.option("--exchange", default=None)
-@click.option("--symbol", default=None)
-@click.option("--timeframe", default=None)
+@click.option("--exchange", default=None, help="with --symbol and --timeframe: a store dataset")
+@click.option("--symbol", default=None, help="e.g. ETH/USDT (with --exchange, --timeframe)")
+@click.option("--timeframe", default=None,
+              help="e.g. 1h: the dataset's timeframe, or a file's (default: inferred)")
 @click.option("--store", "store_root", default=None, help=_STORE_HELP)
 def info(target, exchange, symbol, timeframe, store_root) -> None:
-    """Range, rows, gaps, repairs and hash of a file, or of a store dataset, or list the store."""
+    """Range, rows, gaps, repairs and hash of a file, or of a store dataset, or list the store.
+
+    TARGET is a candle file; without it, --exchange, --symbol and --timeframe name a store
+    dataset, and with none of them the store's datasets are listed."""
     store = _store(store_root)
     if target is None and exchange and symbol and timeframe:
         target = str(store.path(exchange, symbol, timeframe))
@@ -161,7 +184,7 @@ def info(target, exchange, symbol, timeframe, store_root) -> None:
     click.echo(report.summary())
 
 
-@data.command("synth")
+@data.command("synth", short_help="Generate synthetic candles (GBM, Merton jumps, regimes).")
 @click.option(
     "--model",
     type=click.Choice(["default", "gbm", "merton", "regime"]),
@@ -175,9 +198,12 @@ def info(target, exchange, symbol, timeframe, store_root) -> None:
 @click.option("--jump-rate", default=0.001, show_default=True, help="jumps per bar (merton)")
 @click.option("--jump-mean", default=0.0, show_default=True, help="mean log jump (merton)")
 @click.option("--jump-std", default=0.01, show_default=True, help="std of log jump (merton)")
-@click.option("--out", default=None, help="output Parquet (default: synth-<model>-<seed>.parquet)")
-def synth(model, n_bars, seed, timeframe, sigma, jump_rate, jump_mean, jump_std, out) -> None:
-    """Generate synthetic candles and write them as Parquet."""
+@click.option("--out", default=None,
+              help="output Parquet (default: the store's synthetic/<model>-seed<seed>/<timeframe>)")
+@click.option("--store", "store_root", default=None, help=_STORE_HELP)
+def synth(model, n_bars, seed, timeframe, sigma, jump_rate, jump_mean, jump_std, out,
+          store_root) -> None:
+    """Generate synthetic candles and write them as Parquet (into the store by default)."""
     from marketsim import synthetic
 
     if model == "default":
@@ -196,6 +222,12 @@ def synth(model, n_bars, seed, timeframe, sigma, jump_rate, jump_mean, jump_std,
         )
     else:
         df = synthetic.regime_switching(n_bars, seed=seed, timeframe=timeframe)
-    target = Path(out) if out else Path(f"synth-{model}-{seed}.parquet")
-    atomic_write_bytes(target, frame_to_parquet_bytes(df))
+    if out:
+        target = Path(out)
+        atomic_write_bytes(target, frame_to_parquet_bytes(df))
+    else:
+        params = {"model": model, "n_bars": n_bars, "seed": seed, "sigma": sigma,
+                  "jump_rate": jump_rate, "jump_mean": jump_mean, "jump_std": jump_std}
+        target = _store(store_root).write(df, "synthetic", f"{model}-seed{seed}", timeframe,
+                                          f"synthetic:{model}", extra={"synthetic": params})
     click.echo(str(target))

@@ -31,7 +31,8 @@ def test_synth_writes_parquet(tmp_path, model):
     assert len(df) == 500
 
 
-def test_clean_then_info(tmp_path):
+def test_clean_then_info(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default output goes under runs/data/
     df = make_candles(np.linspace(10, 11, 30))
     df = df.drop(df.index[5:8])
     src = tmp_path / "raw.csv"
@@ -39,7 +40,7 @@ def test_clean_then_info(tmp_path):
     report = tmp_path / "report.json"
     res = CliRunner().invoke(data, ["clean", str(src), "--report", str(report)])
     out = _last_line(res)
-    assert out == str(tmp_path / "raw.clean.parquet")
+    assert out == "runs/data/raw.clean.parquet"
     assert json.loads(report.read_text())["filled_rows"] == 3
     cleaned = pd.read_parquet(out)
     assert len(cleaned) == 30 and cleaned["filled"].sum() == 3
@@ -104,3 +105,53 @@ def test_fetch_command_against_local_server(tmp_path, monkeypatch):
         )
     assert bad.exit_code == 1 and "permanent error" in bad.output
     assert len(DataStore(tmp_path).read("binance", "ETH/USDT", "1m")) == 600
+
+
+def test_synth_writes_into_the_store_by_default(tmp_path):
+    res = CliRunner().invoke(data, ["synth", "--model", "gbm", "--n-bars", "300", "--seed", "3",
+                                    "--store", str(tmp_path)])
+    assert _last_line(res) == str(tmp_path / "synthetic" / "gbm-seed3" / "1m.parquet")
+    meta = DataStore(tmp_path).read_meta("synthetic", "gbm-seed3", "1m")
+    assert meta["synthetic"]["model"] == "gbm" and meta["rows"] == 300
+
+
+@pytest.mark.parametrize("name, exchange, symbol, tf", [
+    ("binance-spot_ETHUSDT_1h_20170817_20230303.csv", "binance", "ETH-USDT", "1h"),
+    ("coinbase-spot_ETH-USD_1h_20170430_20221024.csv", "coinbase", "ETH-USD", "1h"),
+    ("ETH_USDT-1h.csv", "local", "ETH-USDT", "1h"),
+])
+def test_import_reads_symbol_and_timeframe_from_a_standard_name(tmp_path, name, exchange,
+                                                                symbol, tf):
+    df = make_candles(np.linspace(10, 11, 20), freq="1h")
+    src = tmp_path / name
+    df.rename_axis("timestamp").reset_index().to_csv(src, index=False)
+    res = CliRunner().invoke(data, ["import", str(src), "--store", str(tmp_path / "st")])
+    assert _last_line(res) == str(tmp_path / "st" / exchange / symbol / f"{tf}.parquet")
+
+
+def test_import_refuses_a_name_that_contradicts_the_bars(tmp_path):
+    df = make_candles(np.linspace(10, 11, 20), freq="1min")
+    src = tmp_path / "binance-spot_ETHUSDT_1h_20170817_20230303.csv"
+    df.rename_axis("timestamp").reset_index().to_csv(src, index=False)
+    res = CliRunner().invoke(data, ["import", str(src), "--store", str(tmp_path / "st")])
+    assert res.exit_code == 1 and "the name says 1h bars but the bars are 1m apart" in res.output
+
+
+def test_import_of_an_unnamed_file_asks_for_the_symbol(tmp_path):
+    src = tmp_path / "candles.csv"
+    make_candles(np.linspace(10, 11, 5)).rename_axis("timestamp").reset_index().to_csv(src)
+    res = CliRunner().invoke(data, ["import", str(src), "--store", str(tmp_path / "st")])
+    assert res.exit_code == 2 and "--symbol is needed" in res.output
+
+
+def test_file_names():
+    from marketsim.data.names import FileName, parse_file_name, split_symbol
+
+    assert parse_file_name("x/binance-spot_BTCUSDT_1m_20210402_20210520.csv.gz") == \
+        FileName("BTC/USDT", "1m", "binance")
+    assert parse_file_name("BTC_USDT_USDT-1h-futures.feather") == FileName("BTC/USDT:USDT", "1h")
+    assert parse_file_name("binanceusdm_ETHUSDT_5m_20240101_20240201.parquet").exchange == \
+        "binanceusdm"
+    assert parse_file_name("prices.csv") is None
+    assert parse_file_name("binance-spot_XYZ_1h_20170817_20230303.csv") is None
+    assert split_symbol("ETHBTC") == "ETH/BTC" and split_symbol("SOLFDUSD") == "SOL/FDUSD"
