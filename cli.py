@@ -14,12 +14,13 @@ from pathlib import Path
 
 import click
 
-from rlcore.config import ALGOS, parse_assignments
+from rlcore.config import ALGOS, RunConfig, parse_assignments
 
 DEFAULT_ENV = "marketsim/CryptoFutures-v0"
 """``train``'s environment when neither ``--env`` nor ``--config`` names one (the README's main job)."""
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "show_default": True}
+"""Every command: ``-h``, and ``--help`` shows each option's default (subcommands inherit it)."""
 
 
 class LazyGroup(click.Group):
@@ -42,6 +43,17 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(mod), attr)
         return super().get_command(ctx, name)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command with the first paragraph of its help, whole (click cuts it with ...)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                text = cmd.short_help or (cmd.help or "").split("\n\n")[0]
+                rows.append((name, " ".join(text.split())))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT)
 def cli() -> None:
@@ -52,32 +64,91 @@ def _fail(msg: str) -> None:
     raise click.ClickException(msg)
 
 
+_RUN = RunConfig()
+"""The defaults ``train --help`` shows: the options default to None so that ``--config`` and
+``--resume`` can tell a value given from one left out."""
+
+
+def _show_hparams(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--list-hparams``: print the algorithm's mutable hyperparameters and exit."""
+    if not value or ctx.resilient_parsing:
+        return
+    from rlcore.config import agent_class, resolve_configs
+    from rlcore.io import read_yaml
+
+    p = ctx.params
+    overrides = dict(read_yaml(p["config_file"]) or {}) if p.get("config_file") else {}
+    if p.get("algo"):
+        overrides["algo"] = p["algo"]
+    try:
+        overrides.update(parse_assignments(p.get("sets") or (), "--set"))
+        run_cfg, algo_cfg = resolve_configs(overrides)
+    except (ValueError, TypeError) as e:
+        _fail(str(e))
+    click.echo(hparam_table(agent_class(run_cfg.algo).hparam_specs(algo_cfg), algo_cfg,
+                            run_cfg.algo))
+    ctx.exit(0)
+
+
+def hparam_table(specs: list, algo_cfg: object, algo: str) -> str:
+    """One line per mutable hyperparameter: name, type, bounds, schedulable, current default."""
+    def num(x: float | None, inf: str) -> str:
+        return inf if x is None else str(int(x)) if s.kind is int else f"{x:g}"
+
+    lines = [f"mutable hyperparameters of {algo}: change them with --set, in control.yaml "
+             "(python cli.py control) or Runner.apply_change",
+             f"{'name':22} {'type':5} {'bounds':20} {'schedule':8} {'default':16} meaning"]
+    derived = False
+    for s in specs:
+        bounds = (f"{'(' if s.low_open or s.low is None else '['}{num(s.low, '-inf')}, "
+                  f"{num(s.high, 'inf')}{')' if s.high is None else ']'}")
+        value = getattr(algo_cfg, s.name, None)
+        derived |= value is None
+        lines.append(f"{s.name:22} {s.kind.__name__:5} {bounds:20} "
+                     f"{'yes' if s.schedulable else 'no':8} "
+                     f"{'derived*' if value is None else str(value):16} {s.doc}")
+    lines.append("bounds: [ ] inclusive, ( ) exclusive; a schedule: 'lin:A->B', 'exp:A->B', "
+                 "'cos:A->B' (to the run's end, or over N steps with @N), 'pw:STEP=V,STEP=V'")
+    if derived:
+        lines.append("* derived from other settings when the agent is built (see the "
+                     "algorithm's page in docs/algorithms/)")
+    return "\n".join(lines)
+
+
 @cli.command(context_settings=CONTEXT)
-@click.option("--algo", type=click.Choice(sorted(ALGOS)), default=None,
-              help="Algorithm (default ppo).")
+@click.option("--algo", type=click.Choice(sorted(ALGOS)), default=None, is_eager=True,
+              help=f"Algorithm (default {_RUN.algo}).")
 @click.option("--env", "env_id", default=None,
               help=f"gymnasium id or module:EnvId (default {DEFAULT_ENV}).")
-@click.option("--steps", type=int, default=None, help="Total environment steps (default 100000).")
-@click.option("--seed", type=int, default=None, help="Seed (default 0).")
-@click.option("--n-envs", type=int, default=None, help="Environments stepped together (default 8).")
+@click.option("--steps", type=int, default=None,
+              help=f"Total environment steps (default {_RUN.steps}).")
+@click.option("--seed", type=int, default=None, help=f"Seed (default {_RUN.seed}).")
+@click.option("--n-envs", type=int, default=None,
+              help=f"Environments stepped together (default {_RUN.n_envs}).")
 @click.option("--vec", type=click.Choice(["sync", "async"]), default=None,
-              help="SyncVectorEnv or AsyncVectorEnv (subprocesses).")
+              help=f"SyncVectorEnv or AsyncVectorEnv (subprocesses) (default {_RUN.vec}).")
 @click.option("--net", type=click.Choice(["mlp", "resmlp", "lstm"]), default=None,
-              help="Network: plain MLP, residual LayerNorm MLP, or LSTM.")
-@click.option("--frame-stack", type=int, default=None, help="Stack the last K observations.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Network: plain MLP, residual LayerNorm MLP, or LSTM (default mlp).")
+@click.option("--frame-stack", type=int, default=None,
+              help=f"Stack the last K observations (default {_RUN.frame_stack}).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", is_eager=True,
               help="Any run or algorithm setting; schedules allowed, e.g. "
-                   "learning_rate=lin:0.001->0. Repeatable.")
+                   "'learning_rate=lin:0.001->0' (quote it: the shell reads > as a "
+                   "redirection). Repeatable; --list-hparams lists the mutable ones.")
 @click.option("--env-arg", "env_args", multiple=True, metavar="KEY=VALUE",
               help="Keyword argument of the environment constructor. Repeatable.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="YAML file of settings (same keys as --set; --set wins).")
-@click.option("--run-id", default=None, help="Run folder name under runs/.")
-@click.option("--runs-dir", default=None, help="Folder that holds run folders (default runs).")
-@click.option("--device", default=None, help="cpu, cuda or auto.")
+              is_eager=True, help="YAML file of settings (same keys as --set; --set wins).")
+@click.option("--run-id", default=None,
+              help="Run folder name under runs/ (default <UTC time>-<algo>-<env>-s<seed>).")
+@click.option("--runs-dir", default=None,
+              help=f"Folder that holds run folders (default {_RUN.runs_dir}).")
+@click.option("--device", default=None, help=f"cpu, cuda or auto (default {_RUN.device}).")
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
               help="Continue the run in this folder from its last checkpoint.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--list-hparams", is_flag=True, expose_value=False, callback=_show_hparams,
+              help="List the algorithm's mutable hyperparameters (bounds, defaults) and exit.")
 def train(algo, env_id, steps, seed, n_envs, vec, net, frame_stack, sets, env_args, config_file,
           run_id, runs_dir, device, resume_dir, no_progress) -> None:
     """Train an agent; prints the path of the run's summary.json last."""
@@ -178,7 +249,7 @@ def evaluate(run_dir, episodes, seed, stochastic) -> None:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="New value or schedule of a mutable hyperparameter. Repeatable.")
 @click.option("--command", type=click.Choice(["checkpoint", "evaluate", "stop"]), default=None,
-              help="A command for the running training.")
+              help="A command for the running training (default: none).")
 @click.option("--show", is_flag=True, help="Print the control file.")
 def control(run_dir, sets, command, show) -> None:
     """Edit a running training's control.yaml atomically (values are validated first)."""

@@ -34,12 +34,14 @@ __all__ = ["online"]
 @click.option("--n-envs", type=int, default=4, show_default=True, help="Environments per rollout.")
 @click.option("--anchor", type=click.Choice(["none", "l2", "ewc"]), default="none",
               show_default=True, help="Penalty towards the last promoted weights.")
-@click.option("--max-ticks", type=int, default=None, help="Stop after this many ticks.")
+@click.option("--max-ticks", type=int, default=None,
+              help="Stop after this many ticks (default: when the source ends).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the online loop.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Initial online setting (learning_rate, tick_steps, rehearsal_frac, "
                    "recent_frac, anchor_strength, promote_margin, pause). Repeatable.")
-@click.option("--store", "store_root", default=None, help="ccxt: data store folder.")
+@click.option("--store", "store_root", default=None,
+              help="ccxt: data store folder (default: $MARKETSIM_STORE or ./data_store).")
 @click.option("--quiet", is_flag=True, help="No per-tick lines.")
 def online(run_dir, source_spec, every, speed, train_bars, holdout_bars, warmup_bars,
            episode_length, n_envs, anchor, max_ticks, seed, sets, store_root, quiet) -> None:

@@ -42,9 +42,10 @@ def data() -> None:
 
 
 @data.command("fetch", short_help="Download candles, funding or order books with ccxt.")
-@click.option("--exchange", "exchanges", multiple=True, default=("binance",), show_default=True)
+@click.option("--exchange", "exchanges", multiple=True, default=("binance",), show_default=True,
+              help="ccxt exchange id; repeat for several")
 @click.option("--symbol", "symbols", multiple=True, required=True, help="e.g. ETH/USDT")
-@click.option("--timeframe", default="1m", show_default=True)
+@click.option("--timeframe", default="1m", show_default=True, help="bar length (ohlcv)")
 @click.option("--since", default=None, help="UTC start, e.g. 2025-03-01 (default: store end)")
 @click.option("--until", default=None, help="UTC end, exclusive (default: now)")
 @click.option(
@@ -52,6 +53,7 @@ def data() -> None:
     type=click.Choice(["ohlcv", "funding", "orderbook"]),
     default="ohlcv",
     show_default=True,
+    help="candles, funding rates, or order-book snapshots",
 )
 @click.option("--max-tries", default=5, show_default=True, help="tries per request")
 @click.option("--store", "store_root", default=None, help=_STORE_HELP)
@@ -190,10 +192,11 @@ def info(target, exchange, symbol, timeframe, store_root) -> None:
     type=click.Choice(["default", "gbm", "merton", "regime"]),
     default="default",
     show_default=True,
+    help="default: calibrated to ETHUSDT; gbm; merton (GBM plus jumps); regime (switching)",
 )
-@click.option("--n-bars", default=20_000, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--timeframe", default="1m", show_default=True)
+@click.option("--n-bars", default=20_000, show_default=True, help="number of candles")
+@click.option("--seed", default=0, show_default=True, help="random seed")
+@click.option("--timeframe", default="1m", show_default=True, help="bar length")
 @click.option("--sigma", default=0.001, show_default=True, help="per-bar vol (gbm, merton)")
 @click.option("--jump-rate", default=0.001, show_default=True, help="jumps per bar (merton)")
 @click.option("--jump-mean", default=0.0, show_default=True, help="mean log jump (merton)")

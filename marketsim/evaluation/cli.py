@@ -31,14 +31,16 @@ def _float_list(text: str | None) -> list[float] | None:
 @click.argument("run_dirs", nargs=-1, required=True,
                 type=click.Path(exists=True, file_okay=False))
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Candle file (CSV/CSV.gz/JSON/Parquet, as marketsim.data reads).")
+              help="Candle file (CSV/CSV.gz/JSON/Parquet, as marketsim.data reads); "
+                   "give it or --stress.")
 @click.option("--stress", type=click.Choice(["flash-crash-2017", "covid-2020", "ftx-2022",
                                              "luna-2022"]), default=None,
               help="A named stress window instead of --data (real data when available).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Where --stress looks for the shared data (default ../shared/data).")
-@click.option("--start", default=None, help="First bar (UTC), e.g. 2021-05-01.")
-@click.option("--end", default=None, help="End (exclusive, UTC).")
+@click.option("--start", default=None,
+              help="First bar (UTC), e.g. 2021-05-01 (default: the data's first).")
+@click.option("--end", default=None, help="End (exclusive, UTC; default: the data's end).")
 @click.option("--weights", default=None,
               help="With several RUN_DIRS: blend weights, e.g. 0.7,0.3 (default equal).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
@@ -59,7 +61,8 @@ def backtest(run_dirs, data, stress, data_dir, start, end, weights, out) -> None
 @click.command(context_settings=CONTEXT)
 @click.option("--algo", "algos", multiple=True, type=click.Choice(sorted(ALGOS)),
               help="Algorithm; repeat to compare several (default ppo).")
-@click.option("--env", "env_id", default="marketsim/CryptoFutures-v0", show_default=True)
+@click.option("--env", "env_id", default="marketsim/CryptoFutures-v0", show_default=True,
+              help="Environment trained and tested on (the futures market).")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), required=True,
               help="Candle file (CSV/CSV.gz/JSON/Parquet).")
 @click.option("--train", "train_w", default="60d", show_default=True, help="Train window.")
@@ -67,16 +70,19 @@ def backtest(run_dirs, data, stress, data_dir, start, end, weights, out) -> None
 @click.option("--step", "step_w", default="30d", show_default=True, help="Slide (>= --test).")
 @click.option("--steps", type=int, default=20_000, show_default=True,
               help="Training steps per fold and algorithm.")
-@click.option("--start", default=None, help="Use data from this time (UTC).")
-@click.option("--end", default=None, help="Use data before this time (UTC).")
-@click.option("--max-folds", type=int, default=None, help="Stop after this many folds.")
+@click.option("--start", default=None,
+              help="Use data from this time (UTC; default: the data's first bar).")
+@click.option("--end", default=None, help="Use data before this time (UTC; default: all).")
+@click.option("--max-folds", type=int, default=None,
+              help="Stop after this many folds (default: as many as the data holds).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Run or algorithm setting for every fold's training. Repeatable.")
 @click.option("--env-arg", "env_args", multiple=True, metavar="KEY=VALUE",
               help="Environment keyword for training and testing. Repeatable.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Parallel processes (spawn) for the folds.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of every fold's training.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default runs/walkforward-<UTC time>).")
 def walkforward(algos, env_id, data, train_w, test_w, step_w, steps, start, end, max_folds,

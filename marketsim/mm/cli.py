@@ -45,7 +45,8 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 @click.option("--strategy", type=click.Choice(STRATEGIES), required=True,
               help="as | glft | cj | cara | symmetric (see docs/marketsim/market-making.md).")
 @click.option("--gamma", type=float, default=0.1, show_default=True, help="Risk aversion.")
-@click.option("--episodes", type=int, default=1000, show_default=True)
+@click.option("--episodes", type=int, default=1000, show_default=True,
+              help="Episodes to average over.")
 @click.option("--env-arg", "env_args", multiple=True, help="Environment kwarg as key=value.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Episode i uses seed + i.")
