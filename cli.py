@@ -115,7 +115,19 @@ def hparam_table(specs: list, algo_cfg: object, algo: str) -> str:
     return "\n".join(lines)
 
 
-@cli.command(context_settings=CONTEXT)
+def _train_epilog() -> str:
+    from rlcore.config import RunConfig
+
+    d = RunConfig()
+    return (f"Checkpoints by default every {d.checkpoint_every} steps and every "
+            f"{d.checkpoint_minutes:g} minutes, the newest {d.keep_checkpoints} kept "
+            f"(--set checkpoint_every={d.checkpoint_every} --set "
+            f"checkpoint_minutes={d.checkpoint_minutes:g} --set "
+            f"keep_checkpoints={d.keep_checkpoints}). Ctrl-C or SIGTERM saves a checkpoint and "
+            "exits; --resume continues from the newest intact checkpoint.")
+
+
+@cli.command(context_settings=CONTEXT, epilog=_train_epilog())
 @click.option("--algo", type=click.Choice(sorted(ALGOS)), default=None, is_eager=True,
               help=f"Algorithm (default {_RUN.algo}).")
 @click.option("--env", "env_id", default=None,

@@ -29,7 +29,7 @@ from rlcore.hparams import HParamError, HParamSpec, check_value
 from rlcore.io import atomic_write_text, brief, locked
 
 __all__ = ["COMMANDS", "MAX_BYTES", "SETTLE_S", "ControlFile", "ControlUpdate", "edit_control",
-           "read_control_text"]
+           "read_control_text", "render", "same_value"]
 
 COMMANDS = ("checkpoint", "evaluate", "stop")
 MAX_BYTES = 64 * 1024
@@ -60,6 +60,15 @@ class _NoAliasLoader(yaml.SafeLoader):
                 None, None, "YAML aliases (*name) are not allowed in a control file",
                 event.start_mark)
         return super().compose_node(parent, index)
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """SafeDumper that writes a value shared by two fields twice instead of as an alias (which
+    the reader refuses)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        """Never emit an alias."""
+        return True
 
 
 def read_control_text(text: str) -> Any:
@@ -258,11 +267,17 @@ class _Moved(Exception):
     """The file changed while it was being read."""
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
+    """``a == b`` for values of a control file, where ``True`` is not ``1`` and a failing
+    comparison is a difference."""
     try:
-        return bool(a == b) and type(a) is type(b)
+        return bool(a == b) and isinstance(a, bool) == isinstance(b, bool)
     except Exception:
         return False
+
+
+def _same(a: Any, b: Any) -> bool:
+    return same_value(a, b) and type(a) is type(b)
 
 
 def render(run_name: str, hparams: dict[str, Any], command: str | None = None,
@@ -271,7 +286,8 @@ def render(run_name: str, hparams: dict[str, Any], command: str | None = None,
     body: dict[str, Any] = {"hparams": dict(hparams), "command": command}
     if command_id is not None:
         body["command_id"] = command_id
-    return _HEADER.format(run=run_name) + yaml.safe_dump(body, sort_keys=False)
+    return _HEADER.format(run=run_name) + yaml.dump(body, Dumper=_NoAliasDumper,
+                                                    sort_keys=False)
 
 
 def edit_control(path: str | os.PathLike, specs: list[HParamSpec],

@@ -118,7 +118,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
     """Append one strict JSON line and fsync (a log line is either whole or absent)."""
     with open(path, "a", encoding="utf-8") as f:
-        f.write(dumps_strict(record) + "\n")
+        f.write(dumps_strict(record, ensure_ascii=False) + "\n")
         f.flush()
         os.fsync(f.fileno())
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from rlcore.config import RunConfig, agent_class, resolved_env_kwargs
-from rlcore.control import ControlFile
+from rlcore.control import ControlFile, same_value
 from rlcore.envs import EnvBundle, make_vector_env
 from rlcore.hparams import Change, HParamError
 from rlcore.io import brief
@@ -258,7 +258,7 @@ class Runner:
         for name in upd.changed:
             value = upd.hparams[name]
             try:
-                if name in current and value == current[name]:
+                if name in current and same_value(value, current[name]):
                     continue
                 applied.append(self.apply_change(name, value, "control"))
             except HParamError as e:

@@ -102,18 +102,18 @@ class Schedule:
 
 def _num(text: Any, spec: Any) -> float:
     """``text`` as a finite float; ScheduleError naming the schedule otherwise."""
+    where = "" if text is spec else f"schedule {brief(spec)}: "  # a bare value: name it once
     if isinstance(text, bool):
-        raise ScheduleError(f"schedule {brief(spec)}: {brief(text)} is not a number")
+        raise ScheduleError(f"{where}{brief(text)} is not a number")
     try:
         v = float(text)
     except (TypeError, ValueError):
-        raise ScheduleError(f"schedule {brief(spec)}: {brief(text)} is not a number") from None
+        raise ScheduleError(f"{where}{brief(text)} is not a number") from None
     except OverflowError:  # an integer too large for a float (10**400)
-        raise ScheduleError(f"schedule {brief(spec)}: {brief(text)} is too large; "
-                            "expected a finite number") from None
+        raise ScheduleError(f"{where}{brief(text)} is too large; expected a finite "
+                            "number") from None
     if not math.isfinite(v):
-        raise ScheduleError(f"schedule {brief(spec)}: {brief(text)} is not finite; "
-                            "expected a finite number")
+        raise ScheduleError(f"{where}{brief(text)} is not finite; expected a finite number")
     return v
 
 

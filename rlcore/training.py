@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import shutil
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from rlcore.runner import Runner, build_agent, build_envs, make_evaluator, resol
 from rlcore.runs import RunDir, new_run_id, truncate_jsonl
 from rlcore.sinks import RunFolderSink
 
-__all__ = ["TrainingRun", "train"]
+__all__ = ["TrainingRun", "train", "claim_run_dir", "MAX_ROLLBACKS"]
 
 
 class TrainingRun:
@@ -81,6 +82,10 @@ class TrainingRun:
             if not control.path.exists():
                 control.write(agent.hparam_schedules())
             # otherwise the file on disk is the user's: it is read at the first boundary
+            for note in self.skipped:
+                print(f"[resume] {note}", file=sys.stderr, flush=True)
+            print(f"[resume] {run_dir.path}: from {path.name} (step {step})", file=sys.stderr,
+                  flush=True)
         else:
             self.skipped = []
             atomic_write_text(run_dir.config, _yaml(config_to_dict(run, algo_cfg)))
@@ -99,7 +104,7 @@ class TrainingRun:
             raise ValueError(f"{self.rd.path}: another process is training this run") from None
         restore = _on_signals(lambda name: setattr(r, "stop_requested", name))
         try:
-            out = r.run(run.steps)
+            out = self._run_rolling_back(run.steps)
             if r.stop_requested is None:  # interrupted: save at once, no evaluation
                 r.evaluate()
             r.checkpoint()
@@ -130,6 +135,32 @@ class TrainingRun:
         return summary
 
 
+    def _run_rolling_back(self, until: int) -> dict[str, Any]:
+        """``runner.run(until)``; when an update gives non-finite losses (a value that made the
+        networks diverge), roll back to the newest intact checkpoint, undo the changes made after
+        it, log why in ``rejections.jsonl``, and go on; at most ``MAX_ROLLBACKS`` times."""
+        r = self.runner
+        for attempt in range(MAX_ROLLBACKS + 1):
+            try:
+                return r.run(until)
+            except FloatingPointError as e:
+                if r.last_checkpoint is None or attempt == MAX_ROLLBACKS:
+                    raise
+                failed = r.step
+                state, path, _ = self.rd.load_checkpoint(getattr(r.agent, "device", "cpu"))
+                r.load_state_dict(state)
+                r.last_checkpoint = path
+                truncate_jsonl(self.rd.changes, r.step)
+                r.sink.rejection(failed, "run", None,
+                                 f"{e}; rolled back to {path.name} (step {r.step}): the changes "
+                                 "made after it are undone, training goes on")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+MAX_ROLLBACKS = 3
+"""Roll-backs to a checkpoint after non-finite losses before a run is declared failed."""
+
+
 def train(run: RunConfig, algo_cfg: Any, run_dir: str | Path | None = None,
           resume: bool = False) -> tuple[dict[str, Any], Path]:
     """Train in ``run_dir`` (a new folder under ``run.runs_dir`` by default); returns
@@ -142,7 +173,7 @@ def train(run: RunConfig, algo_cfg: Any, run_dir: str | Path | None = None,
     else:
         parent = Path(run_dir).parent if run_dir is not None else Path(run.runs_dir)
         parent_existed = parent.exists()
-        rd = _claim(run, run_dir)
+        rd = claim_run_dir(run, run_dir)
         try:
             tr = TrainingRun(run, algo_cfg, rd)
         except BaseException:  # a failed start leaves no folder behind
@@ -154,7 +185,7 @@ def train(run: RunConfig, algo_cfg: Any, run_dir: str | Path | None = None,
     return tr.train(), rd.summary
 
 
-def _claim(run: RunConfig, run_dir: str | Path | None) -> RunDir:
+def claim_run_dir(run: RunConfig, run_dir: str | Path | None = None) -> RunDir:
     """A new run folder, created atomically: ``run_dir``, or ``runs_dir/<run id>`` (with ``~2``,
     ``~3`` ... when runs started in the same second took the name)."""
     if run_dir is not None or run.run_id is not None:

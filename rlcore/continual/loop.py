@@ -41,7 +41,7 @@ from rlcore.continual.holdout import evaluate_window, make_single_env, window_en
 from rlcore.continual.memory import WindowReservoir, configure_recency
 from rlcore.continual.settings import OnlineSettings
 from rlcore.continual.source import Source
-from rlcore.control import ControlFile
+from rlcore.control import ControlFile, same_value
 from rlcore.hparams import HParamError
 from rlcore.io import append_jsonl, atomic_write_text, brief, read_yaml
 from rlcore.runner import Runner, build_envs, seed_everything
@@ -370,7 +370,7 @@ class OnlineLoop:
         for name in upd.changed:
             value = upd.hparams[name]
             try:
-                if name in self.settings and value == self.settings.spec(name):
+                if name in self.settings and same_value(value, self.settings.spec(name)):
                     continue
                 ch = self.settings.set(name, value)
             except Exception as e:  # HParamError, or anything odd in the value: refused
