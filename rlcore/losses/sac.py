@@ -52,7 +52,10 @@ def sample_tanh_gaussian(mean: torch.Tensor,
                          log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Reparameterised sample a = tanh(mean + std * xi) and its log-probability (eq. (3))."""
     u = mean + torch.exp(log_std) * torch.randn_like(mean)
-    return torch.tanh(u), tanh_gaussian_log_prob(u, mean, log_std)
+    # the log-prob first: autograd then sums the two gradient paths into u (through the log-prob
+    # and through tanh) in the order SAC always used, so recorded runs repeat to the last bit
+    log_prob = tanh_gaussian_log_prob(u, mean, log_std)
+    return torch.tanh(u), log_prob
 
 
 # --8<-- [start:soft-q-target]
