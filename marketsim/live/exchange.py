@@ -1,9 +1,14 @@
 """``CcxtBroker``: an exchange through ccxt, orders over WebSocket where the exchange has it.
 
-One ``ccxt.pro`` exchange object serves both sides: its REST methods (``ccxt.async_support``,
-which ``ccxt.pro`` extends) for markets, leverage, positions, balances, ``fetch_order`` and, where
-there is no WebSocket order entry, orders; its WebSocket methods for the order stream
-(``watch_orders``) and, where the exchange has them, ``create_order_ws`` / ``cancel_order_ws``.
+One ``ccxt.pro`` exchange object (which extends ``ccxt.async_support``) serves both sides: its
+REST methods for markets, leverage, positions, balances, ``fetch_order`` and, where there is no
+WebSocket order entry, orders; its WebSocket methods for the order stream (``watch_orders``)
+and, where the exchange has them, ``create_order_ws`` / ``cancel_order_ws``.
+
+Its rate limiter is ccxt's *rolling window* (the exchange's budget per minute), not ccxt's
+default leaky bucket: the leaky bucket refills only while requests queue, so on Binance every
+request after an order (cost 4) waited 200 ms however long ago the order was sent, and a
+cancel could never go out sooner than that (``benchmarks/bench_live.py`` measures the path).
 Binance USD-M (``binanceusdm``) is the first target; Bybit and OKX go through the same calls
 (ccxt's unified ``clientOrderId`` and ``reduceOnly`` parameters). When the order stream drops,
 it is watched again after a back-off (ccxt reconnects) and the orders it may have missed are
@@ -38,8 +43,13 @@ _STATUS = {"open": "open", "closed": "filled", "canceled": "cancelled", "cancell
            "expired": "expired", "rejected": "rejected"}
 _NOT_FOUND = ("-2011", "-2013", "unknown order", "does not exist", "order not found")
 _DUPLICATE = ("-4116", "duplicate")
-DERIVATIVE_DEFAULTS = {"bybit": {"defaultType": "swap"}, "okx": {"defaultType": "swap"}}
+DERIVATIVE_DEFAULTS: dict[str, dict[str, Any]] = {"bybit": {"defaultType": "swap"},
+                                                   "okx": {"defaultType": "swap"}}
 """ccxt options that make an exchange's unified symbols mean its perpetual swaps."""
+RATE_LIMITER = {"enableRateLimit": True, "rateLimiterAlgorithm": "rollingWindow",
+                "rollingWindowSize": 60_000}
+"""ccxt's rolling-window limiter over a minute: the exchange's budget, with no wait between
+requests that fit in it (see the module docstring)."""
 
 
 def live_credentials(exchange_id: str) -> dict[str, str]:
@@ -60,14 +70,15 @@ def live_credentials(exchange_id: str) -> dict[str, str]:
 def make_live_exchange(exchange_id: str, credentials: dict[str, str] | None = None,
                        testnet: bool = False, demo: bool = False,
                        config: dict[str, Any] | None = None) -> Any:
-    """A ``ccxt.pro`` exchange (REST and WebSocket), rate limit on, optionally on the testnet
-    (``set_sandbox_mode``) or Binance's demo-trading endpoints (``enable_demo_trading``)."""
+    """A ``ccxt.pro`` exchange (REST and WebSocket), rolling-window rate limit, optionally on
+    the testnet (``set_sandbox_mode``) or Binance's demo-trading endpoints
+    (``enable_demo_trading``)."""
     import ccxt.pro
 
     if exchange_id not in ccxt.pro.exchanges:
         raise ValueError(f"--exchange {exchange_id!r}: not a ccxt.pro exchange id; e.g. "
                          "binanceusdm, bybit, okx")
-    cfg: dict[str, Any] = {"enableRateLimit": True, "newUpdates": True,
+    cfg: dict[str, Any] = {**RATE_LIMITER, "newUpdates": True,
                            "options": dict(DERIVATIVE_DEFAULTS.get(exchange_id, {}))}
     cfg.update(credentials or {})
     cfg.update(config or {})
@@ -194,11 +205,30 @@ class CcxtBroker:
         if prev is None or prev.status not in ("filled", "cancelled", "expired", "rejected") \
                 or filled > prev.filled:
             self._known[cid] = update
-        if last_qty:
+        if last_qty or fee > (prev.fee if prev else 0.0):
             side = 1.0 if str(o.get("side")) == "buy" else -1.0
-            self._acct["qty"] += side * last_qty  # the refresh below brings the rest
+            self._book_fill(side * last_qty, avg, fee - (prev.fee if prev else 0.0))
             self._schedule_refresh()
         return update
+
+    def _book_fill(self, qty: float, price: float, fee: float) -> None:
+        """Provisional account after a fill, until the refresh brings the exchange's numbers:
+        one-way position arithmetic (average entry on an increase, realised PnL on a
+        decrease, a flip opens at the fill price) and the fee."""
+        a = self._acct
+        old = a["qty"]
+        new = old + qty
+        if qty and old * qty < 0:  # closing part: realised against the entry
+            closed = min(abs(qty), abs(old))
+            a["wallet"] += closed * (price - a["entry"]) * (1.0 if old > 0 else -1.0)
+        if abs(new) < 1e-12:
+            new, a["entry"] = 0.0, 0.0
+        elif old == 0.0 or old * new < 0:
+            a["entry"] = price
+        elif abs(new) > abs(old):
+            a["entry"] = (abs(old) * a["entry"] + abs(qty) * price) / abs(new)
+        a["qty"] = new
+        a["wallet"] -= fee
 
     def _schedule_refresh(self) -> None:
         """Read the account again in the background (never on a decision's path)."""

@@ -84,7 +84,9 @@ class CcxtBarFeed:
     features up (``symbol`` is resolved to the exchange's perpetual, as the broker does).
     A candle is closed once a newer one appears, or once its close time is ``grace`` seconds
     past. When the stream drops, it is watched again (ccxt reconnects) after a back-off, and the
-    bars missed meanwhile are fetched over REST, so none is lost; ``reconnects`` counts drops.
+    bars missed meanwhile are fetched over REST; a stream update that skips a bar (one that
+    closed before the stream was back) fetches the missing bars over REST too. So no bar is
+    lost, and none is invented while the exchange has it; ``reconnects`` counts drops.
     """
 
     def __init__(self, exchange: Any, symbol: str, timeframe: str, bar_ms: int,
@@ -102,7 +104,7 @@ class CcxtBarFeed:
         """The closed, new, clean bars among raw OHLCV rows."""
         if not rows:
             return []
-        rows = sorted(rows, key=lambda r: r[0])
+        rows = sorted({int(r[0]): r for r in rows}.values(), key=lambda r: r[0])
         newest = rows[-1][0]
         closed = [r for r in rows if r[0] < newest or r[0] + self.bar_ms <= (now - self.grace) * 1000]
         if not closed:
@@ -145,5 +147,15 @@ class CcxtBarFeed:
                 for i, bar in enumerate(missed):  # only the newest missed bar is decided on
                     yield bar, i == len(missed) - 1
                 continue
-            for bar in self._clean([list(r) for r in rows], self.clock()):
+            rows = [list(r) for r in rows]
+            last = self.cleaner.last
+            if last is not None and rows and min(r[0] for r in rows) > \
+                    int(last.value // 1_000_000) + self.bar_ms:  # the stream skipped a bar
+                try:
+                    rows = await self.exchange.fetch_ohlcv(
+                        self.symbol, self.timeframe, since=int(last.value // 1_000_000)
+                        + self.bar_ms) + rows
+                except (ccxt.NetworkError, ccxt.ExchangeError):
+                    pass
+            for bar in self._clean(rows, self.clock()):
                 yield bar, True

@@ -82,6 +82,10 @@ class TraderConfig:
     """Fetches of an unknown order before it counts as lost (the reconciler goes on trying)."""
     reconcile_backoff: float = 0.05
     """First pause between those fetches (doubling)."""
+    stale_after: float = 10.0
+    """Seconds after an order was sent when the exchange would refuse it if it arrived only
+    now (Binance's ``recvWindow``, which ccxt sets to 10 s): an order the exchange does not know
+    is ``not_placed`` only after this, never while its request may still be on its way."""
     client_prefix: str = "rl"
     """Start of every client order id (``<prefix>-<bar open ms>-<n>``)."""
     settle: bool = False
@@ -97,7 +101,7 @@ class TraderConfig:
         if isinstance(self.bar_ms, bool) or not isinstance(self.bar_ms, int) or self.bar_ms <= 0:
             raise ValueError(f"bar_ms: expected a positive integer, got {self.bar_ms!r}")
         for name in ("order_timeout", "place_timeout", "cancel_timeout", "reconcile_every",
-                     "reconcile_backoff"):
+                     "reconcile_backoff", "stale_after"):
             value = getattr(self, name)
             if value is None and name == "order_timeout":
                 continue
@@ -409,15 +413,37 @@ class Trader:
         rec.acked = True
         self._apply(rec, update, "ack")
 
+    async def _or_stream(self, coro: Any, rec: OrderRecord, timeout: float) -> OrderUpdate | None:
+        """Await a broker call under ``timeout``, or stop early when the order stream has
+        finished the order (then None: the stream's event was applied already)."""
+        call = asyncio.ensure_future(coro)
+        if rec.terminal:
+            call.cancel()
+            return None
+        done = asyncio.ensure_future(rec.done.wait())
+        try:
+            finished, _ = await asyncio.wait({call, done}, timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            done.cancel()
+        if call in finished:
+            return call.result()
+        call.cancel()
+        call.add_done_callback(lambda f: f.cancelled() or f.exception())
+        if rec.terminal:
+            return None
+        raise asyncio.TimeoutError
+
     # --8<-- [start:cancel]
     async def _cancel(self, rec: OrderRecord) -> None:
-        """Cancel under ``cancel_timeout``; no confirmation in time: ``unknown``, reconcile."""
+        """Cancel under ``cancel_timeout`` (the order stream's CANCELED event confirms it as
+        well as the answer does); no confirmation in time: ``unknown``, then reconcile."""
         cid = rec.request.client_id
         rec.times["t_cancel_sent"] = now = self.clock()
         self.latency["timeout_to_cancel_sent_ms"].append((now - rec.times["t_deadline"]) * 1000)
         self._journal_order(rec, "cancel_sent")
         try:
-            update = await asyncio.wait_for(self.broker.cancel(cid), self.cfg.cancel_timeout)
+            update = await self._or_stream(self.broker.cancel(cid), rec, self.cfg.cancel_timeout)
         except OrderNotFound:  # filled, cancelled or never there: ask what became of it
             await self._reconcile_order(rec)
         except _NO_ANSWER as e:
@@ -427,7 +453,8 @@ class Trader:
             self._journal_order(rec, "cancel_unknown", reason=f"{type(e).__name__}: {e}")
             await self._reconcile_order(rec, cancel=True)
         else:
-            self._apply(rec, update, "cancel_ack")
+            if update is not None:
+                self._apply(rec, update, "cancel_ack")
         if rec.terminal:
             rec.times.setdefault("t_cancel_done", self.clock())
             self.latency["timeout_to_cancel_done_ms"].append(
@@ -443,11 +470,18 @@ class Trader:
             if rec.terminal:
                 break
             try:
-                update = await asyncio.wait_for(self.broker.fetch_order(cid), cfg.place_timeout)
+                update = await self._or_stream(self.broker.fetch_order(cid), rec,
+                                               cfg.place_timeout)
             except _NO_ANSWER:
                 await asyncio.sleep(cfg.reconcile_backoff * 2**attempt)
                 continue
-            if update is None:  # the exchange never had it
+            if rec.terminal:  # the order stream answered first
+                break
+            if update is None:  # not there: never sent, or its request is still on its way
+                wait = rec.times.get("t_send", -math.inf) + cfg.stale_after - self.clock()
+                if wait > 0:  # a request that late would be refused: ask once more then
+                    await asyncio.sleep(wait)
+                    continue
                 self._apply(rec, OrderUpdate(cid, "not_placed", time=self.clock(),
                                              reason="the exchange does not know this order"),
                             "reconciled")

@@ -7,7 +7,9 @@ over the WebSocket API (``order.place``, ``order.cancel``, ``order.status``), th
 stream (``ORDER_TRADE_UPDATE``) and kline streams. Signed requests are checked (HMAC-SHA256 of
 the query with the secret), so a test also proves the keys reach the exchange and nowhere else.
 
-It can be told to misbehave, from the test's thread: add latency (uniform in ``[lo, hi]``
+Like Binance, it refuses a signed request that arrives more than its ``recvWindow`` after its
+timestamp, so a request held up in the network cannot land long after it was sent. It can be
+told to misbehave, from the test's thread: add latency (uniform in ``[lo, hi]``
 seconds) to every response and event, stall (hang every REST and WebSocket-API request until
 released), drop (take a request and never answer, processing it or not), reject orders, fill
 them partially, disconnect every WebSocket. Market orders fill at the last price; a limit order
@@ -210,9 +212,11 @@ class FakeExchange:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(go(), self.loop).result(10)
 
-    def push_bar(self, open_ms: int, o: float, h: float, lo: float, c: float, v: float) -> None:
+    def push_bar(self, open_ms: int, o: float, h: float, lo: float, c: float, v: float,
+                 stream: bool = True) -> None:
         """A closed 1-minute bar: resting limit orders it trades through fill, the price moves
-        to its close, and kline subscribers get it (Binance ``kline`` event, ``x: true``)."""
+        to its close, and kline subscribers get it (Binance ``kline`` event, ``x: true``) unless
+        ``stream`` is False (a stream update lost on its way; REST still has the bar)."""
         def go() -> None:
             self.bars.append([open_ms, o, h, lo, c, v])
             self._cross(lo, h)
@@ -223,7 +227,7 @@ class FakeExchange:
                 "l": _num(lo, 2), "v": _num(v, 3), "n": 10, "x": True, "q": "0", "V": "0",
                 "Q": "0", "B": "0"}}
             for ws, subs in list(self._subs.items()):
-                if "ethusdt@kline_1m" in subs:
+                if stream and "ethusdt@kline_1m" in subs:
                     self._send_later(ws, event)
         self._call(go)
 
@@ -255,6 +259,10 @@ class FakeExchange:
         """How many requests hit ``method path`` (e.g. ``POST``, ``/fapi/v1/order``)."""
         with self.lock:
             return sum(1 for m, p, _ in self.requests if m == method and p == path)
+
+    def subscribed(self, stream: str = "ethusdt@kline_1m") -> bool:
+        """Some market-data socket is subscribed to ``stream``."""
+        return self._call(lambda: any(stream in subs for subs in self._subs.values()))
 
     def position(self) -> float:
         """The signed position (units)."""
@@ -315,6 +323,12 @@ class FakeExchange:
             return "Signature for this request is not valid."
         return ""
 
+    @staticmethod
+    def _expired(p: dict[str, str]) -> bool:
+        """Binance refuses a signed request that arrives recvWindow ms after its timestamp."""
+        ts, window = p.get("timestamp"), p.get("recvWindow", "5000")
+        return ts is not None and time.time() * 1000 > int(ts) + int(window)
+
     def _drop_fault(self, kind: str) -> tuple[bool, bool]:
         """(drop this request?, process it first?) for a request of ``kind``."""
         with self.lock:
@@ -355,6 +369,9 @@ class FakeExchange:
             err = self._check_signature(p, raw, key)
             if err:
                 return 401, {"code": -1022, "msg": err}
+            if self._expired(p):
+                return 400, {"code": -1021, "msg": "Timestamp for this request is outside of "
+                                                   "the recvWindow."}
         if path == "/fapi/v1/exchangeInfo":
             return 200, {"timezone": "UTC", "serverTime": now, "rateLimits": [], "assets": [],
                          "symbols": [_perp_symbol("ETHUSDT", "ETH", "USDT")]}
@@ -663,6 +680,9 @@ class FakeExchange:
         want = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
         if params.get("apiKey") != self.api_key or params.get("signature") != want:
             status, body = 401, {"code": -1022, "msg": "Signature for this request is not valid."}
+        elif self._expired(params):
+            status, body = 400, {"code": -1021, "msg": "Timestamp for this request is outside "
+                                                       "of the recvWindow."}
         elif method == "order.place":
             status, body = self._place(params)
         elif method == "order.cancel":
