@@ -42,6 +42,22 @@ def _num(x: float, digits: int = 8) -> str:
     return f"{x:.{digits}f}"
 
 
+def point_exchange(exchange: Any, port: int) -> None:
+    """Redirect a ccxt Binance exchange's REST and WebSocket urls to 127.0.0.1:``port``."""
+    from urllib.parse import urlparse
+
+    exchange.options["fetchCurrencies"] = False  # the wallet endpoints (sapi) are not faked
+    api = exchange.urls["api"]
+    for key, url in list(api.items()):
+        if isinstance(url, str):
+            api[key] = f"http://127.0.0.1:{port}" + urlparse(url).path
+    ws = f"ws://127.0.0.1:{port}"
+    api["ws"] = {"linear": ws + "/ws", "spot": ws + "/ws", "margin": ws + "/ws",
+                 "inverse": ws + "/ws", "ws-api": {"linear": ws + "/ws-fapi/v1",
+                                                   "spot": ws + "/ws-fapi/v1",
+                                                   "inverse": ws + "/ws-fapi/v1"}}
+
+
 class FakeExchange:
     """Start with ``with FakeExchange() as fx:``; point ccxt at it with :meth:`point`.
 
@@ -113,18 +129,7 @@ class FakeExchange:
 
     def point(self, exchange: Any) -> None:
         """Redirect a ccxt Binance exchange's REST and WebSocket urls to this server."""
-        from urllib.parse import urlparse
-
-        exchange.options["fetchCurrencies"] = False  # the wallet endpoints (sapi) are not faked
-        api = exchange.urls["api"]
-        for key, url in list(api.items()):
-            if isinstance(url, str):
-                api[key] = self.base + urlparse(url).path
-        ws = f"ws://127.0.0.1:{self.port}"
-        api["ws"] = {"linear": ws + "/ws", "spot": ws + "/ws", "margin": ws + "/ws",
-                     "inverse": ws + "/ws", "ws-api": {"linear": ws + "/ws-fapi/v1",
-                                                       "spot": ws + "/ws-fapi/v1",
-                                                       "inverse": ws + "/ws-fapi/v1"}}
+        point_exchange(exchange, self.port)
 
     def _serve(self) -> None:
         loop = asyncio.new_event_loop()
