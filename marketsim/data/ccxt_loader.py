@@ -161,11 +161,11 @@ def _merge_candles(
     """Existing store rows unchanged + the cleaned new rows after them; returns (frame, report)."""
     new = from_ccxt_ohlcv(rows, source="exchange pages")
     if existing is None or len(existing) == 0:
-        return clean_candles(new, timeframe)
+        return clean_candles(new, timeframe, max_gap_bars=None)  # an exchange's gaps are real
     last = existing.index.max()
     new = new[new.index > last]
     combined = pd.concat([existing, new.assign(filled=False, repaired=False)])
-    cleaned, report = clean_candles(combined, timeframe)
+    cleaned, report = clean_candles(combined, timeframe, max_gap_bars=None)
     out = pd.concat([existing, cleaned[cleaned.index > last]])
     return out, report
 

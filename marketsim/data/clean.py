@@ -43,6 +43,11 @@ class CleaningThresholds:
             because real flash crashes have such wicks).
         min_scale_fraction: floor of the robust scale as a fraction of the whole series'
             median nonzero absolute return (keeps flat stretches from producing a zero scale).
+        max_gap_bars: the most missing bars one gap may have; a longer gap is refused with an
+            error naming the rows on either side instead of being filled with invented bars
+            (a timestamp cut to 8 digits once made a 52-year gap of 27 million bars). None: no
+            limit. The default, 1440, is a day of 1-minute bars (the shared Binance files'
+            longest real gap is 284).
     """
 
     scale_window: int = 240
@@ -51,11 +56,17 @@ class CleaningThresholds:
     wick_k: float = 25.0
     repair_wicks: bool = False
     min_scale_fraction: float = 0.1
+    max_gap_bars: int | None = 1440
 
     def __post_init__(self) -> None:
         """Validate the thresholds."""
         if self.scale_window < 3:
             raise ValueError(f"scale_window must be at least 3, got {self.scale_window}")
+        if self.max_gap_bars is not None and (
+                isinstance(self.max_gap_bars, bool) or not isinstance(self.max_gap_bars, int)
+                or self.max_gap_bars < 0):
+            raise ValueError(f"max_gap_bars must be a whole number >= 0 or None, "
+                             f"got {self.max_gap_bars!r}")
         for name in ("spike_k", "spike_min_move", "wick_k", "min_scale_fraction"):
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
@@ -287,6 +298,29 @@ def _spikes(
     return changed
 
 
+def _check_gaps(t: np.ndarray, order: np.ndarray, step_ns: int, max_bars: int,
+                first_row: int | None) -> None:
+    """Refuse a gap of more than ``max_bars`` missing bars in sorted times ``t`` (before anything
+    is filled); the error names both bars' times and, for a file, their rows."""
+    if t.size < 2:
+        return
+    missing = np.diff(t) // step_ns - 1
+    i = int(np.argmax(missing))
+    if missing[i] <= max_bars:
+        return
+    a, b = pd.Timestamp(t[i], tz="UTC"), pd.Timestamp(t[i + 1], tz="UTC")
+
+    def where(k: int, ts: pd.Timestamp) -> str:
+        row = f"row {first_row + int(order[k])} " if first_row is not None else ""
+        return f"{row}({ts.isoformat()})"
+
+    raise DataError(
+        f"{int(missing[i]):,} bars missing between {where(i, a)} and {where(i + 1, b)}; "
+        f"refusing to invent more than {max_bars:,} (max_gap_bars). A timestamp with digits "
+        "missing or extra? Fix it, or allow longer gaps with --max-gap-bars"
+    )
+
+
 # --8<-- [start:fill-gaps]
 def _fill_gaps(df: pd.DataFrame, step: pd.Timedelta, report: CleaningReport) -> pd.DataFrame:
     """Reindex onto the full grid; fill missing bars by eq. (C3) and mark them ``filled``."""
@@ -321,7 +355,17 @@ def clean_candles(
     Pure: ``df`` is not modified. The output is sorted, unique, on the grid, UTC, with
     ``low <= open, close <= high``, positive prices, non-negative volume, and bool columns
     ``filled`` and ``repaired``. Keyword arguments override :class:`CleaningThresholds`.
+    A :class:`DataError` names the file the frame was read from (``df.attrs["source"]``).
     """
+    try:
+        return _clean(df, timeframe, **thresholds)
+    except DataError as e:
+        raise e.located(df.attrs.get("source")) from None
+
+
+def _clean(
+    df: pd.DataFrame, timeframe: str, **thresholds: object
+) -> tuple[pd.DataFrame, CleaningReport]:
     th = _thresholds(thresholds)
     step = timeframe_to_timedelta(timeframe)
     report = CleaningReport(timeframe=timeframe, thresholds=asdict(th), rows_in=len(df))
@@ -350,8 +394,12 @@ def clean_candles(
         out[flag] = df[flag].to_numpy(bool) if flag in df.columns else False
     t = out.index.asi8
     report.out_of_order = int((np.diff(t) < 0).sum())
+    order = np.argsort(t, kind="stable")
+    if th.max_gap_bars is not None:
+        _check_gaps(t[order], order, int(step.value), th.max_gap_bars,
+                    df.attrs.get("first_row"))
     if report.out_of_order:
-        out = out.iloc[np.argsort(t, kind="stable")]
+        out = out.iloc[order]
     dup_later = out.index.duplicated(keep="last")
     if dup_later.any():
         report.duplicates_dropped = int(dup_later.sum())

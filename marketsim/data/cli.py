@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from marketsim.data.clean import clean_candles
+from marketsim.data.clean import CleaningThresholds, clean_candles
 from marketsim.data.load import read_candles
 from marketsim.data.names import parse_file_name
 from marketsim.data.report import CleaningReport
@@ -28,6 +28,9 @@ from marketsim.data.store import (
 from marketsim.data.timeframe import infer_timeframe
 
 _STORE_HELP = "store root (default: $MARKETSIM_STORE or ./data_store)"
+_MAX_GAP = CleaningThresholds().max_gap_bars
+_MAX_GAP_HELP = ("refuse a gap of more missing bars than this instead of filling it with "
+                 "invented bars (a timestamp with a digit missing makes a gap of decades)")
 
 
 def _store(root: str | None) -> DataStore:
@@ -96,7 +99,9 @@ def fetch(exchanges, symbols, timeframe, since, until, kind, max_tries, store_ro
 @click.option("--timeframe", default=None,
               help="default: from the file name, else inferred from the bars")
 @click.option("--store", "store_root", default=None, help=_STORE_HELP)
-def import_(file, exchange, symbol, timeframe, store_root) -> None:
+@click.option("--max-gap-bars", type=click.IntRange(min=0), default=_MAX_GAP,
+              help=_MAX_GAP_HELP)
+def import_(file, exchange, symbol, timeframe, store_root, max_gap_bars) -> None:
     """Read FILE (CSV, CSV.gz, Parquet, ccxt JSON), clean it and write it to the store."""
     named = parse_file_name(file)
     symbol = symbol or (named.symbol if named else None)
@@ -113,10 +118,13 @@ def import_(file, exchange, symbol, timeframe, store_root) -> None:
             raise click.ClickException(
                 f"{Path(file).name}: the name says {named.timeframe} bars but the bars are "
                 f"{tf} apart; pass --timeframe to choose")
-        cleaned, report = clean_candles(raw, tf)
-    except DataError as exc:
-        raise click.ClickException(str(exc)) from exc
-    path = _store(store_root).write(cleaned, exchange, symbol, tf, f"file:{file}", report)
+        cleaned, report = clean_candles(raw, tf, max_gap_bars=max_gap_bars)
+    except DataError as exc:  # the store is not touched
+        raise click.ClickException(str(exc.located(file))) from None
+    try:
+        path = _store(store_root).write(cleaned, exchange, symbol, tf, f"file:{file}", report)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot write to the store: {exc}") from None
     click.echo(report.summary(), err=True)
     click.echo(str(path))
 
@@ -127,14 +135,16 @@ def import_(file, exchange, symbol, timeframe, store_root) -> None:
 @click.option("--out", default=None,
               help="output Parquet (default: runs/data/<file name>.clean.parquet)")
 @click.option("--report", "report_path", default=None, help="also write the report as JSON")
-def clean(file, timeframe, out, report_path) -> None:
+@click.option("--max-gap-bars", type=click.IntRange(min=0), default=_MAX_GAP,
+              help=_MAX_GAP_HELP)
+def clean(file, timeframe, out, report_path, max_gap_bars) -> None:
     """Clean FILE into a Parquet file and print the cleaning report."""
     try:
         raw = read_candles(file)
         tf = timeframe or infer_timeframe(raw.index)
-        cleaned, report = clean_candles(raw, tf)
+        cleaned, report = clean_candles(raw, tf, max_gap_bars=max_gap_bars)
     except DataError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(str(exc.located(file))) from None
     name = Path(file).name.split(".")[0]
     target = Path(out) if out else Path("runs") / "data" / f"{name}.clean.parquet"
     atomic_write_bytes(target, frame_to_parquet_bytes(cleaned))
@@ -171,9 +181,9 @@ def info(target, exchange, symbol, timeframe, store_root) -> None:
         if meta is not None and meta.get("cleaning"):
             report = CleaningReport.from_dict(meta["cleaning"])
         else:
-            _, report = clean_candles(raw, tf)
+            _, report = clean_candles(raw, tf, max_gap_bars=None)  # inspection: never refuses
     except DataError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(str(exc.located(target))) from None
     click.echo(f"file: {target}")
     click.echo(f"range: {raw.index.min().isoformat()} .. {raw.index.max().isoformat()}")
     click.echo(f"rows: {len(raw)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,9 +69,29 @@ def epoch_to_utc(
             column=column,
         )
     scale = np.where(v < 1e11, 1e9, np.where(v < 1e14, 1e6, np.where(v < 1e17, 1e3, 1.0)))
-    ns = np.round(v * scale).astype(np.int64)
+    ns_float = v * scale
+    late = ns_float > latest_plausible_ns()  # also catches what int64 nanoseconds cannot hold
+    if late.any():
+        i = int(np.flatnonzero(late)[0])
+        raise DataError(
+            f"epoch time {values[i]!r} is after {_LATEST_TEXT}; expected a time in the past "
+            "(a timestamp with extra digits?)",
+            file=file,
+            row=first_row + i,
+            column=column,
+        )
+    ns = np.round(ns_float).astype(np.int64)
     return pd.DatetimeIndex(pd.to_datetime(ns, unit="ns", utc=True), name=INDEX_NAME)
 # --8<-- [end:epoch-to-utc]
+
+
+_LATEST_TEXT = "tomorrow (UTC)"
+
+
+def latest_plausible_ns() -> float:
+    """Nanoseconds since the epoch of the latest plausible candle time in a file: one day
+    from now. A later time is a typo or an overflow (9.9e18 would wrap around to 2262)."""
+    return float(pd.Timestamp.now(tz="UTC").value) + 86_400e9
 
 
 def text_to_utc(values: pd.Series, file: str, column: str, first_row: int = 2) -> pd.DatetimeIndex:
@@ -93,13 +114,18 @@ def text_to_utc(values: pd.Series, file: str, column: str, first_row: int = 2) -
         )
     try:
         parsed = pd.to_datetime(s, utc=True, format="ISO8601")
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         parsed = pd.to_datetime(s, utc=True, errors="coerce", format="mixed")
         bad = parsed.isna().to_numpy()
         i = int(np.flatnonzero(bad)[0]) if bad.any() else 0
         raise DataError(
             f"expected a date-time, got {s.iloc[i]!r}", file=file, row=first_row + i, column=column
         ) from None
+    late = pd.DatetimeIndex(parsed).as_unit("ns").asi8 > latest_plausible_ns()
+    if late.any():
+        i = int(np.flatnonzero(late)[0])
+        raise DataError(f"{s.iloc[i]!r} is after {_LATEST_TEXT}; expected a time in the past",
+                        file=file, row=first_row + i, column=column)
     return pd.DatetimeIndex(parsed, name=INDEX_NAME)
 
 
@@ -153,6 +179,12 @@ def frame_to_candles(
             index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
         elif pd.api.types.is_numeric_dtype(col.dtype):
             index = epoch_to_utc(col.to_numpy(), file, str(time_name), first_row)
+        elif _mostly_numbers(col):  # epoch numbers with a bad cell: name that cell, not row 1
+            numeric = pd.to_numeric(col, errors="coerce")
+            bad = (numeric.isna() | col.isna()).to_numpy()
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"expected an epoch time, got {col.iloc[i]!r}", file=file,
+                            row=first_row + i, column=str(time_name))
         else:
             if col.isna().any():
                 i = int(np.flatnonzero(col.isna().to_numpy())[0])
@@ -169,6 +201,23 @@ def frame_to_candles(
         if flag in lower:
             out[flag] = raw[lower[flag]].to_numpy().astype(bool)
     return out
+
+
+def _mostly_numbers(col: pd.Series) -> bool:
+    """True when most cells of a text column are numbers (an epoch column with bad cells)."""
+    numeric = pd.to_numeric(col, errors="coerce")
+    return bool(numeric.notna().mean() > 0.5)
+
+
+def _last_line(path: Path) -> str:
+    """The last non-empty line of a (possibly gzipped) text file."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    last = ""
+    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.strip():
+                last = line.strip()
+    return last
 
 
 def _first_line(path: Path) -> str:
@@ -237,34 +286,65 @@ def read_csv_candles(path: str | Path) -> pd.DataFrame:
         raise DataError(f"cannot read: {exc}", file=name) from exc
     if raw.empty:
         raise DataError("no data rows; expected candle rows after the header", file=name)
-    return frame_to_candles(raw, name, first_row)
+    n_fields = len(fields) if headerless else len(raw.columns)
+    try:
+        last = _last_line(p)
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read: {exc}", file=name) from exc
+    if len(last.split(",")) < n_fields:  # a download cut short: pandas would pad it with NaN
+        raise DataError(
+            f"the last line has {len(last.split(','))} fields, expected {n_fields}: the file "
+            f"looks cut short ({last[:80]!r})",
+            file=name,
+            row=first_row + len(raw) - 1,
+        )
+    out = frame_to_candles(raw, name, first_row)
+    out.attrs.update(source=name, first_row=first_row)
+    return out
 
 
 def from_ccxt_ohlcv(rows: Sequence[Sequence[float]], source: str = "<ccxt>") -> pd.DataFrame:
-    """Candles from ccxt-style ``[[timestamp_ms, open, high, low, close, volume], ...]``."""
+    """Candles from ccxt-style ``[[timestamp_ms, open, high, low, close, volume], ...]``.
+
+    Rows are numbered from 1 (the first array), as CSV data rows are numbered from their line.
+    """
     if len(rows) == 0:
         raise DataError("no candles; expected [[ts, o, h, l, c, v], ...]", file=source)
     for i, row in enumerate(rows):
+        if not isinstance(row, (list, tuple)):
+            raise DataError(
+                f"expected an array [ts, o, h, l, c, v], got {str(row)[:60]!r}",
+                file=source,
+                row=i + 1,
+            )
         if len(row) != 6:
             raise DataError(
-                f"expected 6 fields [ts, o, h, l, c, v], got {len(row)}", file=source, row=i
+                f"expected 6 fields [ts, o, h, l, c, v], got {len(row)}", file=source, row=i + 1
             )
     raw = pd.DataFrame(list(rows), columns=list(CCXT_COLUMNS))
-    return frame_to_candles(raw, source, first_row=0)
+    out = frame_to_candles(raw, source, first_row=1)
+    out.attrs.update(source=source, first_row=1)
+    return out
 
 
 def read_json_candles(path: str | Path) -> pd.DataFrame:
     """Read a JSON file holding a ccxt-style list of ``[ts, o, h, l, c, v]`` arrays."""
     p = Path(path)
-    text = p.read_bytes()
-    if p.name.endswith(".gz"):
-        text = gzip.decompress(text)
+    if not p.is_file():
+        raise DataError("file not found", file=str(p))
+    try:
+        text = p.read_bytes()
+        if p.name.endswith(".gz"):
+            text = gzip.decompress(text)
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated or damaged .gz ends in EOFError
+        raise DataError(f"cannot read: {type(exc).__name__}: {exc} (a truncated download?)",
+                        file=str(p)) from None
     if not text.strip():
         raise DataError("empty file; expected a JSON list of [ts, o, h, l, c, v]", file=str(p))
     try:
         rows = json.load(io.BytesIO(text))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc}", file=str(p)) from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise DataError(f"invalid JSON: {exc}", file=str(p)) from None
     if not isinstance(rows, list):
         raise DataError("expected a JSON list of [ts, o, h, l, c, v]", file=str(p))
     return from_ccxt_ohlcv(rows, source=str(p))

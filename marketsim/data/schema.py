@@ -27,6 +27,7 @@ class DataError(ValueError):
         column: str | None = None,
     ) -> None:
         self.file, self.row, self.column = file, row, column
+        self.message = message
         where = []
         if file is not None:
             where.append(f"file {file}")
@@ -35,6 +36,11 @@ class DataError(ValueError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+    def located(self, file: str | None = None, row: int | None = None) -> DataError:
+        """The same error with the file (and row) filled in where it had none."""
+        return type(self)(self.message, file=self.file or file,
+                          row=self.row if self.row is not None else row, column=self.column)
 
 
 def validate_candles(df: pd.DataFrame, source: str = "<DataFrame>") -> None:

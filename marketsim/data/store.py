@@ -5,7 +5,12 @@ symbol's ``/`` and ``:`` become ``-`` and ``_`` (``ETH/USDT:USDT`` -> ``ETH-USDT
 dataset is a timeframe (``1m``), ``funding`` or ``orderbook``. The root is ``--store``, else the
 environment variable ``MARKETSIM_STORE``, else ``data_store/`` in the current directory.
 Every write is atomic (temporary file in the same folder, flush, fsync, ``os.replace``), so a
-failed import or fetch never leaves a half-written file. See docs/marketsim/data.md, "The store".
+failed import or fetch never leaves a half-written file. A dataset and its sidecar change together
+or not at all: :meth:`DataStore.write` holds a lock on the symbol's folder, writes the new Parquet
+beside the old one (``<dataset>.parquet.new``), then the sidecar (the commit point), then renames
+the Parquet into place; a reader that finds a ``.new`` file left by a crash finishes the rename if
+the sidecar already describes it and deletes it otherwise. See docs/marketsim/data.md, "The
+store", and docs/guide/reliability.md.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import pandas as pd
 
 from marketsim.data.report import CleaningReport
 from marketsim.data.schema import INDEX_NAME, DataError
-from rlcore.io import atomic_write_bytes
+from rlcore.io import atomic_write_bytes, fsync_dir, locked
 
 STORE_ENV = "MARKETSIM_STORE"
 DEFAULT_ROOT = "data_store"
@@ -111,20 +116,46 @@ class DataStore:
 
     def exists(self, exchange: str, symbol: str, dataset: str) -> bool:
         """True when the dataset's Parquet file exists."""
-        return self.path(exchange, symbol, dataset).exists()
+        p = self.path(exchange, symbol, dataset)
+        self._recover(p)
+        return p.exists()
+
+    def _recover(self, p: Path) -> None:
+        """Finish or undo a write that a crash interrupted (see the module docstring)."""
+        new = p.with_name(p.name + ".new")
+        if not new.exists():
+            return
+        with locked(p.parent):
+            if not new.exists():  # another reader finished it meanwhile
+                return
+            try:
+                meta = json.loads(p.with_suffix(".json").read_text())
+                done = meta.get("content_hash") == content_hash(read_parquet_frame(new))
+            except (OSError, ValueError, DataError):
+                done = False
+            if done:
+                os.replace(new, p)
+            else:
+                new.unlink(missing_ok=True)
+            fsync_dir(p.parent)
 
     def read(self, exchange: str, symbol: str, dataset: str, verify: bool = False) -> pd.DataFrame:
         """Read one dataset; with ``verify`` also check the sidecar's content hash."""
         p = self.path(exchange, symbol, dataset)
-        df = read_parquet_frame(p)
-        if verify:
+        self._recover(p)
+        if not verify:
+            return read_parquet_frame(p)
+        if not p.parent.is_dir():
+            raise DataError("file not found", file=str(p))
+        with locked(p.parent):  # the pair as one writer left it
+            df = read_parquet_frame(p)
             meta = self.read_meta(exchange, symbol, dataset)
-            actual = content_hash(df)
-            if meta.get("content_hash") != actual:
-                raise DataError(
-                    f"content hash {actual} differs from the sidecar's {meta.get('content_hash')}",
-                    file=str(p),
-                )
+        actual = content_hash(df)
+        if meta.get("content_hash") != actual:
+            raise DataError(
+                f"content hash {actual} differs from the sidecar's {meta.get('content_hash')}",
+                file=str(p),
+            )
         return df
 
     def read_meta(self, exchange: str, symbol: str, dataset: str) -> dict[str, Any]:
@@ -178,8 +209,13 @@ class DataStore:
         if extra:
             meta.update(extra)
         sidecar = json.dumps(meta, indent=2, default=str).encode()
-        atomic_write_bytes(p, payload)
-        atomic_write_bytes(p.with_suffix(".json"), sidecar)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with locked(p.parent):  # two writers of one dataset take turns
+            new = p.with_name(p.name + ".new")
+            atomic_write_bytes(new, payload)  # 1. the new data beside the old
+            atomic_write_bytes(p.with_suffix(".json"), sidecar)  # 2. commit: the sidecar says it
+            os.replace(new, p)  # 3. into place
+            fsync_dir(p.parent)
         return p
 
     def datasets(self) -> list[tuple[str, str, str]]:

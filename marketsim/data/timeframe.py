@@ -10,12 +10,15 @@ import re
 import numpy as np
 import pandas as pd
 
+from marketsim.data.schema import DataError
+
 _UNITS = {"s": "s", "m": "min", "h": "h", "d": "D", "w": "W"}
 _PATTERN = re.compile(r"^(\d+)([smhdw])$")
 
 
-class TimeframeError(ValueError):
-    """A timeframe string or an index whose timeframe cannot be determined."""
+class TimeframeError(DataError):
+    """A timeframe string or an index whose timeframe cannot be determined (a :class:`DataError`,
+    so every command that reports bad data reports this one too)."""
 
 
 def timeframe_to_timedelta(timeframe: str) -> pd.Timedelta:
@@ -48,13 +51,15 @@ def infer_timeframe(index: pd.DatetimeIndex) -> str:
     """Infer the timeframe of a candle index as the most common positive step between bars."""
     if len(index) < 2:
         raise TimeframeError(
-            f"cannot infer the timeframe from {len(index)} row(s); pass timeframe= explicitly"
+            f"cannot infer the timeframe from {len(index)} row(s); expected at least 2 bars, "
+            "or pass the timeframe (--timeframe)"
         )
     values = np.sort(index.asi8)
     steps = np.diff(values)
     steps = steps[steps > 0]
     if steps.size == 0:
-        raise TimeframeError("cannot infer the timeframe: all timestamps are equal")
+        raise TimeframeError("cannot infer the timeframe: all timestamps are equal; expected "
+                             "bars at different times, or pass the timeframe (--timeframe)")
     uniq, counts = np.unique(steps, return_counts=True)
     step = int(uniq[np.argmax(counts)])
     delta = pd.Timedelta(step, unit=pd.DatetimeIndex(index).unit)
