@@ -10,6 +10,7 @@ import numpy as np
 
 from marketsim.futures import interface
 from marketsim.futures.config import FuturesConfig
+from marketsim.futures.episode import EPISODE_METRIC_UNITS, EpisodeLedger
 from marketsim.futures.kernel import KernelParams, State, step
 from marketsim.futures.market import Market, resolve_candles
 from marketsim.futures.ops import ScalarOps
@@ -29,7 +30,8 @@ class CryptoFuturesEnv(gymnasium.Env):
     ``reset(options={"start": bar})`` starts at a chosen bar instead of a random one.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": [], "episode_metric_units": EPISODE_METRIC_UNITS,
+                "progress_info": ("equity",)}
 
     def __init__(
         self,
@@ -51,6 +53,8 @@ class CryptoFuturesEnv(gymnasium.Env):
         self._static = self.market.static_obs
         self._n_window = self.config.window * self.market.feat.shape[1]
         self._done = True
+        self._ledger = EpisodeLedger(ScalarOps, self.config.initial_equity,
+                                     self.config.equity_floor, 0.0)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -62,6 +66,7 @@ class CryptoFuturesEnv(gymnasium.Env):
         else:
             start = interface.sample_start(self.np_random, self.market)
         interface.reset_state_scalar(self._state, start, self._rows.rows[start][0], self._params)
+        self._ledger.restart()
         self._done = False
         return self._observe(), interface.info_dict(self._state)
 
@@ -74,6 +79,9 @@ class CryptoFuturesEnv(gymnasium.Env):
         step(ScalarOps, state, self._rows, self._params, fraction)
         self._done = state.terminated or state.truncated
         info = interface.info_dict(state)
+        self._ledger.record(state)
+        if self._done:  # the episode in money (marketsim/futures/episode.py)
+            info["episode_metrics"] = self._ledger.metrics(state)
         return self._observe(), state.reward, state.terminated, state.truncated, info
 
     def _fraction(self, action: Any) -> float:

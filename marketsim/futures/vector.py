@@ -12,6 +12,7 @@ from gymnasium.vector.utils import batch_space
 
 from marketsim.futures import interface
 from marketsim.futures.config import FuturesConfig
+from marketsim.futures.episode import EPISODE_METRIC_UNITS, EpisodeLedger
 from marketsim.futures.kernel import KernelParams, State, step
 from marketsim.futures.market import Market, resolve_candles
 from marketsim.futures.ops import NumpyOps
@@ -27,7 +28,8 @@ class CryptoFuturesVectorEnv(VectorEnv):
     Keyword arguments are those of :class:`~marketsim.futures.env.CryptoFuturesEnv`.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": [],
+                "episode_metric_units": EPISODE_METRIC_UNITS, "progress_info": ("equity",)}
 
     def __init__(
         self,
@@ -56,6 +58,8 @@ class CryptoFuturesVectorEnv(VectorEnv):
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._started = False
         self._n_window = self.config.window * self.market.feat.shape[1]
+        self._ledger = EpisodeLedger(NumpyOps, self.config.initial_equity,
+                                     self.config.equity_floor, np.zeros(self.num_envs))
 
     def reset(
         self,
@@ -78,6 +82,7 @@ class CryptoFuturesVectorEnv(VectorEnv):
         starts = np.array([interface.sample_start(rng, self.market) for rng in self._rngs])
         prices = self.market.close[starts]
         interface.reset_state_rows(self._state, slice(None), starts, prices, self._params, copy=True)
+        self._ledger.restart()
         self._autoreset[:] = False
         self._started = True
         return self._observe(), self._info()
@@ -108,10 +113,15 @@ class CryptoFuturesVectorEnv(VectorEnv):
             prices = self.market.close[starts]
             # reward 0 for the rows that were reset
             interface.reset_state_rows(state, rows, starts, prices, self._params, copy=False)
+            self._ledger.restart(rows)
+        self._ledger.record(state)
         self._autoreset = state.terminated | state.truncated
         obs = self._observe()
-        return (obs, state.reward.copy(), state.terminated.copy(), state.truncated.copy(),
-                self._info())
+        info = self._info()
+        if self._autoreset.any():  # episodes that ended, in money (marketsim/futures/episode.py)
+            info["episode_metrics"] = self._ledger.metrics(state)
+            info["_episode_metrics"] = self._autoreset.copy()
+        return obs, state.reward.copy(), state.terminated.copy(), state.truncated.copy(), info
     # --8<-- [end:step]
 
     def _fractions(self, actions: Any) -> np.ndarray:
