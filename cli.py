@@ -234,7 +234,8 @@ def format_metrics(metrics: dict[str, float], units: dict[str, str]) -> str:
     for k in names:
         unit = units.get(k, "")
         sep = "" if unit == "%" else " "
-        parts.append(f"{k.replace('_', ' ')} {metrics[k]:,.2f}{sep}{unit}".rstrip())
+        label = k.removesuffix("_pct").replace("_", " ")  # the unit says it is a percentage
+        parts.append(f"{label} {metrics[k]:,.2f}{sep}{unit}".rstrip())
     return ", ".join(parts)
 
 

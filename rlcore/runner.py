@@ -173,8 +173,8 @@ class Runner:
                 self.sink.scalars({**self.last_metrics, **hp, "charts/sps": sps}, self.step)
                 if bar is not None:
                     bar.update(self.step - bar.n)
-                    bar.set_postfix(sps=f"{sps:.0f}", ret=self.recent_return(),
-                                    **self._progress_info(info))
+                    ret = {"ret": f"{self.recent_return():.4g}"} if self.recent_returns else {}
+                    bar.set_postfix(sps=f"{sps:.0f}", **ret, **self._progress_info(info))
             if next_eval is not None and self.step >= next_eval:
                 next_eval += s.eval_every
                 self.evaluate()
