@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import pandas as pd
 
 from rlcore.config import parse_assignments
 
@@ -42,9 +43,19 @@ __all__ = ["online"]
                    "recent_frac, anchor_strength, promote_margin, pause). Repeatable.")
 @click.option("--store", "store_root", default=None,
               help="ccxt: data store folder (default: $MARKETSIM_STORE or ./data_store).")
+@click.option("--since", default=None,
+              help="ccxt: UTC time of the first bar to fetch when the store has none, e.g. "
+                   "2025-03-01T00:00 (default: the warm-up bars before now).")
+@click.option("--exchange-url", default=None,
+              help="ccxt: base URL that replaces the exchange's REST host (a proxy, a mirror, "
+                   "a test server), e.g. http://127.0.0.1:8080.")
+@click.option("--max-tries", type=click.IntRange(min=1), default=5, show_default=True,
+              help="ccxt: tries of each request before a poll gives up until the next tick "
+                   "(waits 1 s, 2 s, 4 s ... at most 30 s between tries).")
 @click.option("--quiet", is_flag=True, help="No per-tick lines.")
 def online(run_dir, source_spec, every, speed, train_bars, holdout_bars, warmup_bars,
-           episode_length, n_envs, anchor, max_ticks, seed, sets, store_root, quiet) -> None:
+           episode_length, n_envs, anchor, max_ticks, seed, sets, store_root, since,
+           exchange_url, max_tries, quiet) -> None:
     """Keep a trained run learning from new data; resumes if RUN_DIR/online/state.pt exists.
 
     Prints a summary and, last, the path of RUN_DIR/online/promotions.jsonl.
@@ -60,11 +71,60 @@ def online(run_dir, source_spec, every, speed, train_bars, holdout_bars, warmup_
                            warmup_bars=warmup_bars, episode_length=episode_length, n_envs=n_envs,
                            anchor=anchor, max_ticks=max_ticks, seed=seed)
         settings = OnlineSettings(**parse_assignments(sets, "--set"))
-        loop = OnlineLoop(run_dir, parse_source(source_spec, store_root), cfg, settings,
-                          quiet=quiet).start()
-        records = loop.run()
+        source = parse_source(source_spec, store_root, _since(since, source_spec, cfg),
+                              exchange_url, max_tries)
+        loop = OnlineLoop(run_dir, source, cfg, settings, quiet=quiet).start()
     except (ValueError, TypeError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
+    restore = _stop_on_signals(loop)
+    try:
+        records = loop.run()
+    finally:
+        restore()
+    if loop.stopped_by:
+        click.echo(f"stopped by {loop.stopped_by} after tick {loop.tick}; the same command "
+                   "resumes", err=True)
     promoted = sum(1 for r in records if r.get("decision") == "promoted")
     click.echo(f"{len(records)} ticks this session, {promoted} promotions, serving v{loop.version}")
     click.echo(str(Path(run_dir) / "online" / "promotions.jsonl"))
+
+
+def _since(text: str | None, spec: str, cfg) -> pd.Timestamp | None:
+    """``--since`` as a UTC time; for a ccxt source without it, enough bars before now for the
+    first tick's windows (warm-up, else train + hold-out)."""
+    from marketsim.data.timeframe import timeframe_to_timedelta
+
+    if text is not None:
+        try:
+            t = pd.Timestamp(text)
+        except ValueError:
+            raise ValueError(f"--since {text!r}: expected a UTC time such as 2025-03-01T00:00"
+                             ) from None
+        return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    parts = str(spec).split(":")
+    if parts[0] != "ccxt" or len(parts) != 4:
+        return None
+    bars = cfg.warmup_bars or (cfg.train_bars + cfg.holdout_bars)
+    bar = timeframe_to_timedelta(parts[3])
+    return (pd.Timestamp.now(tz="UTC") - bars * bar).floor(bar)
+
+
+def _stop_on_signals(loop):
+    """SIGINT/SIGTERM finish the tick in progress, then stop (a second one acts as usual);
+    returns the function that restores the previous handlers."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_signal(signum, frame):
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        loop.stopped_by = signal.Signals(signum).name
+        loop.request_stop()
+
+    for sig in previous:
+        signal.signal(sig, on_signal)
+    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]

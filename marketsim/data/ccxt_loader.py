@@ -9,9 +9,12 @@
   in checkpoints of whole pages, each written atomically, and rows already stored are never
   rewritten.
 
-Keys are never needed for public data; if present they come from the environment only
-(``MARKETSIM_<EXCHANGE>_API_KEY``, ``..._SECRET``, ``..._PASSWORD``). See docs/marketsim/data.md,
-section "Loading from exchanges".
+Keys are never needed for public data and never given to an exchange that fetches it (with keys,
+ccxt signs public requests and makes private calls while loading markets, and a failing private
+call then breaks public fetching); :func:`make_exchange` adds them, from the environment only
+(``MARKETSIM_<EXCHANGE>_API_KEY``, ``..._SECRET``, ``..._PASSWORD``), for ``private=True``.
+``base_url`` points every REST endpoint of an exchange at another host (a proxy, a mirror, a test
+server). See docs/marketsim/data.md, section "Loading from exchanges".
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 import ccxt.async_support as ccxt_async
 import numpy as np
@@ -87,6 +91,8 @@ class FetchResult:
     retries: int = 0
     error: str | None = None
     log: list[str] = field(default_factory=list)
+    cleaning: list[CleaningReport] = field(default_factory=list)
+    """The report of each merge of new rows into the store (repairs, filled gaps)."""
 
 
 def api_credentials(exchange_id: str) -> dict[str, str]:
@@ -100,14 +106,39 @@ def api_credentials(exchange_id: str) -> dict[str, str]:
     return out
 
 
-def make_exchange(exchange_id: str, config: dict[str, Any] | None = None) -> Any:
-    """An async ccxt exchange by id (``binance``, ``bybit``, ``okx``, ...), rate limit on."""
+def make_exchange(exchange_id: str, config: dict[str, Any] | None = None,
+                  base_url: str | None = None, private: bool = False) -> Any:
+    """An async ccxt exchange by id (``binance``, ``bybit``, ``okx``, ...), rate limit on.
+
+    Public by default: API keys are added (from the environment) only with ``private=True``.
+    ``base_url`` (``http://host:port``) replaces the scheme and host of every REST endpoint.
+    """
     if exchange_id not in ccxt_async.exchanges:
         raise ValueError(f"unknown ccxt exchange id {exchange_id!r}; e.g. binance, bybit, okx")
     cfg: dict[str, Any] = {"enableRateLimit": True}
-    cfg.update(api_credentials(exchange_id))
+    if private:
+        cfg.update(api_credentials(exchange_id))
     cfg.update(config or {})
-    return getattr(ccxt_async, exchange_id)(cfg)
+    ex = getattr(ccxt_async, exchange_id)(cfg)
+    if base_url:
+        point_at(ex, base_url)
+    return ex
+
+
+def point_at(exchange: Any, base_url: str) -> None:
+    """Replace the scheme and host of every REST url of a ccxt exchange by ``base_url``."""
+    base = base_url.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise ValueError(f"exchange url {base_url!r}: expected http://host[:port] or https://...")
+
+    def swap(urls: Any) -> Any:
+        if isinstance(urls, str):
+            return base + urlparse(urls).path if urls.startswith("http") else urls
+        if isinstance(urls, dict):
+            return {k: swap(v) for k, v in urls.items()}
+        return urls
+
+    exchange.urls["api"] = swap(exchange.urls["api"])
 
 
 def _to_ms(ts: pd.Timestamp | str | None) -> int | None:
@@ -213,6 +244,7 @@ async def fetch_ohlcv_to_store(
             else None
         )
         merged, report = _merge_candles(existing, pending, job.timeframe)
+        result.cleaning.append(report)
         path = store.write(merged, job.exchange, job.symbol, job.timeframe, source, report)
         result.path = str(path)
         pending = []

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from marketsim.data.load import read_candles
-from marketsim.data.schema import COLUMNS
+from marketsim.data.schema import COLUMNS, DataError
 from marketsim.data.store import DataStore
 from marketsim.data.timeframe import infer_timeframe, timeframe_to_timedelta
 
@@ -35,7 +35,10 @@ __all__ = ["DataEvent", "StreamCleaner", "CandleSource", "ReplaySource", "CcxtSo
 
 @dataclass(frozen=True)
 class DataEvent:
-    """One cleaning decision: ``kind`` is ``duplicate``, ``rejected`` or ``gap_filled``."""
+    """One decision about incoming data: a cleaning decision (``duplicate``, ``rejected``,
+    ``gap_filled``, ``gap_not_filled``) or, for a live feed, ``retry`` (a request that failed and
+    was tried again), ``repaired`` (the store's cleaning changed or filled bars) and
+    ``fetch_failed`` (the poll got no new data; the loop goes on with what it has)."""
 
     time: str
     kind: str
@@ -172,10 +175,15 @@ class CandleSource:
         closed = raw[raw.index + self.bar <= now]  # docs/guide/continual-learning.md, eq. (1)
         if self.position is not None:
             closed = closed[closed.index > self.position]
-        n0 = len(self.cleaner.events)
         out = self.cleaner.clean(closed)
-        return out, self.cleaner.events[n0:]
+        events = list(self.cleaner.events)  # handed on, not kept: a live feed runs for months
+        self.cleaner.events.clear()
+        return out, events
     # --8<-- [end:poll]
+
+    def _event(self, now: pd.Timestamp, kind: str, reason: str) -> None:
+        """Log a source-level event (a retry, a repair, a failed fetch) for the next poll."""
+        self.cleaner.events.append(DataEvent(pd.Timestamp(now).isoformat(), kind, reason))
 
     def state_dict(self) -> dict[str, Any]:
         """The position, for the loop's state file."""
@@ -236,37 +244,73 @@ class CcxtSource(CandleSource):
 
     ``exchange_factory`` builds a fresh ccxt (async) exchange for each poll (each poll runs its
     own event loop, and a ccxt session belongs to one loop); by default
-    ``make_exchange(exchange_id)``. Only closed candles are stored by the loader.
+    ``make_exchange(exchange_id, base_url=url)``, public (no API keys). Only closed candles are
+    stored by the loader.
+
+    A poll never raises for the exchange's sake: each request is retried with bounded backoff
+    (``retry``: at most ``max_tries`` tries, waits capped at ``max_delay``), and a poll that still
+    gets nothing (an outage, no network) logs ``fetch_failed`` and returns no new bars; the next
+    poll starts again from the position, so the bars of an outage arrive when it ends. Every
+    retry and every repair of the store's cleaning is logged as a :class:`DataEvent`.
     """
 
     name = "ccxt"
 
     def __init__(self, exchange_id: str, symbol: str, timeframe: str = "1m",
                  store_root: str | Path | None = None, since: pd.Timestamp | None = None,
-                 exchange_factory: Callable[[], Any] | None = None, max_fill: int = 240):
+                 exchange_factory: Callable[[], Any] | None = None, max_fill: int = 240,
+                 url: str | None = None, retry: Any = None):
+        from marketsim.data.ccxt_loader import RetryPolicy
+
         super().__init__(timeframe_to_timedelta(timeframe), max_fill)
         self.exchange_id, self.symbol, self.timeframe = exchange_id, symbol, timeframe
         self.store = DataStore(store_root)
         self.since = since
+        self.url = url
+        self.retry = retry if retry is not None else RetryPolicy()
         self._factory = exchange_factory
 
     def _raw_until(self, now: pd.Timestamp) -> pd.DataFrame:
-        from marketsim.data.ccxt_loader import FetchJob, fetch_ohlcv_to_store, make_exchange
+        from marketsim.data.ccxt_loader import (
+            FetchJob,
+            FetchResult,
+            fetch_ohlcv_to_store,
+            make_exchange,
+        )
 
         since = self.since if self.position is None else self.position + self.bar
         job = FetchJob(self.exchange_id, self.symbol, self.timeframe, since=since)
+        result = FetchResult(job=job)
 
         async def go() -> None:
-            ex = self._factory() if self._factory else make_exchange(self.exchange_id)
+            ex = (self._factory() if self._factory
+                  else make_exchange(self.exchange_id, base_url=self.url))
             try:
-                await fetch_ohlcv_to_store(ex, job, self.store)
+                await fetch_ohlcv_to_store(ex, job, self.store, self.retry, result=result)
             finally:
                 await ex.close()
 
-        asyncio.run(go())
-        if not self.store.exists(self.exchange_id, self.symbol, self.timeframe):
-            return pd.DataFrame(columns=list(COLUMNS), index=pd.DatetimeIndex([], tz="UTC"))
-        return self.store.read(self.exchange_id, self.symbol, self.timeframe)
+        try:
+            asyncio.run(go())
+        except Exception as e:  # an outage, no network, a bad answer: serve on, log it
+            self._event(now, "fetch_failed", f"{type(e).__name__}: {str(e)[:300]}; no new bars "
+                                             "this poll, the next one starts from "
+                                             f"{since.isoformat() if since is not None else '-'}")
+        for line in result.log:
+            if "failed" in line:
+                self._event(now, "retry", line[:300])
+        for report in result.cleaning:
+            if report.filled_rows or report.repairs or report.duplicates_dropped:
+                self._event(now, "repaired", f"store cleaning: {report.filled_rows} bar(s) "
+                                             f"filled in {len(report.gaps)} gap(s), "
+                                             f"{len(report.repairs)} cell(s) repaired, "
+                                             f"{report.duplicates_dropped} duplicate(s) dropped")
+        try:
+            if self.store.exists(self.exchange_id, self.symbol, self.timeframe):
+                return self.store.read(self.exchange_id, self.symbol, self.timeframe)
+        except DataError as e:
+            self._event(now, "fetch_failed", f"store unreadable: {str(e)[:300]}")
+        return pd.DataFrame(columns=list(COLUMNS), index=pd.DatetimeIndex([], tz="UTC"))
 
     def first_tick(self, warmup: int) -> None:
         """None: a live feed starts at the wall clock."""
@@ -282,8 +326,11 @@ class CcxtSource(CandleSource):
         return None
 
 
-def parse_source(spec: str, store_root: str | Path | None = None) -> CandleSource:
-    """``replay:PATH`` or ``ccxt:EXCHANGE:SYMBOL:TIMEFRAME`` -> a source."""
+def parse_source(spec: str, store_root: str | Path | None = None,
+                 since: pd.Timestamp | None = None, url: str | None = None,
+                 max_tries: int | None = None) -> CandleSource:
+    """``replay:PATH`` or ``ccxt:EXCHANGE:SYMBOL:TIMEFRAME`` -> a source; ``since``, ``url``
+    (the exchange's base URL) and ``max_tries`` (per request) apply to ccxt sources."""
     kind, _, rest = str(spec).partition(":")
     if kind == "replay" and rest:
         if not Path(rest).exists():
@@ -294,5 +341,15 @@ def parse_source(spec: str, store_root: str | Path | None = None) -> CandleSourc
         if len(parts) != 3 or not all(parts):
             raise ValueError(f"--source {spec!r}: expected ccxt:EXCHANGE:SYMBOL:TIMEFRAME, "
                              "e.g. ccxt:binance:ETH/USDT:1m")
-        return CcxtSource(parts[0], parts[1], parts[2], store_root)
+        from marketsim.data.ccxt_loader import ccxt_async
+
+        if parts[0] not in ccxt_async.exchanges:
+            raise ValueError(f"--source {spec!r}: unknown ccxt exchange id {parts[0]!r}; e.g. "
+                             "binance, bybit, okx")
+        timeframe_to_timedelta(parts[2])
+        from marketsim.data.ccxt_loader import RetryPolicy
+
+        retry = RetryPolicy(max_tries=max_tries) if max_tries else None
+        return CcxtSource(parts[0], parts[1], parts[2], store_root, since=since, url=url,
+                          retry=retry)
     raise ValueError(f"--source {spec!r}: expected replay:PATH or ccxt:EXCHANGE:SYMBOL:TIMEFRAME")

@@ -119,6 +119,8 @@ class OnlineLoop:
         self.frozen: Any = None
         self.norm: dict[str, Any] = {}
         self._stop = False
+        self.stopped_by: str | None = None
+        """The signal that stopped :meth:`run` (set by the ``online`` command's handler)."""
         self._warm_bars: int | None = None
 
     # -- start and resume --------------------------------------------------------------------
@@ -175,6 +177,8 @@ class OnlineLoop:
         data = self.data
         if data is None:  # only bars closed by now (None from a live source)
             data = self.source.closed_bars(self.tick_time)
+        if data is None:  # a live source before its first poll: the spaces of the training data
+            data = self.run_cfg.env_kwargs.get("data")
         env = make_single_env(self.env_id, self.env_kwargs, data)
         try:
             agent = agent_class(self.run_cfg.algo)(self.algo_cfg, env.observation_space,
@@ -198,9 +202,16 @@ class OnlineLoop:
             done.append(self.step())
             speed = self.cfg.speed if end is not None else 1.0
             wait = self.cfg.every.total_seconds() / speed - (time.perf_counter() - t0)
-            if wait > 0 and math.isfinite(wait) and not self._stop:
-                time.sleep(wait)
+            if wait > 0 and math.isfinite(wait):
+                deadline = time.monotonic() + wait
+                while not self._stop and time.monotonic() < deadline:  # a stop ends the wait
+                    time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
         return done
+
+    def request_stop(self) -> None:
+        """End :meth:`run` after the tick in progress (a signal handler calls this); the state
+        of the last finished tick is on disk, so the next start resumes after it."""
+        self._stop = True
 
     def step(self) -> dict[str, Any]:
         """One tick at ``self.tick_time``; returns its record (also in ``ticks.jsonl``)."""

@@ -1,9 +1,11 @@
 """A tiny Binance look-alike on 127.0.0.1 for testing the real ccxt client offline.
 
-It answers ``exchangeInfo`` (spot and USDT-M), ``klines``, ``fundingRate`` and ``depth`` in
-Binance's recorded JSON format, from a deterministic synthetic price path, and can be told to
-fail: a script of failures (``429``, ``500``, ``"timeout"``, ``400``) consumed one per request
-of a given path.
+It answers ``exchangeInfo`` (spot, USDT-M and an empty COIN-M), ``klines``, ``fundingRate`` and
+``depth`` in Binance's recorded JSON format, from a deterministic synthetic price path, and can be
+told to fail: a script of failures (``429``, ``500``, ``"timeout"``, ``400``) consumed one per
+request of a given path, or an outage (``outage = [500, 429, "timeout"]``: every request fails,
+cycling through the list, until ``outage`` is None again). ``last_ms`` may be moved while it
+serves (new bars appear), and every request's path, query and headers are recorded.
 """
 
 from __future__ import annotations
@@ -108,6 +110,9 @@ class FakeBinance:
         self.failures = {k: list(v) for k, v in (failures or {}).items()}
         self.timeout_sleep = timeout_sleep
         self.requests: list[tuple[str, dict]] = []
+        self.headers: list[dict[str, str]] = []
+        self.outage: list | None = None
+        self.failed = 0
         self.lock = threading.Lock()
         owner = self
 
@@ -156,8 +161,13 @@ class FakeBinance:
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         with self.lock:
             self.requests.append((url.path, q))
+            self.headers.append({k.lower(): v for k, v in handler.headers.items()})
             script = self.failures.get(url.path)
             failure = script.pop(0) if script else None
+            if self.outage:
+                failure = self.outage[self.failed % len(self.outage)]
+            if failure is not None:
+                self.failed += 1
         if failure == "timeout":
             time.sleep(self.timeout_sleep)
         elif failure == 429:
@@ -185,6 +195,10 @@ class FakeBinance:
                 "assets": [],
                 "symbols": [_perp_symbol("ETHUSDT", "ETH", "USDT")],
             }
+            return self._send(handler, 200, body)
+        if url.path == "/dapi/v1/exchangeInfo":
+            body = {"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [],
+                    "symbols": []}
             return self._send(handler, 200, body)
         if url.path == "/api/v3/klines":
             return self._send(handler, 200, self._klines(q))
