@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+_TINY = 1e-300  # guards a denominator whose numerator is 0 whenever it is 0
 FUNDING_PERIOD_NS = 8 * 3600 * 10**9
 """Funding every 8 hours: multiples of 8 h since the epoch are 00:00, 08:00, 16:00 UTC."""
 
@@ -61,30 +62,27 @@ def liquidation_fee(ops: Any, rate: float, qty_abs: Any, liq_price: Any,
 # --8<-- [end:cost-rules]
 
 
-# --8<-- [start:affordable-trade]
-def affordable_trade(ops: Any, budget: Any, fixed: Any, per_unit: Any, closing: Any,
-                     traded: Any, price: Any, sigma: Any, mean_volume: Any, half_spread: float,
-                     impact_coef: float) -> Any:
-    """Largest traded quantity ``s`` in ``[closing, traded]`` with ``F(s) <= 0``, where
+# --8<-- [start:affordable-opening]
+def affordable_opening(ops: Any, closing: Any, opening: Any, slip: Any, equity_room: Any,
+                       per_unit_margin_and_fee: Any, cash_room: Any, per_unit_fee: Any) -> Any:
+    """Largest opening quantity ``x`` in ``[0, opening]`` that fits eq. (19).
 
-    ``F(s) = fixed + (s - closing) * per_unit + slippage(s) - budget``: ``s - closing`` units
-    open at ``per_unit`` each (margin and fee, or the fee alone) and the whole order pays the
-    slippage of eq. (2). This is how an order is shrunk to fit eq. (19) of
-    docs/marketsim/futures.md. ``F`` is increasing and convex, so Newton's method started
-    above the root (at the root without impact) stays above it and converges from there; four
-    steps leave it within rounding, and the kernel caps the margin at the wallet for the rest.
-    Returns ``closing`` when not even the closing leg leaves room to open.
+    An order trades ``closing + opening`` units and pays ``slip`` (eq. (2)). With ``S(s)`` the
+    slippage of ``s`` units, the shrunk order must satisfy
+    ``x * per_unit_margin_and_fee + S(closing + x) <= equity_room`` (margin and fee fit in the
+    equity) and ``x * per_unit_fee + S(closing + x) <= cash_room`` (fee and slippage fit in
+    the wallet). ``S`` is convex with ``S(0) = 0``, so ``S(s) <= s * slip / (closing +
+    opening)`` for ``s`` up to the order: solving with that line gives an ``x`` that always
+    fits, and is the largest that does up to the line's distance from ``S`` (nothing for the
+    usual small shrink). docs/marketsim/futures.md, eq. (19).
     """
-    no_impact = (budget - fixed + per_unit * closing) / (per_unit + price * half_spread)
-    s = ops.maximum(ops.minimum(traded, no_impact), closing)
-    for _ in range(4):
-        excess = (fixed + (s - closing) * per_unit
-                  + slippage(ops, s, price, sigma, mean_volume, half_spread, impact_coef) - budget)
-        slope = per_unit + price * (half_spread + 1.5 * impact_coef * sigma
-                                    * ops.sqrt(s / mean_volume))
-        s = ops.maximum(s - excess / slope, closing)
-    return s
-# --8<-- [end:affordable-trade]
+    per_unit_slip = slip / ops.maximum(closing + opening, _TINY)
+    room_equity = equity_room - closing * per_unit_slip
+    room_cash = cash_room - closing * per_unit_slip
+    by_equity = room_equity / (per_unit_margin_and_fee + per_unit_slip)
+    by_cash = room_cash / (per_unit_fee + per_unit_slip)
+    return ops.maximum(ops.minimum(ops.minimum(by_equity, by_cash), opening), 0.0)
+# --8<-- [end:affordable-opening]
 
 
 def funding_event_times(first_ns: int, last_ns: int) -> np.ndarray:

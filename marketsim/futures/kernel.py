@@ -150,63 +150,62 @@ def step(ops: Any, state: State, market: Any, params: KernelParams, action: Any)
     # --8<-- [start:trade-at-exec-px]
     # 2. trade at exec_price: realised PnL of the closed part, fees eq. (1), slippage eq. (2).
     # Margin plus opening costs must fit in the balance, eq. (19): an order that does not fit
-    # is shrunk to the largest that does and priced again (a second pass, only then).
-    if cfg.order_type == "market":
-        half_spread, impact_coef = cfg.half_spread, cfg.impact_coef
-    else:  # a resting limit order crosses no spread
-        half_spread = impact_coef = 0.0
+    # has its opening leg shrunk to fit and its costs priced again (a second pass, only then).
     qty_new = ops.where(trade, qty_target, qty)
+    delta = qty_new - qty
+    delta_abs = ops.abs(delta)
+    qty_abs = ops.abs(qty)
+    closing = ops.where(qty * delta < 0.0, ops.minimum(delta_abs, qty_abs), 0.0)
+    opening = delta_abs - closing
+    kept = qty_abs - closing
+    was_long = qty > 0.0
+    was_short = qty < 0.0
+    move = exec_price - entry
+    side = ops.where(was_long, 1.0, -1.0)
+    realised = closing * move * side
+    kept_upnl = kept * move * side  # the kept part's unrealised PnL at exec_price
+    lev_new = ops.where(trade, lev_target, state.lev)
+    fee_close = costs.trading_fee(closing, exec_price, params.fee_rate)
+    cash = state.wallet + realised - fee_close
     for attempt in range(2):
-        delta = qty_new - qty
-        delta_abs = ops.abs(delta)
-        qty_abs = ops.abs(qty)
-        closing = ops.where(qty * delta < 0.0, ops.minimum(delta_abs, qty_abs), 0.0)
-        opening = delta_abs - closing
-        was_long = qty > 0.0
-        was_short = qty < 0.0
-        realised = closing * (exec_price - entry) * ops.where(was_long, 1.0, -1.0)
-        fee_close = costs.trading_fee(closing, exec_price, params.fee_rate)
         fee_open = costs.trading_fee(opening, exec_price, params.fee_rate)
         if cfg.order_type == "market":
-            slip = costs.slippage(ops, delta_abs, price, sigma, mean_volume, half_spread,
-                                  impact_coef)
-            slip_close = slip * closing / ops.maximum(delta_abs, _TINY)
-            slip_open = slip - slip_close
-        else:
-            slip = slip_close = slip_open = 0.0 * delta_abs
-        qty_new_abs = ops.abs(qty_new)
-        kept = qty_abs - closing
-        entry_new = ops.where(
-            opening > 0.0,
-            (kept * entry + opening * exec_price) / ops.maximum(qty_new_abs, _TINY),
-            ops.where(qty_new_abs > 0.0, entry, 0.0),
-        )
-        lev_new = ops.where(trade, lev_target, state.lev)
-        margin = qty_new_abs * entry_new / lev_new
-        wallet = state.wallet + realised - fee_close - fee_open - slip
-        # eq. (19): (a) the position at exec_price over its leverage, plus the opening costs,
-        # fits in the equity left after the closing leg (kept_upnl: the kept part's PnL);
-        # (b) the costs are paid in cash: the wallet stays >= 0
-        kept_upnl = qty_new * (exec_price - entry_new)
-        over = (opening > 0.0) & (
-            ((wallet + kept_upnl) * _FIT < qty_new_abs * exec_price / lev_new) | (wallet < 0.0))
-        if attempt or not ops.any(over):
+            slip = costs.slippage(ops, delta_abs, price, sigma, mean_volume, cfg.half_spread,
+                                  cfg.impact_coef)
+        else:  # a resting limit order crosses no spread
+            slip = 0.0 * delta_abs
+        wallet = cash - fee_open - slip
+        owes = wallet < 0.0
+        if attempt:
             break
-        cash = state.wallet + realised - fee_close
-        fits_equity = costs.affordable_trade(
-            ops, cash + kept_upnl, kept * exec_price / lev_new,
-            exec_price / lev_new + exec_price * params.fee_rate, closing, delta_abs, price,
-            sigma, mean_volume, half_spread, impact_coef)
-        fits_cash = costs.affordable_trade(
-            ops, cash, 0.0, exec_price * params.fee_rate, closing, delta_abs, price, sigma,
-            mean_volume, half_spread, impact_coef)
-        traded = ops.minimum(fits_equity, fits_cash)
-        qty_new = ops.where(over, qty + ops.where(delta > 0.0, traded, -traded), qty_new)
+        # eq. (19): the position at exec_price over its leverage plus the opening costs fit
+        # in the equity, and the costs in the cash (the wallet stays >= 0)
+        over = (opening > 0.0) & (
+            ((wallet + kept_upnl) * _FIT < (kept + opening) * exec_price / lev_new) | owes)
+        if not ops.any(over):
+            break
+        fee_per_unit = exec_price * params.fee_rate
+        fits = costs.affordable_opening(
+            ops, closing, opening, slip, cash + kept_upnl - kept * exec_price / lev_new,
+            exec_price / lev_new + fee_per_unit, cash, fee_per_unit)
+        opening = ops.where(over, fits, opening)
+        delta_abs = ops.where(over, closing + fits, delta_abs)
+        qty_new = ops.where(over, qty + ops.where(delta > 0.0, delta_abs, -delta_abs), qty_new)
+        delta = qty_new - qty
+    slip_close = slip * closing / ops.maximum(delta_abs, _TINY)
+    slip_open = slip - slip_close
+    qty_new_abs = ops.abs(qty_new)
+    entry_new = ops.where(
+        opening > 0.0,
+        (kept * entry + opening * exec_price) / ops.maximum(qty_new_abs, _TINY),
+        ops.where(qty_new_abs > 0.0, entry, 0.0),
+    )
+    margin = qty_new_abs * entry_new / lev_new
     is_long = qty_new > 0.0
     is_short = qty_new < 0.0
     # the account never owes: a closing leg whose costs exceed the wallet (thin books) leaves
     # it at 0, the exchange takes the deficit (as it takes a gap through LP), eq. (19)
-    if ops.any(wallet < 0.0):
+    if ops.any(owes):
         deficit = ops.maximum(-wallet, 0.0)
         realised = realised + deficit
         wallet = wallet + deficit

@@ -62,7 +62,8 @@ def test_buy_and_hold_accounting(test_candles):
     e0, p0 = f["equity"].iloc[0], f["price"].iloc[0]
     q = f["position"].iloc[1]
     assert q < e0 / p0
-    assert q * p0 + f["fees"].iloc[1] + f["slippage"].iloc[1] == pytest.approx(e0, rel=1e-12)
+    spent = q * p0 + f["fees"].iloc[1] + f["slippage"].iloc[1]  # the most that fits
+    assert e0 * (1 - 1e-6) <= spent <= e0 * (1 + 1e-12)
     assert f["position"].iloc[1:].to_numpy() == pytest.approx(q, rel=1e-12)
     assert (f["turnover"].iloc[2:] == 0).all()  # bought once, never rebalanced
     fees = f["fees"].sum()
