@@ -128,3 +128,149 @@ def test_cli_control_validates_with_the_algorithms_own_fields(tmp_path, algo, en
     runner.runner.poll_control()
     assert runner.runner.agent.hparam_schedules()[field] == good
     runner.runner.envs.close()
+
+
+# -- the issue-14 cases, one by one: each is a rejection with a short reason, never a crash ----
+
+def _poll_rejects(r, text: bytes | None = None, *words):
+    """Write ``text`` (bytes) as the control file, poll, and return the new rejection."""
+    n = len(_lines(r.rd.rejections))
+    if text is not None:
+        r.rd.control.write_bytes(text)
+    before = r.runner.agent.hparam_values()
+    assert r.runner.poll_control() == []
+    assert r.runner.agent.hparam_values() == before
+    rej = _lines(r.rd.rejections)[n:]
+    assert len(rej) >= 1, "no rejection logged"
+    for w in words:
+        assert any(w in x["reason"] for x in rej), (w, rej)
+    assert all(len(json.dumps(x)) < 1500 for x in rej)  # reasons and values are cut short
+    return rej
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("learning_rate", "lin:0.001->0.0001@inf", "not finite"),
+    ("learning_rate", "lin:0.001->0.0001@nan", "not finite"),
+    ("learning_rate", "lin:0.001->0.0001@1e400", "not finite"),
+    ("learning_rate", {"type": "pw", "points": 5}, "list of [step, value] pairs"),
+    ("learning_rate", {"type": "pw", "points": [1, 2]}, "list of [step, value] pairs"),
+    ("n_epochs", 10**50, "out of range"),
+    ("learning_rate", "pw:-inf=0.0003,inf=0.0003", "not finite"),
+    ("learning_rate", "pw:0=0.0003,nan=0.0001", "not finite"),
+    ("gamma", "9" * 20_000, "not finite"),
+])
+def test_the_values_that_killed_runs_are_refused(make_runner, field, value, words):
+    r = make_runner()
+    data = yaml.safe_load(r.rd.control.read_text())
+    data["hparams"][field] = value
+    rej = _poll_rejects(r, yaml.safe_dump(data).encode(), words)
+    assert rej[-1]["field"] == field
+
+
+@pytest.mark.parametrize("case,words", [
+    ("latin1", "not UTF-8"), ("binary", ""), ("alias_bomb", "aliases"), ("empty", "empty"),
+    ("directory", "a directory"), ("fifo", "a FIFO"), ("huge", "bytes"),
+])
+def test_files_that_killed_or_hung_runs_are_refused(make_runner, case, words):
+    import os
+
+    r = make_runner()
+    path = r.rd.control
+    good = path.read_bytes()
+    if case == "latin1":
+        text = good + "# caf\xe9\n".encode("latin-1")
+    elif case == "binary":
+        text = bytes(range(256)) * 4
+    elif case == "alias_bomb":
+        lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+        lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i-1}"] * 9) + "]" for i in range(1, 9)]
+        text = ("\n".join(lines) + "\nhparams: {gamma: *a8}\n").encode()  # 360 bytes
+    elif case == "empty":
+        text = b""
+    elif case == "huge":
+        text = good + b"#" * (10 * 2**20)
+    else:
+        text = None
+        path.unlink()
+        path.mkdir() if case == "directory" else os.mkfifo(path)
+    _poll_rejects(r, text, words)  # a FIFO is never opened: this returns at once
+    assert r.train()["status"] == "completed"  # and the run trains on
+
+
+def test_a_two_chunk_write_in_place_is_read_only_once_complete(make_runner):
+    r = make_runner(control_settle_s=1.0)
+    now = {"t": 0.0}
+    r.runner.control.clock = lambda: now["t"]
+    path = r.rd.control
+    text = path.read_text().replace("learning_rate: 0.0003", "learning_rate: 0.0001098")
+    cut = text.index("0.0001098") + len("0.0")
+    with open(path, "w") as f:  # in place, as an editor that writes in two chunks
+        f.write(text[:cut])  # "... learning_rate: 0.0" for now
+        f.flush()
+        now["t"] = path.stat().st_mtime + 0.2  # 0.2 s later the runner comes by
+        assert r.runner.poll_control() == []
+        assert r.runner.agent.hparam_values()["learning_rate"] == 3e-4
+        f.write(text[cut:])
+    now["t"] = path.stat().st_mtime + 1.5  # settled
+    (ch,) = r.runner.poll_control()
+    assert ch.field == "learning_rate" and r.runner.agent.hparam_values()["learning_rate"] == \
+        pytest.approx(1.098e-4)
+    r.runner.envs.close()
+
+
+def test_two_cli_writers_at_the_same_instant_lose_nothing(make_runner):
+    import threading
+
+    r = make_runner()
+    values = {s.name: s for s in PPO_HPARAMS if s.kind is float and s.high is not None}
+    sets = {name: (s.low or 0.0) / 2 + s.high / 2 for name, s in values.items()}
+    barrier = threading.Barrier(len(sets))
+
+    def edit(name, value):
+        barrier.wait()
+        edit_control(r.rd.control, PPO_HPARAMS, {name: value})
+
+    threads = [threading.Thread(target=edit, args=kv) for kv in sets.items()]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    in_file = yaml.safe_load(r.rd.control.read_text())["hparams"]
+    assert {k: in_file[k] for k in sets} == sets  # every update landed
+    r.runner.envs.close()
+
+
+def test_a_command_runs_once_and_not_again_after_a_resume(make_runner):
+    r = make_runner(steps=1024)
+    edit_control(r.rd.control, PPO_HPARAMS, {}, "stop")
+    assert r.train()["status"] == "stopped"
+    edit_control(r.rd.control, PPO_HPARAMS, {"gamma": 0.98})  # the file still says stop
+    r2 = make_runner(resume_dir=r.rd.path, steps=1024)
+    summary = r2.train()
+    assert summary["status"] == "completed" and summary["steps"] == 1024
+    assert r2.runner.agent.hparam_values()["gamma"] == 0.98
+    # a new stop (a new command_id) stops the resumed run again
+    edit_control(r.rd.control, PPO_HPARAMS, {}, "stop")
+    r3 = make_runner(resume_dir=r.rd.path, steps=4096)
+    assert r3.train()["status"] == "stopped" and r3.runner.step < 4096
+
+
+def test_cli_control_bad_mapping_is_a_message(make_runner):
+    from click.testing import CliRunner
+
+    import cli as cli_module
+
+    r = make_runner()
+    res = CliRunner().invoke(cli_module.cli, ["control", str(r.rd.path), "--set",
+                                              "learning_rate={type: pw, points: 5}"])
+    assert res.exit_code == 1 and "learning_rate" in res.output
+    assert isinstance(res.exception, SystemExit) and "Traceback" not in res.output
+    r.runner.envs.close()
+
+
+def test_sac_target_entropy_is_bounded():
+    from rlcore.sac import sac_hparam_specs
+
+    (spec,) = [s for s in sac_hparam_specs(True) if s.name == "target_entropy"]
+    with pytest.raises(HParamError, match="out of range"):
+        from rlcore.hparams import check_value
+
+        check_value(spec, 1e300)
