@@ -151,6 +151,7 @@ class ControlFile:
             return (-1, -1, -1, -1)
         return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)
 
+    # --8<-- [start:settled]
     def _settled(self, stamp: tuple[int, ...]) -> bool:
         """True once the file has been unchanged for ``settle_s``: by its modification time, or
         (for a time stamp in the future) by how long this reader has seen it unchanged."""
@@ -161,6 +162,7 @@ class ControlFile:
             self._pending = (stamp, now)
         return (now - stamp[0] / 1e9 >= self.settle_s
                 or now - self._pending[1] >= self.settle_s)
+    # --8<-- [end:settled]
 
     def poll(self) -> ControlUpdate | None:
         """Read the file if it changed since the last read or write and has settled; None if

@@ -210,12 +210,14 @@ class DataStore:
             meta.update(extra)
         sidecar = json.dumps(meta, indent=2, default=str).encode()
         p.parent.mkdir(parents=True, exist_ok=True)
+        # --8<-- [start:commit]
         with locked(p.parent):  # two writers of one dataset take turns
             new = p.with_name(p.name + ".new")
             atomic_write_bytes(new, payload)  # 1. the new data beside the old
             atomic_write_bytes(p.with_suffix(".json"), sidecar)  # 2. commit: the sidecar says it
             os.replace(new, p)  # 3. into place
             fsync_dir(p.parent)
+        # --8<-- [end:commit]
         return p
 
     def datasets(self) -> list[tuple[str, str, str]]:
