@@ -50,6 +50,7 @@ class EpisodeLedger:
         self.peak[rows], self.max_drawdown[rows] = self.initial, 0.0
         self.trades[rows], self.liquidations[rows], self.turnover[rows] = 0, 0, 0.0
 
+    # --8<-- [start:ledger-record]
     def record(self, state: State) -> None:
         """Fold in one step: drawdown from the running peak (docs/marketsim/futures.md,
         eq. (20): ``dd_t = 1 - E_t / max_{s<=t} E_s``), trades, liquidations, turnover."""
@@ -59,6 +60,7 @@ class EpisodeLedger:
         self.trades = self.trades + (state.trade_qty != 0)
         self.liquidations = self.liquidations + state.liquidated
         self.turnover = self.turnover + state.turnover
+    # --8<-- [end:ledger-record]
 
     def metrics(self, state: State) -> dict[str, Any]:
         """The episode's figures (floats, or arrays of N) in the order of their units."""
