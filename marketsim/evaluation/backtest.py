@@ -128,14 +128,16 @@ def _utc(text: str, what: str) -> pd.Timestamp:
 
 # --8<-- [start:simulate]
 def simulate(candles: pd.DataFrame, env_kwargs: dict[str, Any], decide: Decide,
-             frame_stack: int = 1, funding: Any = 0.0001) -> pd.DataFrame:
+             frame_stack: int = 1, funding: Any = 0.0001,
+             progress: str | None = None) -> pd.DataFrame:
     """Run one episode from the first bar with a full feature window to the data's end.
 
     Returns one row per step plus the starting row, indexed by the close time of the bar the
     row's equity is marked at: equity, position (held over the interval ending at the row),
     price, action (target fraction), and the fees, funding, slippage paid and turnover traded in
     that step. If the account is wiped out (terminated), later rows keep its final equity with
-    no position, so every curve spans the same time.
+    no position, so every curve spans the same time. ``progress``: a label for a progress bar
+    on stderr (None: none).
     """
     kw = {**env_kwargs, "episode_length": None}
     env = CryptoFuturesEnv(data=candles, funding=funding, **kw)
@@ -147,7 +149,10 @@ def simulate(candles: pd.DataFrame, env_kwargs: dict[str, Any], decide: Decide,
              0.0, 0.0, 0.0, 0.0)]
     prev = {"fees": 0.0, "funding": 0.0, "slippage": 0.0}
     done = False
+    bar = _bar(progress, m.n_bars - start - 1)
     while not done:
+        if bar is not None and len(rows) % 500 == 0:
+            bar.update(len(rows) - bar.n)
         o = stack if stack is not None else obs
         act = decide(o, info)
         obs, _, term, trunc, info = env.step(act)
@@ -161,6 +166,8 @@ def simulate(candles: pd.DataFrame, env_kwargs: dict[str, Any], decide: Decide,
                      cur["slippage"] - prev["slippage"], float(info["turnover"])))
         prev = cur
         done = bool(term or trunc)
+    if bar is not None:
+        bar.close()
     last_bar = int(info["bar"])
     for t in range(last_bar + 1, m.n_bars):  # wiped out before the end: hold the remains
         rows.append((m.close_ns[t], rows[-1][1], 0.0, float(m.close[t]), 0.0, 0.0, 0.0, 0.0,
@@ -169,6 +176,15 @@ def simulate(candles: pd.DataFrame, env_kwargs: dict[str, Any], decide: Decide,
     idx = pd.DatetimeIndex(pd.to_datetime([r[0] for r in rows], utc=True), name="timestamp")
     return pd.DataFrame([r[1:] for r in rows], index=idx, columns=cols)
 # --8<-- [end:simulate]
+
+
+def _bar(label: str | None, total: int):
+    if label is None:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="bar", leave=False, mininterval=0.5,
+                disable=None)  # a terminal shows it; a pipe or a log does not
 
 
 def flat_decide(obs: np.ndarray, info: dict[str, Any]) -> float:
@@ -206,15 +222,18 @@ def baseline_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def backtest_frames(candles: pd.DataFrame, policy: Policy | None,
-                    funding: Any = 0.0001) -> dict[str, pd.DataFrame]:
-    """Per-bar frames of the agent (when given) and of the flat and buy-and-hold baselines."""
+                    funding: Any = 0.0001, progress: bool = False) -> dict[str, pd.DataFrame]:
+    """Per-bar frames of the agent (when given) and of the flat and buy-and-hold baselines;
+    ``progress`` shows a bar per simulation on stderr."""
     env_kwargs = dict(policy.env_kwargs) if policy is not None else {}
     env_kwargs.pop("data", None)
     base = baseline_kwargs(env_kwargs)
     out: dict[str, pd.DataFrame] = {}
     if policy is not None:
         out["agent"] = simulate(candles, env_kwargs, policy.decider(), policy.frame_stack,
-                                funding)
-    out["flat"] = simulate(candles, base, flat_decide, 1, funding)
-    out["buy_and_hold"] = simulate(candles, base, buy_and_hold_decide(1.0), 1, funding)
+                                funding, "agent" if progress else None)
+    out["flat"] = simulate(candles, base, flat_decide, 1, funding,
+                           "flat" if progress else None)
+    out["buy_and_hold"] = simulate(candles, base, buy_and_hold_decide(1.0), 1, funding,
+                                   "buy_and_hold" if progress else None)
     return out

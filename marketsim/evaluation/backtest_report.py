@@ -20,12 +20,21 @@ from marketsim.evaluation.backtest import (
     load_run_policy,
     slice_candles,
 )
+from marketsim.evaluation.present import (
+    MIN_ANNUAL_DAYS,
+    conventions_html,
+    settings_html,
+    trades_html,
+)
 from marketsim.evaluation.report import metrics_table, plot_backtest, write_csv, write_html, write_json
 from marketsim.futures.config import FuturesConfig
-from marketsim.metrics import DAYS_PER_YEAR, compute_metrics, ruin
+from marketsim.metrics import DAYS_PER_YEAR, compute_metrics, round_trips, ruin
 
 __all__ = ["CONVENTIONS", "run_backtest", "frames_report", "equity_table", "default_out",
-           "equity_floor", "write_frames_report"]
+           "equity_floor", "write_frames_report", "trade_list", "TOP_TRADES"]
+
+TOP_TRADES = 10
+"""Round trips shown on the page (the largest by |PnL|); trades.csv has them all."""
 
 CONVENTIONS = {
     "returns": "UTC-daily simple returns of equity (last equity of each UTC day)",
@@ -77,6 +86,43 @@ def equity_table(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return main
 
 
+def trade_list(frame: pd.DataFrame) -> pd.DataFrame:
+    """The round trips of a per-bar frame (:func:`marketsim.metrics.round_trips`, eq. (11)),
+    with the days held and the mark prices at entry and exit."""
+    trades = round_trips(frame["equity"], frame["position"])
+    for col in ("entry_time", "exit_time"):  # datetime even when there is no trip
+        trades[col] = pd.to_datetime(trades[col], utc=True)
+    trades["days"] = (trades["exit_time"] - trades["entry_time"]).dt.total_seconds() / 86400.0
+    if "price" in frame:
+        trades["entry_price"] = frame["price"].reindex(trades["entry_time"]).to_numpy()
+        trades["exit_price"] = frame["price"].reindex(trades["exit_time"]).to_numpy()
+    return trades
+
+
+def _futures_settings(env_kwargs: dict[str, Any], funding: Any) -> dict[str, Any]:
+    """Every setting of the futures environment the backtest ran with (defaults included)."""
+    import dataclasses
+
+    kw = {k: v for k, v in env_kwargs.items()
+          if k not in ("data", "data_seed", "render_mode", "funding")}
+    try:
+        cfg = dataclasses.asdict(FuturesConfig.from_kwargs(**{**kw, "episode_length": None}))
+    except (TypeError, ValueError):
+        cfg = dict(kw)
+    cfg["funding"] = funding if isinstance(funding, (int, float)) else "a series of rates"
+    return {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, bool, type(None)))}
+
+
+def _training_settings(run_dir: str | Path) -> dict[str, Any]:
+    """A run's training settings as its config.yaml has them (flat, plain values)."""
+    from rlcore.io import read_yaml
+
+    cfg = read_yaml(Path(run_dir) / "config.yaml") or {}
+    flat = {**(cfg.get("run") or {}), **(cfg.get("algo_config") or {})}
+    flat.pop("env_kwargs", None)
+    return {k: v for k, v in flat.items() if isinstance(v, (int, float, str, bool, type(None)))}
+
+
 def default_out(run_dir: str | Path, label: str) -> Path:
     """``RUN_DIR/backtest/<label>``."""
     return Path(run_dir) / "backtest" / label
@@ -94,14 +140,17 @@ def run_backtest(run_dirs: list[str | Path], data: str | Path | pd.DataFrame | N
                  start: str | None = None, end: str | None = None,
                  out: str | Path | None = None, weights: list[float] | None = None,
                  stress: str | None = None, data_dir: str | Path | None = None,
-                 funding: Any = 0.0001, mm_gamma: float = 0.1) -> Path:
+                 funding: Any = 0.0001, mm_gamma: float = 0.1,
+                 min_annual_days: float = MIN_ANNUAL_DAYS, progress: bool = False) -> Path:
     """Backtest one run (or blend several with ``weights``) and write the report folder.
 
     ``data``: a candle file ``marketsim.data.load_candles`` reads, or a DataFrame; ``stress``:
     a scenario name of :mod:`marketsim.evaluation.stress` instead of ``data``. Market-making
     runs are replayed on the candles against fixed-gamma (``mm_gamma``) AS and GLFT quoters
     (:mod:`marketsim.evaluation.mm_backtest`); futures runs against flat and buy-and-hold.
-    Returns the path of ``report.json``.
+    Annualised metrics of a window shorter than ``min_annual_days`` UTC days are shown on the
+    page as n/a with the raw figure (:mod:`marketsim.evaluation.present`). Returns the path of
+    ``report.json``.
     """
     if not run_dirs:
         raise ValueError("run_dirs: expected at least one run folder")
@@ -136,7 +185,7 @@ def run_backtest(run_dirs: list[str | Path], data: str | Path | pd.DataFrame | N
         frames = mm_frames(candles, policy, mm_gamma)
         floors: dict[str, float] = {}
     else:
-        frames = backtest_frames(candles, policy, funding)
+        frames = backtest_frames(candles, policy, funding, progress)
         base_floor = equity_floor(baseline_kwargs(policy.env_kwargs))
         floors = {"agent": equity_floor(policy.env_kwargs), "flat": base_floor,
                   "buy_and_hold": base_floor}
@@ -152,6 +201,10 @@ def run_backtest(run_dirs: list[str | Path], data: str | Path | pd.DataFrame | N
         "conventions": CONVENTIONS,
         "env_kwargs": {k: v for k, v in policy.env_kwargs.items()
                        if isinstance(v, (int, float, str, bool, type(None)))},
+        "env_settings": ({} if market_making else
+                         _futures_settings(policy.env_kwargs, funding)),
+        "training": {Path(p.run_dir).name: _training_settings(p.run_dir) for p in policies},
+        "min_annual_days": min_annual_days,
     }
     if stress_info is not None:
         report["stress"] = stress_info
@@ -160,14 +213,43 @@ def run_backtest(run_dirs: list[str | Path], data: str | Path | pd.DataFrame | N
     if stress_info is not None:
         notes += (f"<p>stress scenario <b>{stress}</b> ({stress_info['event']}): "
                   f"<b>{stress_info['source']}</b> data.</p>")
-    return write_frames_report(out_dir, frames, title, floors, report, notes)
+    return write_frames_report(out_dir, frames, title, floors, report, notes, min_annual_days)
+
+
+def _settings_groups(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What the page's Settings section lists, from report.json's keys."""
+    groups: dict[str, dict[str, Any]] = {}
+    runs = report.get("runs") or []
+    if runs:
+        groups["runs"] = {r["run"]: f"{r['algo']}, checkpoint at step {r['checkpoint_step']:,}"
+                          for r in runs}
+        if len(runs) > 1:
+            groups["runs"]["weights"] = ", ".join(f"{w:g}" for w in report.get("weights", []))
+    if report.get("data"):
+        groups["data"] = dict(report["data"])
+        if report.get("trading_start"):
+            groups["data"]["trading_start"] = report["trading_start"]
+    if report.get("stress"):
+        groups["stress scenario"] = dict(report["stress"])
+    env = report.get("env_settings") or report.get("env_kwargs")
+    if env:
+        groups["environment (costs, sizing, leverage)"] = dict(env)
+    for name, cfg in (report.get("training") or {}).items():
+        groups[f"training of {name}"] = dict(cfg)
+    return groups
 
 
 def write_frames_report(out_dir: str | Path, frames: dict[str, pd.DataFrame], title: str,
                         floors: dict[str, float] | None = None,
-                        extra: dict[str, Any] | None = None, notes: str = "") -> Path:
-    """Write ``equity.csv``, ``backtest.png``, ``report.html`` and ``report.json`` of per-bar
-    frames (the agent's first, then baselines) into ``out_dir``; returns report.json's path.
+                        extra: dict[str, Any] | None = None, notes: str = "",
+                        min_days: float = MIN_ANNUAL_DAYS) -> Path:
+    """Write ``equity.csv``, ``trades.csv``, ``backtest.png``, ``report.html`` and
+    ``report.json`` of per-bar frames (the agent's first, then baselines) into ``out_dir``;
+    returns report.json's path.
+
+    The page shows the metrics (percentages; annualised figures only for windows of at least
+    ``min_days`` days), the agent's largest round trips, the settings (``extra``'s runs, data,
+    environment and training settings) and the metric conventions.
 
     Any outcome is reported, a ruined account too: ``ruined`` and ``ruined_at`` (against
     ``floors``, see :func:`frames_report`) are in report.json and, for the agent, stated at
@@ -178,9 +260,21 @@ def write_frames_report(out_dir: str | Path, frames: dict[str, pd.DataFrame], ti
     agent, baselines = frames_report(frames, floors)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(out_dir / "equity.csv", equity_table(frames))
+    main = frames.get("agent", next(iter(frames.values())))
+    trades = trade_list(main)
+    write_csv(out_dir / "trades.csv", trades.assign(
+        entry_time=trades["entry_time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        exit_time=trades["exit_time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).set_index("entry_time"))
     plot_backtest(frames, out_dir / "backtest.png", title)
     report: dict[str, Any] = {**agent, "baselines": baselines, **(extra or {})}
-    sections = [("Metrics", metrics_table({"agent": agent, **baselines})), ("Data", notes)]
+    report.setdefault("conventions", CONVENTIONS)
+    report.setdefault("min_annual_days", min_days)
+    sections = [("Metrics", metrics_table({"agent": agent, **baselines}, min_days=min_days)),
+                (f"Trades: the {min(TOP_TRADES, len(trades))} largest of {len(trades)} round "
+                 "trips by |PnL| (all in trades.csv)", trades_html(trades, TOP_TRADES)),
+                ("Data", notes),
+                ("Settings", settings_html(_settings_groups(report))),
+                ("Conventions", conventions_html(report["conventions"], min_days))]
     if agent.get("ruined"):
         floor = (floors or {}).get("agent", 0.0)
         sections.insert(0, ("Ruined", (

@@ -17,6 +17,18 @@ __all__ = ["backtest", "walkforward", "compare", "COMMANDS"]
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+MIN_DAYS_HELP = ("Shortest window (UTC days) whose annualised metrics (annual return and "
+                 "volatility, Sharpe, Sortino, Calmar) are shown; shorter: n/a with the raw "
+                 "figure.")
+
+
+def _min_days_option(f):
+    from marketsim.evaluation.present import MIN_ANNUAL_DAYS
+
+    return click.option("--min-annual-days", "min_days", type=click.FloatRange(min=0),
+                        default=MIN_ANNUAL_DAYS, show_default=True, help=MIN_DAYS_HELP)(f)
+
+
 def _float_list(text: str | None) -> list[float] | None:
     if text is None:
         return None
@@ -45,14 +57,16 @@ def _float_list(text: str | None) -> list[float] | None:
               help="With several RUN_DIRS: blend weights, e.g. 0.7,0.3 (default equal).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default RUN_DIR/backtest/<data name>).")
-def backtest(run_dirs, data, stress, data_dir, start, end, weights, out) -> None:
+@_min_days_option
+def backtest(run_dirs, data, stress, data_dir, start, end, weights, out, min_days) -> None:
     """Backtest RUN_DIR (several: their blend) deterministically over a data range; writes
     report.json, equity.csv, backtest.png and report.html; prints report.json's path last."""
     from marketsim.evaluation.backtest_report import run_backtest
 
     try:
         path = run_backtest(list(run_dirs), data=data, start=start, end=end, out=out,
-                            weights=_float_list(weights), stress=stress, data_dir=data_dir)
+                            weights=_float_list(weights), stress=stress, data_dir=data_dir,
+                            min_annual_days=min_days, progress=True)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(str(path))
@@ -85,8 +99,9 @@ def backtest(run_dirs, data, stress, data_dir, start, end, weights, out) -> None
               help="Seed of every fold's training.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default runs/walkforward-<UTC time>).")
+@_min_days_option
 def walkforward(algos, env_id, data, train_w, test_w, step_w, steps, start, end, max_folds,
-                sets, env_args, workers, seed, out) -> None:
+                sets, env_args, workers, seed, out, min_days) -> None:
     """Walk-forward analysis: train on each window, test on the next, slide; prints the path
     of walkforward.json last."""
     from marketsim.evaluation.walkforward import WalkForwardSpec, run_walkforward
@@ -104,7 +119,8 @@ def walkforward(algos, env_id, data, train_w, test_w, step_w, steps, start, end,
                                                                        "--env-arg").items())),
                                start=start, end=end, max_folds=max_folds, workers=workers,
                                seed=seed)
-        path = run_walkforward(spec)
+        path = run_walkforward(spec, progress=lambda line: click.echo(line, err=True),
+                               min_days=min_days)
     except (ValueError, TypeError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(str(path))
@@ -114,17 +130,20 @@ def walkforward(algos, env_id, data, train_w, test_w, step_w, steps, start, end,
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default runs/compare-<UTC time>).")
-def compare(paths, out) -> None:
-    """Put several runs' backtest metrics in one table and one plot; prints compare.json's
-    path last. PATHS: backtest output folders or run folders (all their backtests)."""
-    from marketsim.evaluation.compare import run_compare
+@_min_days_option
+def compare(paths, out, min_days) -> None:
+    """Put several runs' backtest metrics in one table (printed, and in compare.html) and one
+    plot; prints compare.json's path last. PATHS: backtest output folders or run folders (all
+    their backtests)."""
+    from marketsim.evaluation.compare import compare_text, run_compare
 
     if out is None:
         out = str(Path("runs") / f"compare-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
     try:
-        path = run_compare(list(paths), out)
+        path = run_compare(list(paths), out, min_days)
     except (ValueError, KeyError) as e:
         raise click.ClickException(str(e)) from None
+    click.echo(compare_text(path))
     click.echo(str(path))
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from marketsim.evaluation.backtest_report import CONVENTIONS
+from marketsim.evaluation.present import MIN_ANNUAL_DAYS, conventions_html, text_table
 from marketsim.evaluation.report import (
     METRIC_ROWS,
     metrics_table,
@@ -21,7 +23,7 @@ from marketsim.evaluation.report import (
     write_json,
 )
 
-__all__ = ["find_reports", "run_compare"]
+__all__ = ["find_reports", "run_compare", "compare_text"]
 
 
 def find_reports(paths: list[str | Path]) -> list[Path]:
@@ -44,9 +46,12 @@ def _label(report_path: Path, report: dict[str, Any]) -> str:
     return f"{runs} [{report_path.parent.name}]"
 
 
-def run_compare(paths: list[str | Path], out: str | Path) -> Path:
+def run_compare(paths: list[str | Path], out: str | Path,
+                min_days: float = MIN_ANNUAL_DAYS) -> Path:
     """Write ``compare.json``, ``compare.csv``, ``compare.png`` and ``compare.html`` to ``out``;
-    returns the path of ``compare.json``. Curves are equity / initial equity."""
+    returns the path of ``compare.json``. Curves are equity / initial equity (a log axis where
+    they span more than a factor of 5); annualised metrics of windows shorter than
+    ``min_days`` are shown as n/a with the raw figure."""
     reports = find_reports(paths)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,8 +76,23 @@ def run_compare(paths: list[str | Path], out: str | Path) -> Path:
         plot_curves(curves, out / "compare.png", "equity / initial equity")
         images.append("compare.png")
     write_html(out / "compare.html", "run comparison",
-               [("Metrics", metrics_table(columns)),
+               [("Metrics", metrics_table(columns, min_days=min_days)),
                 ("Reports", "<ul>" + "".join(f"<li><code>{p}</code></li>" for p in reports)
-                 + "</ul>")], images)
-    return write_json(out / "compare.json", {"runs": columns,
+                 + "</ul>"),
+                ("Conventions", conventions_html(CONVENTIONS, min_days))], images)
+    return write_json(out / "compare.json", {"runs": columns, "min_annual_days": min_days,
                                              "reports": [str(p) for p in reports]})
+
+
+def compare_text(compare_json: str | Path) -> str:
+    """The terminal table of a ``compare.json`` (what ``python cli.py compare`` prints)."""
+    rep = json.loads(Path(compare_json).read_text(encoding="utf-8"))
+    columns = rep["runs"]
+    if all(len(n) <= 24 for n in columns):
+        short = {n: n for n in columns}
+    else:  # long run names: numbered columns, named below the table
+        short = {n: f"[{i}]" for i, n in enumerate(columns, 1)}
+    table = text_table({short[n]: m for n, m in columns.items()}, METRIC_ROWS,
+                       rep.get("min_annual_days", MIN_ANNUAL_DAYS))
+    legend = [f"{short[n]} {n}" for n in columns if short[n] != n]
+    return "\n".join([table, *legend])

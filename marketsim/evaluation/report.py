@@ -126,6 +126,11 @@ def plot_curves(curves: dict[str, pd.Series], path: str | Path, title: str,
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for name, s in curves.items():
         ax.plot(s.index, s.to_numpy(), label=name, lw=1.0)
+    lo = min(float(s.min()) for s in curves.values())
+    hi = max(float(s.max()) for s in curves.values())
+    if lo > 0 and hi / lo > 5:  # curves that fell (or rose) by decades: a log axis shows them
+        ax.set_yscale("log")
+        ylabel += " (log scale)"
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.legend(loc="best", fontsize=8)
@@ -134,26 +139,22 @@ def plot_curves(curves: dict[str, pd.Series], path: str | Path, title: str,
     return _save_png(fig, Path(path))
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.6g}" if abs(v) >= 1000 else f"{v:.4g}"
-    return html.escape(str(v))
-
-
 def metrics_table(columns: dict[str, dict[str, Any]], rows: tuple[str, ...] = METRIC_ROWS,
-                  table_id: str = "metrics") -> str:
-    """An HTML table: one row per metric, one column per strategy/run."""
+                  table_id: str = "metrics", min_days: float | None = None) -> str:
+    """An HTML table: one row per metric, one column per strategy/run, each number in its
+    display format (:mod:`marketsim.evaluation.present`: percentages with two decimals,
+    annualised figures of windows shorter than ``min_days`` shown as n/a with the raw one)."""
+    from marketsim.evaluation.present import MIN_ANNUAL_DAYS, cell
+
+    min_days = MIN_ANNUAL_DAYS if min_days is None else min_days
     names = list(columns)
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     body = []
     for r in rows:
         if not any(r in columns[n] for n in names):
             continue
-        cells = "".join(f"<td>{_fmt(columns[n].get(r, ''))}</td>" for n in names)
+        cells = "".join(f"<td>{html.escape(cell(r, columns[n], min_days))}</td>"
+                        for n in names)
         body.append(f"<tr><th scope='row'>{html.escape(r)}</th>{cells}</tr>")
     return (f"<table id='{table_id}' class='metrics'><thead><tr><th>metric</th>{head}</tr>"
             f"</thead><tbody>{''.join(body)}</tbody></table>")
@@ -170,7 +171,10 @@ def write_html(path: str | Path, title: str, sections: list[tuple[str, str]],
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:1.5em;max-width:1100px}}
 table{{border-collapse:collapse;font-size:0.9em}}td,th{{border:1px solid #ccc;padding:3px 8px;
-text-align:right}}img{{max-width:100%}}code{{background:#f4f4f4}}</style></head>
+text-align:right}}img{{max-width:100%}}code{{background:#f4f4f4}}
+dl.conventions{{font-size:0.85em}}dl.conventions dt{{font-weight:bold;margin-top:0.4em}}
+dl.conventions dd{{margin-left:1.5em}}table.settings th{{text-align:left}}
+pre{{background:#f4f4f4;padding:0.5em;font-size:0.85em}}</style></head>
 <body><h1>{html.escape(title)}</h1>{imgs}{secs}</body></html>
 """
     atomic_write_text(Path(path), page)

@@ -15,6 +15,7 @@ import concurrent.futures as cf
 import multiprocessing
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,12 @@ from typing import Any
 import pandas as pd
 
 from marketsim.evaluation.backtest import backtest_frames, load_run_policy
+from marketsim.evaluation.present import (
+    MIN_ANNUAL_DAYS,
+    conventions_html,
+    fmt,
+    settings_html,
+)
 from marketsim.evaluation.report import (
     metrics_table,
     plot_backtest,
@@ -208,9 +215,13 @@ def _train_fold(job: dict[str, Any]) -> dict[str, Any]:
             "train_wall_s": summary.get("wall_s", 0.0), "wall_s": time.perf_counter() - t0}
 
 
-def run_walkforward(spec: WalkForwardSpec) -> Path:
+def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | None = None,
+                    min_days: float = MIN_ANNUAL_DAYS) -> Path:
     """Run every fold (in ``spec.workers`` spawned processes when > 1); returns the path of
-    ``walkforward.json``."""
+    ``walkforward.json``. ``progress`` receives a line as each training starts and ends (the
+    command prints them); the page shows annualised metrics only for windows of at least
+    ``min_days`` UTC days (the chained curve usually; a single fold rarely)."""
+    say = progress or (lambda line: None)
     from marketsim.data import load_candles
     from marketsim.data.store import frame_to_parquet_bytes
     from rlcore.config import ALGOS
@@ -258,12 +269,31 @@ def run_walkforward(spec: WalkForwardSpec) -> Path:
                          "train_path": str(tp), "test_path": str(sp),
                          "run_dir": str(fdir / a)})
     t0 = time.perf_counter()
+    windows = {f.index: f"{f.test_start.date()}..{f.test_end.date()}" for f in folds}
+    say(f"walk-forward: {len(folds)} folds x {len(spec.algos)} algorithms = {len(jobs)} "
+        f"trainings of {spec.steps:,} steps ({spec.workers} worker(s)); writing {out}")
+
+    def done(k: int, r: dict[str, Any]) -> None:
+        e = r["frame"]["equity"]
+        say(f"[{k}/{len(jobs)}] fold {r['fold']} (test {windows[r['fold']]}) {r['algo']}: "
+            f"trained and tested in {r['wall_s']:.0f} s, test return "
+            f"{fmt('total_return', float(e.iloc[-1] / e.iloc[0] - 1))}; "
+            f"{time.perf_counter() - t0:.0f} s elapsed")
+
     if spec.workers > 1:
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(spec.workers, mp_context=ctx) as ex:
-            results = list(ex.map(_train_fold, jobs))
+            futures = [ex.submit(_train_fold, j) for j in jobs]
+            for k, fut in enumerate(cf.as_completed(futures), 1):
+                done(k, fut.result())
+            results = [f.result() for f in futures]
     else:
-        results = [_train_fold(j) for j in jobs]
+        results = []
+        for k, j in enumerate(jobs, 1):
+            say(f"[{k}/{len(jobs)}] fold {j['fold']} (test {windows[j['fold']]}) {j['algo']}: "
+                "training ...")
+            results.append(_train_fold(j))
+            done(k, results[-1])
     wall = time.perf_counter() - t0
     frames: dict[str, dict[int, pd.DataFrame]] = {a: {} for a in spec.algos}
     for r in results:
@@ -296,12 +326,21 @@ def run_walkforward(spec: WalkForwardSpec) -> Path:
         "oos_start": chains[first_algo].index[0].isoformat(),
         "oos_end": chains[first_algo].index[-1].isoformat(),
     }
+    report["min_annual_days"] = min_days
     fold_tab = _fold_table(fold_rows, list(frames))
+    from marketsim.evaluation.backtest_report import CONVENTIONS
+
+    settings = {"walk-forward": {k: v for k, v in report["spec"].items()
+                                 if k not in ("sets", "env_args")},
+                "training settings (--set)": dict(spec.sets),
+                "environment (--env-arg)": dict(spec.env_args)}
     write_html(out / "walkforward.html", "walk-forward report",
-               [("Out-of-sample (chained folds)", metrics_table(oos)),
+               [("Out-of-sample (chained folds, "
+                 f"{oos[first_algo]['n_days']:.0f} UTC days)", metrics_table(oos, min_days=min_days)),
                 ("Folds: total return of each test window", fold_tab),
-                ("Command", f"<p>data <code>{spec.data}</code>; training steps per fold "
-                            f"{spec.steps}; wall time {wall:.0f} s (not in the JSON).</p>")],
+                ("Settings", settings_html(settings)
+                 + f"<p>wall time {wall:.0f} s (not in the JSON).</p>"),
+                ("Conventions", conventions_html(CONVENTIONS, min_days))],
                ["walkforward.png", "folds.png"])
     return write_json(out / "walkforward.json", report)
 

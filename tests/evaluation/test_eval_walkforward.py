@@ -91,6 +91,9 @@ def test_walkforward_real_data_end_to_end(tmp_path):
     path = res.output.strip().splitlines()[-1]
     rep = json.loads(open(path).read())
     assert rep["n_folds"] == 2 and len(rep["folds"]) == 2
+    # progress: a line up front, one per training as it ends (stderr; the path stays last)
+    assert "walk-forward: 2 folds x 1 algorithms = 2 trainings" in res.output
+    assert "[1/2] fold" in res.output and "[2/2] fold" in res.output
     full = load_candles(ETH_1H)
     prev_test_end = None
     for row in rep["folds"]:
