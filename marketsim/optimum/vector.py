@@ -104,6 +104,7 @@ class KnownOptimumVectorEnv(VectorEnv):
         self._autoreset = np.zeros(n, dtype=bool)
         self._started = False
 
+    # --8<-- [start:new-episodes]
     def _new_episodes(self, rows: np.ndarray) -> None:
         """Draw a new episode for each environment in ``rows`` and write it into its slab."""
         assert self._rngs is not None
@@ -119,6 +120,7 @@ class KnownOptimumVectorEnv(VectorEnv):
             self._static[cols] = F.static_observations(feat, self._time, cfg.window)
             self._bars.bars_t[:, cols] = np.stack(
                 [close, high, low, sigma, np.maximum(mean_volume, 1e-12), self._funding_bar])
+    # --8<-- [end:new-episodes]
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
