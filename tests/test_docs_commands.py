@@ -69,6 +69,7 @@ BUDGET: list[tuple[str, str]] = [
      "--ppo-steps 512 --sac-steps 256 --max-folds 1 --workers 1"),
     (r"^(python -m )?pytest\b", "--collect-only -q -p no:xdist"),
     (r"^python -c ", ""),
+    (r"^python tools/screenshot\.py\b", ""),
     (r"^(mkdocs build|lint-imports|ruff check)\b", ""),
 ]
 """Budget flags per kind of command. A benchmark's defaults take minutes to hours."""
@@ -81,7 +82,8 @@ class Special:
     ``serve``: start it, wait for ``ready`` in its output, stop it;
     ``ci``: an install command; ``.ci/run`` must run the same ones;
     ``cuda``: needs a GPU: run with the budget where torch sees one, else parse it (``cli.py``)
-    or start it with ``--help`` appended (a script: its imports and options load)."""
+    or start it with ``--help`` appended (a script: its imports and options load);
+    ``chromium``: needs Debian's chromium (CI installs it): without it, ``--help`` appended."""
     ready: str = ""
 
 
@@ -89,6 +91,7 @@ SPECIAL: list[tuple[str, Special]] = [
     (r"--device cuda|--devices .*\bcuda\b", Special("cuda")),
     (r"^python cli\.py (data fetch|online .*--source ccxt:|trade .*--live)", Special("offline")),
     (r"^mkdocs serve\b", Special("serve", r"Serving on http")),
+    (r"^python tools/screenshot\.py\b", Special("chromium")),
     (r"^python3 -m venv .venv && \. \.venv/bin/activate && pip install", Special("ci")),
 ]
 
@@ -190,6 +193,9 @@ def with_budget(cmd: str) -> str:
             body = _after_install(body)
         elif rule.how == "cuda":
             body = _cuda(body)
+        elif rule.how == "chromium" and not (shutil.which("chromium")
+                                             or shutil.which("chromium-browser")):
+            body = f"{body} --help > /dev/null"
     if kind == "budget" and "--sb3" in body and not _has("stable_baselines3"):
         body = body.replace(" --sb3", "")  # the bench extra is not part of CI's install
     return body + comment
