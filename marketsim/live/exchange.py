@@ -158,6 +158,7 @@ class CcxtBroker:
         self._mark = 0.0
         self._stream: asyncio.Task | None = None
         self._refresh: asyncio.Task | None = None
+        self._closing = False
 
     def __repr__(self) -> str:
         """No keys in a repr."""
@@ -180,11 +181,12 @@ class CcxtBroker:
 
     async def close(self) -> None:
         """Stop the stream and close the exchange's connections."""
-        for task in (self._stream, self._refresh):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in (self._stream, self._refresh) if t is not None),
-                             return_exceptions=True)
+        self._closing = True
+        tasks = [t for t in (self._stream, self._refresh) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:  # bounded: a cancellation swallowed by wait_for must not hang the close
+            await asyncio.wait(tasks, timeout=5.0)
         await self.exchange.close()
 
     # ----------------------------------------------------------------------------- stream
@@ -257,7 +259,7 @@ class CcxtBroker:
         import ccxt
 
         delay, resync = self.backoff[0], False
-        while True:
+        while not self._closing:
             watch = asyncio.ensure_future(self.exchange.watch_orders(self.symbol))
             try:
                 if resync:

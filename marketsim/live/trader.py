@@ -157,6 +157,16 @@ def stacked_decider(decide: Callable[[np.ndarray, dict[str, Any]], Any],
     return call
 
 
+async def _stop(tasks: list[asyncio.Task], timeout: float = 5.0) -> None:
+    """Cancel ``tasks`` and wait for them, at most ``timeout`` seconds: Python 3.11's
+    ``wait_for`` can swallow a cancellation that meets its inner call finishing, so a loop is
+    also told to stop by a flag, and nobody waits on it forever."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
+
+
 class Trader:
     """Trades one symbol with a policy through a broker; see the module docstring.
 
@@ -206,6 +216,7 @@ class Trader:
                                                  "timeout_to_cancel_done_ms": [],
                                                  "send_to_ack_ms": []}
         self.first_equity: float | None = None
+        self._stopping = False
 
     # ---------------------------------------------------------------------------- the loop
     async def run(self, feed: AsyncIterable[tuple[Bar, bool]],
@@ -220,6 +231,8 @@ class Trader:
         try:
             await self._recover_orders()
             await self._reconcile(start=True)
+            if self.run_cfg.sizing == "leverage":  # one leverage for every order: set it now,
+                await self._set_leverage(self.run_cfg.max_leverage)  # not on the order's path
             background = [asyncio.create_task(self._pump()),
                           asyncio.create_task(self._periodic_reconcile())]
             live_bars = 0
@@ -233,9 +246,8 @@ class Trader:
                         break
             await self._drain()
         finally:
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            self._stopping = True
+            await _stop(background)
             self._drain_events()
             await self._cancel_tasks()
             await self.broker.close()
@@ -374,18 +386,25 @@ class Trader:
             rec.parked.set()
     # --8<-- [end:execute]
 
+    async def _set_leverage(self, leverage: float) -> str:
+        """Set the symbol's leverage (journaled); '' or why it failed."""
+        try:
+            got = await asyncio.wait_for(self.broker.set_leverage(leverage),
+                                         self.cfg.place_timeout)
+        except (*_NO_ANSWER, BrokerError, ValueError) as e:
+            self.journal.write("leverage", requested=leverage, error=f"{type(e).__name__}: {e}")
+            return f"leverage not set: {type(e).__name__}: {e}"
+        self._leverage = leverage
+        self.journal.write("leverage", requested=leverage, set=got)
+        return ""
+
     async def _send(self, rec: OrderRecord) -> None:
         cfg, req = self.cfg, rec.request
         if self._leverage != rec.leverage:
-            try:
-                got = await asyncio.wait_for(self.broker.set_leverage(rec.leverage),
-                                             cfg.place_timeout)
-                self._leverage = rec.leverage
-                self.journal.write("leverage", requested=rec.leverage, set=got)
-            except (*_NO_ANSWER, BrokerError, ValueError) as e:
+            error = await self._set_leverage(rec.leverage)
+            if error:
                 self._apply(rec, OrderUpdate(req.client_id, "not_placed", time=self.clock(),
-                                             reason=f"leverage not set: {type(e).__name__}: {e}"),
-                            "not_placed")
+                                             reason=error), "not_placed")
                 return
         rec.times["t_send"] = self.clock()
         self._journal_order(rec, "sent")
@@ -549,7 +568,7 @@ class Trader:
             self._on_event(q.get_nowait())
 
     async def _pump(self) -> None:
-        while True:
+        while not self._stopping:
             self._on_event(await self.broker.events.get())
 
     async def _settle(self, waiting_bar: bool) -> None:
@@ -587,10 +606,7 @@ class Trader:
         self._drain_events()
 
     async def _cancel_tasks(self) -> None:
-        tasks = [t for t in self._tasks if not t.done()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _stop([t for t in self._tasks if not t.done()])
 
     # --------------------------------------------------------------------- reconciliation
     async def _recover_orders(self) -> None:
@@ -639,9 +655,10 @@ class Trader:
                            open_orders=[u.client_id for u in opens], orphans_cancelled=orphans)
 
     async def _periodic_reconcile(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.cfg.reconcile_every)
-            await self._reconcile()
+            if not self._stopping:
+                await self._reconcile()
 
     # ------------------------------------------------------------------------ kill switch
     def _halt(self, reason: str, bar: Bar) -> None:

@@ -18,8 +18,9 @@ T0_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 
 
 def small_cfg(**over) -> FuturesConfig:
-    """Futures settings with a short feature history (window 4, vol_window 8: 13 bars)."""
-    return FuturesConfig(**{"window": 4, "vol_window": 8, **over})
+    """Futures settings with a short feature history (window 4, vol_window 8: 13 bars) and
+    leverage sizing (a target fraction a means a * max_leverage * equity of notional)."""
+    return FuturesConfig(**{"window": 4, "vol_window": 8, "sizing": "leverage", **over})
 
 
 def synthetic_candles(n: int, seed: int = 0, start_ms: int = T0_MS, vol: float = 0.002,

@@ -5,6 +5,7 @@ rejections, idempotent retries, and keys that go nowhere but the exchange."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 
 import pytest
@@ -57,7 +58,14 @@ async def _session(trader, body, n_warm=13, price=2000.0):
         await body(feed)
     finally:
         feed.close()
-    return await asyncio.wait_for(task, 30)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), 30)
+    except asyncio.TimeoutError:  # say where every task hangs
+        out = io.StringIO()
+        for t in asyncio.all_tasks():
+            t.print_stack(file=out)
+        raise AssertionError(f"the trader did not stop in 30 s; tasks:\n{out.getvalue()}") \
+            from None
 
 
 def _first_order(trader):

@@ -90,10 +90,10 @@ def _assert_same(rows):
 
 
 @pytest.mark.parametrize("env_kwargs", [
-    {},
+    {"sizing": "leverage"},
     {"sizing": "risk"},
-    {"order_type": "limit", "limit_offset": 0.0005},
-    {"order_type": "limit"},
+    {"sizing": "leverage", "order_type": "limit", "limit_offset": 0.0005},
+    {"sizing": "leverage", "order_type": "limit"},
     {"sizing": "risk", "order_type": "limit", "limit_offset": 0.001},
 ], ids=["market", "risk-sizing", "limit-offset", "limit-at-close", "risk-limit"])
 def test_paper_fills_equal_the_environment_on_the_same_bars(eth_1m, env_kwargs):
@@ -113,7 +113,8 @@ def test_liquidation_and_funding_equal_the_environment():
     candles = synthetic_candles(1100, seed=4, vol=0.001)
     crash = candles.index[700]
     candles.loc[crash, ["low"]] = candles.loc[crash, "low"] * 0.9
-    rows, events = _lockstep(candles, {"max_leverage": 50.0, "funding": 0.001}, always=1.0)
+    rows, events = _lockstep(candles, {"sizing": "leverage", "max_leverage": 50.0,
+                                       "funding": 0.001}, always=1.0)
     _assert_same(rows)
     assert any(info["liquidated"] for info, _, _ in rows)
     assert any(e.client_id.startswith("liquidation-") for e in events)

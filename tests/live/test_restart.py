@@ -43,8 +43,8 @@ def _push(fx: FakeExchange, i: int, close: float) -> None:
 
 
 def test_kill_9_between_send_and_answer_then_restart_places_no_order_twice(tmp_path):
-    """The order of bar 13 reaches the exchange but its answer does not come back; the trader
-    is killed with SIGKILL while it waits. Restarted on its journal, it asks the exchange about
+    """The order of bar 13 reaches the exchange but neither its answer nor its stream events
+    come back; the trader is killed with SIGKILL while it waits. Restarted on its journal, it asks the exchange about
     that order (filled), does not decide bar 13 again, and goes on trading: the exchange has
     each client order id once, and the position is the last decision's target."""
     journal, log = tmp_path / "journal.jsonl", tmp_path / "trader.log"
@@ -55,12 +55,14 @@ def test_kill_9_between_send_and_answer_then_restart_places_no_order_twice(tmp_p
         proc = _start(fx, journal, log)
         try:
             _wait(fx.subscribed, "the first trader's kline subscription")
+            fx.hold_events(True)  # nor does the order stream tell it
             _push(fx, 13, 2014.0)  # up: go long 0.5 -> buy 5
             _wait(lambda: _records(journal, kind="order", event="sent"), "the order sent")
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
         finally:
             proc.kill()
+        fx.hold_events(False)  # to the dead process's sockets: lost
         first_cid = _records(journal, kind="order", event="sent")[0]["client_id"]
         assert fx.order(first_cid)["status"] == "FILLED"  # the exchange did take it
         assert not _records(journal, kind="order", client_id=first_cid, status="filled")

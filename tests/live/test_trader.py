@@ -43,7 +43,7 @@ def test_paper_replay_equals_the_backtest(eth_1m, tmp_path, env_kwargs, timeout)
     equity at every decision is the backtest's at that bar."""
     candles = eth_1m.iloc[:600]
     cfg = small_cfg(**env_kwargs)
-    kw = {"window": 4, "vol_window": 8, **env_kwargs}
+    kw = {"window": 4, "vol_window": 8, "sizing": "leverage", **env_kwargs}
     bt = simulate(candles, kw, obs_policy)
     trader = _paper_trader(cfg, tmp_path / "j.jsonl", obs_policy, order_timeout=timeout,
                            settle=True)
