@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from marketsim.futures.env import CryptoFuturesEnv
+from marketsim.futures.episode import EPISODE_METRIC_UNITS
 from marketsim.optimum.model import BRACKETS, RegimeMarket, episode_candles, make_market, sample_episode
 
 
@@ -79,7 +80,8 @@ class KnownOptimumEnv(gymnasium.Env):
     that reads it in the hidden market is cheating).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": [], "episode_metric_units": EPISODE_METRIC_UNITS,
+                "progress_info": ("equity",)}
 
     def __init__(self, market: str | RegimeMarket = "signal", observe_regime: bool = False,
                  action_type: str = "discrete", window: int = 16, vol_window: int = 16,

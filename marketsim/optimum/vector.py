@@ -25,6 +25,7 @@ from gymnasium.vector.utils import batch_space
 from marketsim.futures import features as F
 from marketsim.futures import interface
 from marketsim.futures.config import FuturesConfig
+from marketsim.futures.episode import EPISODE_METRIC_UNITS, EpisodeLedger
 from marketsim.futures.kernel import KernelParams, State, step
 from marketsim.futures.market import Market, funding_arrays
 from marketsim.futures.ops import NumpyOps
@@ -56,7 +57,8 @@ class KnownOptimumVectorEnv(VectorEnv):
     arrays of shape (N,): the futures environment's fields plus ``regime``.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": [],
+                "episode_metric_units": EPISODE_METRIC_UNITS, "progress_info": ("equity",)}
 
     def __init__(self, num_envs: int = 1, market: str | RegimeMarket = "signal",
                  observe_regime: bool = False, action_type: str = "discrete", window: int = 16,
@@ -103,6 +105,8 @@ class KnownOptimumVectorEnv(VectorEnv):
         self._rngs: list[np.random.Generator] | None = None
         self._autoreset = np.zeros(n, dtype=bool)
         self._started = False
+        self._ledger = EpisodeLedger(NumpyOps, self.config.initial_equity,
+                                     self.config.equity_floor, np.zeros(n))
 
     # --8<-- [start:new-episodes]
     def _new_episodes(self, rows: np.ndarray) -> None:
@@ -140,6 +144,7 @@ class KnownOptimumVectorEnv(VectorEnv):
         prices = self._bars.bars_t[0, self._starts]
         interface.reset_state_rows(self._state, slice(None), self._starts, prices, self._params,
                                    copy=True)
+        self._ledger.restart()
         self._autoreset[:] = False
         self._started = True
         return self._observe(), self._info()
@@ -163,9 +168,15 @@ class KnownOptimumVectorEnv(VectorEnv):
         step(NumpyOps, state, self._bars, self._params, fractions)
         if rows.size:  # reward 0 for the rows that were reset
             interface.reset_state_rows(state, rows, starts, prices, self._params, copy=False)
+            self._ledger.restart(rows)
+        self._ledger.record(state)
         self._autoreset = state.terminated | state.truncated
+        info = self._info()
+        if self._autoreset.any():  # the episodes that ended, in money (futures/episode.py)
+            info["episode_metrics"] = self._ledger.metrics(state)
+            info["_episode_metrics"] = self._autoreset.copy()
         return (self._observe(), state.reward.copy(), state.terminated.copy(),
-                state.truncated.copy(), self._info())
+                state.truncated.copy(), info)
 
     def _level_indices(self, actions: Any) -> np.ndarray:
         """Level index (N,) of each action: discrete as is, continuous snapped to the nearest."""

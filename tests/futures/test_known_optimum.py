@@ -246,6 +246,14 @@ def test_every_reward_is_eq5_on_the_generated_path(env_id, action_type):
         assert truncated
 
 
+def _row(info, i):
+    """Environment i's info from a vector info (episode metrics only where its episode ended)."""
+    out = {k: v[i] for k, v in info.items() if not k.endswith("episode_metrics")}
+    if "episode_metrics" in info and info["_episode_metrics"][i]:
+        out["episode_metrics"] = {k: v[i] for k, v in info["episode_metrics"].items()}
+    return out
+
+
 @pytest.mark.parametrize("env_id", [NO_SIGNAL_ID, OBSERVED_SIGNAL_ID, HIDDEN_SIGNAL_ID])
 @pytest.mark.parametrize("action_type", ["discrete", "continuous"])
 def test_batched_equals_single(env_id, action_type):
@@ -260,14 +268,18 @@ def test_batched_equals_single(env_id, action_type):
     rng = np.random.default_rng(3)
     obs, info = vec.reset(seed=7)
     expected = [env.reset(seed=7 + i) + (0.0, False, False) for i, env in enumerate(singles)]
-    got = [(obs[i], {k: v[i] for k, v in info.items()}, 0.0, False, False) for i in range(n)]
+    got = [(obs[i], _row(info, i), 0.0, False, False) for i in range(n)]
     ends = 0
     for t in range(3 * h + 4):
         for (o, inf, r, term, trunc), (vo, vinf, vr, vterm, vtrunc) in zip(expected, got):
             np.testing.assert_array_equal(vo, o)
             assert (vr, vterm, vtrunc) == (r, term, trunc), t
             for key, value in inf.items():
-                assert vinf[key] == value, (t, key)
+                if key == "episode_metrics":  # the episode's figures, at its last step
+                    for name, v in value.items():
+                        assert vinf[key][name] == v, (t, name)
+                else:
+                    assert vinf[key] == value, (t, key)
         if action_type == "discrete":
             actions = rng.integers(0, vec.single_action_space.n, n)
         else:
@@ -280,7 +292,7 @@ def test_batched_equals_single(env_id, action_type):
                 o, r, term, trunc, inf = env.step(actions[i])
                 expected[i] = (o, inf, r, term, trunc)
         obs, rew, term, trunc, info = vec.step(actions)
-        got = [(obs[i], {k: v[i] for k, v in info.items()}, rew[i], term[i], trunc[i])
+        got = [(obs[i], _row(info, i), rew[i], term[i], trunc[i])
                for i in range(n)]
     assert ends == 3 * n  # the loop went through three episode ends in every environment
 
