@@ -150,9 +150,14 @@ def trade(run_dir, symbol, timeframe, paper, exchange_id, replay_path, speed, ma
     except Exception as e:  # the exchange refused to start (keys, symbol, network): say why
         from marketsim.live.orders import BrokerError
 
-        if isinstance(e, (BrokerError, ValueError)):
-            raise click.ClickException(str(e)) from None
+        if isinstance(e, (BrokerError, ValueError)) or type(e).__module__.startswith("ccxt"):
+            message = f"{type(e).__name__}: {e}"
+            for secret in credentials.values():
+                message = message.replace(secret, "***") if secret else message
+            raise click.ClickException(message) from None
         raise
+    finally:
+        trader.journal.close()
     summary.update(mode=mode, run=info, exchange=exchange_id if not replay_path else None,
                    replay=replay_path)
     out = Path(str(journal) + ".summary.json")

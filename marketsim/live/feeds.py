@@ -100,6 +100,10 @@ class CcxtBarFeed:
         self.reconnects = 0
         self.errors: list[str] = []
 
+    async def aclose(self) -> None:
+        """Close the exchange's connections (the trader calls this when it stops)."""
+        await self.exchange.close()
+
     def _clean(self, rows: list[list[float]], now: float) -> list[Bar]:
         """The closed, new, clean bars among raw OHLCV rows."""
         if not rows:

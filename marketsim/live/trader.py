@@ -221,14 +221,16 @@ class Trader:
     # ---------------------------------------------------------------------------- the loop
     async def run(self, feed: AsyncIterable[tuple[Bar, bool]],
                   max_bars: int | None = None) -> dict[str, Any]:
-        """Trade every bar of ``feed`` (or ``max_bars`` live bars); returns the summary."""
-        await self.broker.start()
-        self.journal.write("start", pid=os.getpid(), broker=self.broker.name,
-                           symbol=self.cfg.symbol, config=dataclasses.asdict(self.cfg),
-                           limits=self.limits.to_dict(), halted=self.halted,
-                           last_decided_bar=self.last_decided)
+        """Trade every bar of ``feed`` (or ``max_bars`` live bars); returns the summary.
+
+        The broker is closed at the end, and so is the feed if it has an ``aclose``."""
         background: list[asyncio.Task] = []
         try:
+            await self.broker.start()
+            self.journal.write("start", pid=os.getpid(), broker=self.broker.name,
+                               symbol=self.cfg.symbol, config=dataclasses.asdict(self.cfg),
+                               limits=self.limits.to_dict(), halted=self.halted,
+                               last_decided_bar=self.last_decided)
             await self._recover_orders()
             await self._reconcile(start=True)
             if self.run_cfg.sizing == "leverage":  # one leverage for every order: set it now,
@@ -251,6 +253,9 @@ class Trader:
             self._drain_events()
             await self._cancel_tasks()
             await self.broker.close()
+            closer = getattr(feed, "aclose", None)
+            if closer is not None:
+                await closer()
             summary = self.summary()
             self.journal.write("stop", summary=summary)
         return summary

@@ -36,7 +36,8 @@ def eth_run(tmp_path_factory) -> tuple[Path, Path]:
         "algo": "ppo", "env": "marketsim/CryptoFutures-v0", "steps": 512, "n_envs": 2,
         "seed": 3, "n_steps": 128, "batch_size": 64, "n_epochs": 1, "progress": False,
         "eval_episodes": 1, "eval_envs": 1, "frame_stack": 2, "normalize_obs": True,
-        "env_kwargs": {"data": str(root / "train.parquet"), "episode_length": 256}})
+        "env_kwargs": {"data": str(root / "train.parquet"), "episode_length": 256,
+                       "sizing": "leverage", "drawdown_coef": 0.0, "turnover_coef": 0.0}})
     train(run, algo, root / "run")
     return root / "run", root / "trade.parquet"
 
