@@ -257,7 +257,7 @@ def test_partial_fill_and_rejection_are_tracked_and_the_next_decision_tops_up(tm
     """The first market order fills half (the rest expires), the second is rejected; the
     third decision trades the difference to the target."""
     cfg = small_cfg(max_leverage=2.0)
-    with FakeExchange() as fx:
+    with FakeExchange(latency=(0.02, 0.06)) as fx:  # every answer and event 20-60 ms late
         fx.partial_next(0.5)
         trader = _trader(fx, tmp_path, constant_policy(0.5), cfg)
 
@@ -310,6 +310,32 @@ def test_an_order_whose_answer_is_lost_is_reconciled_not_sent_again(tmp_path, pr
             assert first.status == "not_placed"
             assert len(ids) == 1 and ids[0] != first.request.client_id
         assert fx.position() == pytest.approx(5.0)
+
+
+def test_start_reconciliation_cancels_our_orphan_orders_and_leaves_others(tmp_path):
+    """Open orders left by an earlier session (our client-id prefix) are cancelled when the
+    trader starts; someone else's order on the symbol is left alone."""
+    cfg = small_cfg(max_leverage=2.0)
+    with FakeExchange(latency=(0.01, 0.03)) as fx:
+
+        async def leave_orders():
+            ex = _exchange(fx)
+            for cid in ("rl-1700000000000-0", "manual-7"):
+                await ex.create_order("ETH/USDT:USDT", "limit", "buy", 1.0, 1500.0,
+                                      {"clientOrderId": cid})
+            await ex.close()
+
+        run(leave_orders())
+        trader = _trader(fx, tmp_path, constant_policy(0.0), cfg)
+
+        async def body(feed):
+            assert await until(lambda: trader.stats["orphans_cancelled"] == 1)
+
+        run(_session(trader, body, n_warm=3))
+        assert fx.order("rl-1700000000000-0")["status"] == "CANCELED"
+        assert fx.order("manual-7")["status"] == "NEW"
+        start = next(r for r in read_journal(tmp_path / "j.jsonl") if r["kind"] == "reconcile")
+        assert start["orphans_cancelled"] == ["rl-1700000000000-0"]
 
 
 def test_keys_reach_the_exchange_and_nothing_else(tmp_path, caplog):

@@ -44,9 +44,10 @@ def _push(fx: FakeExchange, i: int, close: float) -> None:
 
 def test_kill_9_between_send_and_answer_then_restart_places_no_order_twice(tmp_path):
     """The order of bar 13 reaches the exchange but neither its answer nor its stream events
-    come back; the trader is killed with SIGKILL while it waits. Restarted on its journal, it asks the exchange about
-    that order (filled), does not decide bar 13 again, and goes on trading: the exchange has
-    each client order id once, and the position is the last decision's target."""
+    come back; the trader is killed with SIGKILL while it waits. Restarted on its journal, it
+    asks the exchange about that order (filled), does not decide bar 13 again, and goes on
+    trading: the exchange has each client order id once, and the position is the last
+    decision's target."""
     journal, log = tmp_path / "journal.jsonl", tmp_path / "trader.log"
     with FakeExchange() as fx:
         for i in range(13):  # history for the features (up bars at the end)
