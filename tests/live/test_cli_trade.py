@@ -75,6 +75,8 @@ def test_paper_replay_of_a_trained_agent_ends_with_the_backtest_equity(eth_run):
         "drawdown", "max-bars"])
 def test_bad_or_unsafe_invocations_fail_with_a_clear_message(tmp_path, args, env, message,
                                                              monkeypatch):
+    """No keys, no confirmation, a paper-only or live-only flag on the wrong side, bad
+    values: a message naming what is wrong, no traceback, no key in the output."""
     for k in ("MARKETSIM_BINANCEUSDM_API_KEY", "MARKETSIM_BINANCEUSDM_SECRET"):
         monkeypatch.delenv(k, raising=False)
     run_dir = tmp_path / "run"

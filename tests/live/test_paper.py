@@ -151,6 +151,7 @@ def test_limit_order_fills_only_when_the_market_trades_through_it():
 
 
 def test_market_order_fills_at_the_last_close_with_taker_fee_and_slippage():
+    """A market sell fills at the last close, pays the taker fee and at least half the spread."""
     broker, cfg = _warm_broker()
 
     async def go():
@@ -164,6 +165,8 @@ def test_market_order_fills_at_the_last_close_with_taker_fee_and_slippage():
 
 
 def test_paper_broker_refuses_bad_orders_with_clear_reasons():
+    """No data yet, a duplicate id, an unknown cancel, reduce-only from flat, too little
+    margin: each refused with its reason, the account untouched."""
     cfg = small_cfg()
     cold = PaperBroker(cfg, 60_000)
     with pytest.raises(OrderRejected, match="needs 13 bars"):
@@ -193,12 +196,14 @@ def test_paper_broker_refuses_bad_orders_with_clear_reasons():
     ({"client_id": "has space"}, "client_id"),
 ])
 def test_order_request_names_the_bad_field(kwargs, field):
+    """A bad order field is a ValueError that starts with its name."""
     base = {"client_id": "c-1", "side": "buy", "qty": 1.0}
     with pytest.raises(ValueError, match=f"^{field}:"):
         OrderRequest(**{**base, **kwargs})
 
 
 def test_bar_window_rejects_a_gap_and_needs_its_history():
+    """A repeated bar is a no-op, a gap an error, and no features before the full history."""
     window = BarWindow(small_cfg(), 60_000)
     window.push(bar(0, 100.0))
     assert not window.push(bar(0, 100.0))  # the same bar twice: a no-op

@@ -105,6 +105,7 @@ def test_kill_switch_cancels_flattens_and_halts_and_a_restart_stays_halted(tmp_p
 
 
 def test_risk_limits_cap_the_position_and_reduce_only_adds_nothing(tmp_path):
+    """max_position caps a full long at 2.5 units; reduce-only from flat sends nothing."""
     cfg = small_cfg()
     trader = _paper_trader(cfg, tmp_path / "a.jsonl", constant_policy(1.0),
                            RiskLimits(max_position=2.5))
@@ -174,6 +175,7 @@ def test_unfilled_order_is_cancelled_after_the_timeout(tmp_path):
     ({"reconcile_tries": 0}, "reconcile_tries"),
 ])
 def test_trader_config_names_the_bad_field(kwargs, field):
+    """A bad trader setting is a ValueError naming it."""
     with pytest.raises(ValueError, match=field):
         TraderConfig(**{"symbol": "ETH/USDT", "bar_ms": 60_000, **kwargs})
 
@@ -183,5 +185,6 @@ def test_trader_config_names_the_bad_field(kwargs, field):
     ({"max_daily_loss": float("nan")}, "max_daily_loss"),
 ])
 def test_risk_limits_name_the_bad_field(kwargs, field):
+    """A bad risk limit is a ValueError naming it."""
     with pytest.raises(ValueError, match=f"^{field}:"):
         RiskLimits(**kwargs)
