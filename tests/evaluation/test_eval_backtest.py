@@ -57,7 +57,7 @@ def test_deterministic_byte_identical(ppo_run, test_candles, ppo_backtest, tmp_p
 def test_buy_and_hold_accounting(test_candles):
     """Equity = E0 + q (P_T - P_0) - fees - slippage - funding, with q the most that 1x buys:
     margin q P_0 plus the opening fee and slippage is E0 (docs/marketsim/futures.md, eq. (19))."""
-    kw = {"action_type": "continuous", "max_leverage": 1.0}
+    kw = {"action_type": "continuous", "max_leverage": 1.0, "sizing": "leverage"}
     f = simulate(test_candles, kw, buy_and_hold_decide(1.0), funding=0.0001)
     e0, p0 = f["equity"].iloc[0], f["price"].iloc[0]
     q = f["position"].iloc[1]

@@ -57,7 +57,7 @@ def test_minimal_case_gives_a_report_with_ruined_true(tmp_path):
     """Long all in (action 1.0, 10x leverage sizing) at bar 59; bar 60's low of 89 liquidates
     it. Equity ends at 0, not below, and the report says the account was ruined, and when."""
     candles = _minimal_case_candles()
-    kw: dict = {}
+    kw = {"sizing": "leverage", "max_leverage": 10.0}  # the issue's all-in leverage sizing
     base = baseline_kwargs(kw)
     frames = {"agent": simulate(candles, kw, _long_all_in_at_bar_59),
               "flat": simulate(candles, base, flat_decide),
