@@ -25,12 +25,14 @@ class FuturesConfig:
     times equity; "discrete": Discrete(2 * len(discrete_sizes) + 1), short sizes, flat, long."""
     discrete_sizes: tuple[float, ...] = (1.0,)
     """Position fractions in (0, 1] offered on each side by the discrete action space."""
-    sizing: str = "leverage"
+    sizing: str = "risk"
     """"leverage": notional = a * max_leverage * equity, isolated leverage = max_leverage;
     "risk": margin = |a| * risk_fraction * equity and leverage set so that the liquidation
     price sits ``stop_distance`` from entry (docs/marketsim/futures.md, eq. (9))."""
     risk_fraction: float = 0.01
-    """Fraction of equity risked per trade when ``sizing="risk"`` (the source document: 1-2%)."""
+    """Fraction of equity risked per trade when ``sizing="risk"`` (the source document: 1-2%).
+    Risk sizing is the default: a full position risks 1% of equity, with the liquidation price at
+    the stop, so no single trade can ruin the account (docs/marketsim/futures.md, "Defaults")."""
     stop_distance: float = 0.02
     """Distance of the intended stop from entry, as a price fraction, when ``sizing="risk"``."""
     max_leverage: float = 10.0
@@ -69,11 +71,11 @@ class FuturesConfig:
     skipped, so a held target is not rebalanced every bar; closing to flat always trades."""
     equity_floor: float = 0.01
     """The episode terminates when equity <= equity_floor * initial_equity (equity is gone)."""
-    drawdown_coef: float = 0.0
+    drawdown_coef: float = 1.0
     """k of the drawdown penalty ``-k * max(0, equity_threshold - min_equity / initial)``."""
-    equity_threshold: float = 0.8
+    equity_threshold: float = 0.9
     """Threshold of the drawdown penalty, as a fraction of initial equity."""
-    turnover_coef: float = 0.0
+    turnover_coef: float = 0.0005
     """Turnover penalty per unit of traded notional / equity."""
 
     def __post_init__(self) -> None:

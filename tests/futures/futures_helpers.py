@@ -46,6 +46,10 @@ def set_bar(df: pd.DataFrame, i: int, close: float, high: float | None = None,
     df.iloc[i, df.columns.get_indexer(["open", "high", "low", "close"])] = [prev, hi, lo, close]
 
 
+# Leverage sizing (action = a fraction of max_leverage x equity) and no reward penalties: the
+# mechanics tests work in these terms; the environment's defaults are risk sizing with penalties.
+LEVERAGE = dict(sizing="leverage", drawdown_coef=0.0, turnover_coef=0.0)
+
 # No costs but fees: the hand-worked tests switch the rest off explicitly.
 NO_FRICTION = dict(half_spread=0.0, impact_coef=0.0, min_trade_fraction=0.0, window=4,
-                   vol_window=4, episode_length=None)
+                   vol_window=4, episode_length=None, **LEVERAGE)

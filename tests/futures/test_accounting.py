@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from futures_helpers import random_candles
+from futures_helpers import LEVERAGE, random_candles
 
 from marketsim.futures.env import CryptoFuturesEnv
 from marketsim.futures.vector import CryptoFuturesVectorEnv
 
 BOOKS = ("realised_pnl", "unrealised_pnl", "fees", "funding", "slippage")
 CASES = {
-    "leverage": dict(max_leverage=20.0),
+    "leverage": dict(LEVERAGE, max_leverage=20.0),
     "risk": dict(sizing="risk", risk_fraction=0.02, stop_distance=0.01, max_leverage=50.0),
-    "limit": dict(order_type="limit", limit_offset=0.001, max_leverage=15.0),
+    "limit": dict(LEVERAGE, order_type="limit", limit_offset=0.001, max_leverage=15.0),
 }
 
 
@@ -51,7 +51,7 @@ def test_equity_identity_over_10000_random_steps(case: str) -> None:
 
 def test_reward_sums_to_log_growth_of_equity() -> None:
     df = random_candles(1500, seed=2)
-    env = CryptoFuturesEnv(data=df, episode_length=None)
+    env = CryptoFuturesEnv(data=df, episode_length=None, **LEVERAGE)  # no penalties
     env.reset(options={"start": 100})
     total, rng = 0.0, np.random.default_rng(0)
     for _ in range(300):
@@ -63,7 +63,8 @@ def test_reward_sums_to_log_growth_of_equity() -> None:
 
 def test_vector_env_identity_per_env() -> None:
     df = random_candles(3000, seed=1, vol=0.02)
-    env = CryptoFuturesVectorEnv(num_envs=16, data=df, max_leverage=25.0, episode_length=200)
+    env = CryptoFuturesVectorEnv(num_envs=16, data=df, max_leverage=25.0, episode_length=200,
+                                 **LEVERAGE)
     env.reset(seed=0)
     rng = np.random.default_rng(1)
     for _ in range(400):
@@ -73,11 +74,12 @@ def test_vector_env_identity_per_env() -> None:
 
 
 SOLVENCY_CASES = {
-    "leverage-market": dict(max_leverage=20.0),
-    "leverage-limit": dict(order_type="limit", limit_offset=0.001, max_leverage=20.0),
-    "leverage-1x": dict(max_leverage=1.0),
+    "leverage-market": dict(LEVERAGE, max_leverage=20.0),
+    "leverage-limit": dict(LEVERAGE, order_type="limit", limit_offset=0.001, max_leverage=20.0),
+    "leverage-1x": dict(LEVERAGE, max_leverage=1.0),
     "risk": dict(sizing="risk", risk_fraction=0.5, stop_distance=0.01, max_leverage=50.0),
-    "discrete": dict(action_type="discrete", discrete_sizes=(0.5, 1.0), max_leverage=25.0),
+    "discrete": dict(LEVERAGE, action_type="discrete", discrete_sizes=(0.5, 1.0),
+                     max_leverage=25.0),
 }
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from futures_helpers import random_candles
+from futures_helpers import LEVERAGE, random_candles
 
 from marketsim.futures.env import CryptoFuturesEnv
 from marketsim.futures.vector import CryptoFuturesVectorEnv
 
 CASES = {
-    "continuous": dict(max_leverage=30.0, episode_length=25),
-    "discrete": dict(action_type="discrete", discrete_sizes=(0.5, 1.0), max_leverage=40.0,
-                     episode_length=40),
+    "continuous": dict(LEVERAGE, max_leverage=30.0, episode_length=25),
+    "discrete": dict(LEVERAGE, action_type="discrete", discrete_sizes=(0.5, 1.0),
+                     max_leverage=40.0, episode_length=40),
+    "defaults": dict(episode_length=30),
     "risk-limit": dict(sizing="risk", order_type="limit", limit_offset=0.0005,
                        stop_distance=0.01, max_leverage=50.0, episode_length=30),
 }

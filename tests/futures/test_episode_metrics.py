@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from futures_helpers import flat_candles, random_candles, set_bar
+from futures_helpers import LEVERAGE, flat_candles, random_candles, set_bar
 
 from marketsim.futures.env import CryptoFuturesEnv
 from marketsim.futures.vector import CryptoFuturesVectorEnv
@@ -16,11 +16,12 @@ def test_metrics_follow_the_equity_path_and_the_accounts():
     env = CryptoFuturesEnv(data=random_candles(600, seed=3), episode_length=40)
     rng = np.random.default_rng(0)
     env.reset(seed=1)
-    path, trades, done, info = [10_000.0], 0, False, {}
+    path, trades, liquidations, done, info = [10_000.0], 0, 0, False, {}
     while not done:
         _, _, term, trunc, info = env.step(rng.uniform(-1, 1, 1).astype(np.float32))
         path.append(info["equity"])
         trades += info["trade_qty"] != 0
+        liquidations += info["liquidated"]
         done = term or trunc
     m = info["episode_metrics"]
     e = np.array(path)
@@ -29,14 +30,15 @@ def test_metrics_follow_the_equity_path_and_the_accounts():
     assert m["max_drawdown_pct"] == pytest.approx(100 * np.max(1 - e / np.maximum.accumulate(e)))
     assert m["max_drawdown_pct"] > 0 and m["trades"] == trades > 0
     assert m["fees"] == info["fees"] > 0 and m["funding"] == info["funding"]
-    assert m["liquidations"] == 0 and m["ruined"] == 0
+    # risk sizing (the default): a liquidation is the stop being hit, 1% of equity, never ruin
+    assert m["liquidations"] == liquidations and m["ruined"] == 0 and m["final_equity"] > 5_000
     assert set(m) == set(env.metadata["episode_metric_units"])
 
 
 def test_a_liquidated_all_in_account_is_ruined():
     df = flat_candles(80)
     set_bar(df, 60, 100.0, low=89.0)
-    env = CryptoFuturesEnv(data=df)
+    env = CryptoFuturesEnv(data=df, **LEVERAGE)  # all in at 10x
     env.reset(options={"start": 59})
     _, _, term, _, info = env.step(np.array([1.0], np.float32))
     m = info["episode_metrics"]

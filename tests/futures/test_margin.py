@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from futures_helpers import NO_FRICTION, flat_candles, set_bar
+from futures_helpers import LEVERAGE, NO_FRICTION, flat_candles, set_bar
 
 from marketsim.futures.env import CryptoFuturesEnv
 from marketsim.futures.margin import BINANCE_BTCUSDT_BRACKETS, Brackets, liquidation_price
@@ -131,7 +131,7 @@ def test_all_in_order_is_shrunk_to_fit_and_a_liquidation_leaves_zero(order: str)
     (eq. (19)), so the liquidation takes everything and no more: equity 0, never below."""
     df = flat_candles(80)
     set_bar(df, 60, 100.0, low=89.0)
-    env = CryptoFuturesEnv(data=df, order_type=order)
+    env = CryptoFuturesEnv(data=df, order_type=order, **LEVERAGE)
     env.reset(options={"start": 59})
     _, _, term, _, info = env.step(np.array([1.0], np.float32))
     assert info["liquidated"] and term
@@ -139,7 +139,7 @@ def test_all_in_order_is_shrunk_to_fit_and_a_liquidation_leaves_zero(order: str)
     # the same order on a quiet bar (low 99.99: a limit at 100 fills): shrunk to fit
     df2 = flat_candles(80)
     set_bar(df2, 60, 100.0, low=99.99)
-    env2 = CryptoFuturesEnv(data=df2, order_type=order)
+    env2 = CryptoFuturesEnv(data=df2, order_type=order, **LEVERAGE)
     env2.reset(options={"start": 59})
     _, _, _, _, opened = env2.step(np.array([1.0], np.float32))
     q = opened["position"]
