@@ -48,7 +48,7 @@ __all__ = ["online"]
                    "2025-03-01T00:00 (default: the warm-up bars before now).")
 @click.option("--exchange-url", default=None,
               help="ccxt: base URL that replaces the exchange's REST host (a proxy, a mirror, "
-                   "a test server), e.g. http://127.0.0.1:8080.")
+                   "a test server), e.g. http://127.0.0.1:8080 (default: the exchange's own).")
 @click.option("--max-tries", type=click.IntRange(min=1), default=5, show_default=True,
               help="ccxt: tries of each request before a poll gives up until the next tick "
                    "(waits 1 s, 2 s, 4 s ... at most 30 s between tries).")
