@@ -174,7 +174,10 @@ def info(target, exchange, symbol, timeframe, store_root) -> None:
             click.echo(f"{ex} {sym} {ds}")
         return
     sidecar = Path(target).with_suffix(".json") if target.endswith(".parquet") else None
-    meta = json.loads(sidecar.read_text()) if sidecar is not None and sidecar.exists() else None
+    try:
+        meta = json.loads(sidecar.read_text()) if sidecar is not None and sidecar.exists() else None
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"file {sidecar}: unreadable sidecar ({exc})") from None
     try:
         raw = read_candles(target)
         tf = timeframe or infer_timeframe(raw.index)
