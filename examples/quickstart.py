@@ -22,8 +22,7 @@ def main(steps: int) -> Path:
 
     # The same keys as `--set` and `--config`: each goes to RunConfig or to PPOConfig.
     run, ppo = resolve_configs({"algo": "ppo", "env": "CartPole-v1", "steps": steps,
-                                "n_envs": 8, "learning_rate": "lin:0.001->0", "gamma": 0.98,
-                                "progress": False})
+                                "n_envs": 8, "learning_rate": "lin:0.001->0", "gamma": 0.98})
     envs = build_envs(run, ppo)               # 8 CartPoles in one SyncVectorEnv
     agent = build_agent(run, ppo, envs)       # a PPO agent for their spaces
     runner = Runner(agent, envs, MemorySink(), run)
@@ -47,7 +46,7 @@ def main(steps: int) -> Path:
     # A run folder (config.yaml, control.yaml, checkpoints, summary.json), as `cli.py train`.
     run, sac = resolve_configs({"algo": "sac", "env": "marketsim/CryptoFutures-v0",
                                 "env_kwargs": {"data": str(DATA)}, "steps": steps,
-                                "n_envs": 1, "eval_episodes": 2, "progress": False})
+                                "n_envs": 1, "eval_episodes": 2})
     summary, summary_path = train(run, sac)
     print(summary["status"], summary["steps"], "steps;", summary_path)
     # --8<-- [end:train]

@@ -51,6 +51,8 @@ BUDGET: list[tuple[str, str]] = [
      "--max-ticks 1 --speed max --train-bars 600 --holdout-bars 200 --episode-length 64 "
      "--n-envs 2 --set tick_steps=256 --quiet"),
     (r"^python cli\.py( \S+)? --help$", ""),
+    (r"^python cli\.py trade .*--replay", "--max-bars 50"),
+    (r"^python benchmarks/bench_live\.py\b", "--quick --train-steps 256 --replay-bars 300"),
     (r"^python examples/quickstart\.py\b", "--steps 512"),
     (r"^python benchmarks/train_bench\.py\b", "--steps 512 --seeds 0 --eval-episodes 1"),
     (r"^python benchmarks/bench_recurrent\.py\b", "--steps 512 --seeds 0 --eval-every 512"),
@@ -89,7 +91,8 @@ class Special:
 
 SPECIAL: list[tuple[str, Special]] = [
     (r"--device cuda|--devices .*\bcuda\b", Special("cuda")),
-    (r"^python cli\.py (data fetch|online .*--source ccxt:|trade .*--live)", Special("offline")),
+    (r"^python cli\.py (data fetch|online .*--source ccxt:|trade (?!.*--replay))",
+     Special("offline")),  # an exchange's data or orders
     (r"^mkdocs serve\b", Special("serve", r"Serving on http")),
     (r"^python tools/screenshot\.py\b", Special("chromium")),
     (r"^python3 -m venv .venv && \. \.venv/bin/activate && pip install", Special("ci")),
@@ -162,9 +165,13 @@ def _split_comment(cmd: str) -> tuple[str, str]:
     return (cmd[:m.start()], cmd[m.start():]) if m and "\n" not in cmd[m.start():] else (cmd, "")
 
 
+ENV_PREFIX = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+")
+"""``VAR=value`` assignments before a command (they apply to it; the rule is the command's)."""
+
+
 def rule_for(cmd: str) -> tuple[str, str | Special]:
     """('budget', flags) or ('special', Special) or ('plain', '') for a shell builtin."""
-    cmd = _split_comment(cmd)[0]
+    cmd = ENV_PREFIX.sub("", _split_comment(cmd)[0])
     for pat, sp in SPECIAL:
         if re.search(pat, cmd):
             return "special", sp
@@ -180,6 +187,8 @@ def with_budget(cmd: str) -> str:
     """The command as the test runs it."""
     kind, rule = rule_for(cmd)
     body, comment = _split_comment(cmd)
+    m = ENV_PREFIX.match(body)
+    prefix, body = (m.group(0), body[m.end():]) if m else ("", body)
     if kind == "budget" and rule:
         if re.search(r"^(python -m )?pytest\b", body):
             body = body.replace(" -n 2", "")
@@ -187,8 +196,8 @@ def with_budget(cmd: str) -> str:
     if kind == "special":
         if rule.how == "offline":
             body = f"python {shlex.quote(str(ROOT / 'tests' / 'parse_only.py'))} {body}"
-        elif rule.how == "serve":
-            body = f"_serve {shlex.quote(rule.ready)} {body}"
+        elif rule.how == "serve":  # on a free port: 8000 may be taken on this machine
+            body = f"_serve {shlex.quote(rule.ready)} {body} --dev-addr 127.0.0.1:{_free_port()}"
         elif rule.how == "ci":
             body = _after_install(body)
         elif rule.how == "cuda":
@@ -198,7 +207,7 @@ def with_budget(cmd: str) -> str:
             body = f"{body} --help > /dev/null"
     if kind == "budget" and "--sb3" in body and not _has("stable_baselines3"):
         body = body.replace(" --sb3", "")  # the bench extra is not part of CI's install
-    return body + comment
+    return prefix + body + comment
 
 
 def _cuda(cmd: str) -> str:
@@ -210,6 +219,14 @@ def _cuda(cmd: str) -> str:
     if cmd.startswith("python cli.py "):
         return f"python {shlex.quote(str(ROOT / 'tests' / 'parse_only.py'))} {cmd}"
     return f"{cmd} --help > /dev/null"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _has(module: str) -> bool:
@@ -297,6 +314,8 @@ def test_budget_rewrites():
     assert with_budget("python cli.py data fetch --symbol ETH/USDT").startswith("python ")
     assert "parse_only.py" in with_budget("python cli.py data fetch --symbol ETH/USDT")
     assert commands("a \\\n  b\n# c\n\nd") == ["a b", "d"]
+    assert with_budget("X_Y=3 python -m pytest -q t.py -s") == \
+        "X_Y=3 python -m pytest -q t.py -s --collect-only -q -p no:xdist"
     with pytest.raises(AssertionError, match="no rule"):
         rule_for("python somewhere/new.py")
 
