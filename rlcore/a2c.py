@@ -25,6 +25,7 @@ from torch import nn
 from rlcore.losses.a2c import policy_gradient_loss
 from rlcore.losses.ppo import entropy_loss, standardise_advantages, value_loss
 from rlcore.on_policy import ON_POLICY_HPARAMS, OnPolicyConfig, OnPolicyCore
+from rlcore.scalars import mean_scalars
 
 __all__ = ["A2C", "A2CConfig", "A2C_HPARAMS", "OPTIMIZERS"]
 
@@ -42,6 +43,11 @@ class A2CConfig(OnPolicyConfig):
     """Optimiser step size (mutable; e.g. ``lin:7e-4->0``)."""
     gae_lambda: float | str = 1.0
     """GAE lambda; 1.0 gives n-step returns (mutable: recomputes unconsumed advantages)."""
+    vf_coef: float | str = 1.0
+    """Value loss coefficient (mutable). Our value loss is 0.5 E[(V - R)^2], so 1.0 weighs the
+    critic as the reference A2C (OpenAI baselines, stable-baselines3: 0.5 x mean squared error)
+    does; 0.5 halves it, and A2C then learns worse on CartPole (docs/algorithms/a2c.md,
+    "Results")."""
     normalize_advantage: bool = False
     """Standardise the advantages of each rollout (off in the original A2C)."""
     optimizer: str = "rmsprop"
@@ -71,8 +77,8 @@ class A2C(OnPolicyCore):
         def make_optimizer(params, lr: float) -> torch.optim.Optimizer:
             if config.optimizer == "rmsprop":
                 return torch.optim.RMSprop(params, lr=lr, alpha=config.rms_alpha,
-                                           eps=config.rms_eps)
-            return torch.optim.Adam(params, lr=lr, eps=config.adam_eps)
+                                           eps=config.rms_eps, foreach=True)
+            return torch.optim.Adam(params, lr=lr, eps=config.adam_eps, fused=True)
 
         self._build(config, obs_space, action_space, n_envs, total_steps, device, make_optimizer)
 
@@ -91,9 +97,10 @@ class A2C(OnPolicyCore):
         loss = pg_loss + hp["vf_coef"] * v_loss + hp["ent_coef"] * e_loss  # eq. (5)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), hp["max_grad_norm"])
+        grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), hp["max_grad_norm"],
+                                             foreach=True)
         self.optimizer.step()
-        return self._finish_update({
-            "losses/policy": float(pg_loss.detach()), "losses/value": float(v_loss.detach()),
-            "losses/entropy": float(e_info["entropy"]), "losses/grad_norm": float(grad_norm)})
+        return self._finish_update(mean_scalars({
+            "losses/policy": [pg_loss], "losses/value": [v_loss],
+            "losses/entropy": [e_info["entropy"]], "losses/grad_norm": [grad_norm]}))
     # --8<-- [end:update]

@@ -86,17 +86,19 @@ class ActorCritic(nn.Module):
         return self.pi_head(z)
 
     # --8<-- [start:log-prob-entropy]
-    def log_prob_entropy(self, params, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """log pi(a|s) and entropy H(pi(.|s)) (docs/networks.md, eqs. (4)-(6))."""
+    def log_prob_entropy(self, params, actions: torch.Tensor,
+                         entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """log pi(a|s) and entropy H(pi(.|s)) (docs/networks.md, eqs. (4)-(6)); the entropy is
+        None with ``entropy=False`` (acting needs only the log-probability)."""
         if self.discrete:
             logp_all = torch.log_softmax(params, -1)
             logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-            ent = -(logp_all.exp() * logp_all).sum(-1)
+            ent = -(logp_all.exp() * logp_all).sum(-1) if entropy else None
             return logp, ent
         mean, log_std = params
         z = (actions - mean) * torch.exp(-log_std)
         logp = (-0.5 * z.pow(2) - log_std - 0.5 * _LOG_2PI).sum(-1)
-        ent = (log_std + 0.5 * (1.0 + _LOG_2PI)).sum(-1)
+        ent = (log_std + 0.5 * (1.0 + _LOG_2PI)).sum(-1) if entropy else None
         return logp, ent
     # --8<-- [end:log-prob-entropy]
 
@@ -125,27 +127,38 @@ class ActorCritic(nn.Module):
         Continuous actions are clipped to ``action_space`` for the environment; the raw samples,
         their log-probabilities and the values go back in ``extras`` for the rollout buffer.
         """
-        dev = next(self.parameters()).device
-        x = torch.as_tensor(obs, dtype=torch.float32, device=dev).reshape(len(obs), -1)
-        es = None if episode_start is None else torch.as_tensor(episode_start, dtype=torch.bool,
-                                                                device=dev)
-        if self.recurrent and state is None:
-            state = self.initial_state(len(obs))
+        dev = self.v_head.fc.weight.device
+        n = len(obs)
+        x = torch.as_tensor(obs, dtype=torch.float32, device=dev).reshape(n, -1)
+        es = None
+        if self.recurrent:
+            es = None if episode_start is None else torch.as_tensor(episode_start,
+                                                                    dtype=torch.bool, device=dev)
+            if state is None:
+                state = self.initial_state(n)
         z_pi, z_v, new_state = self.features(x, state, es)
         params = self.dist_params(z_pi)
         a = self.sample(params, deterministic)
-        logp, _ = self.log_prob_entropy(params, a)
-        raw = a.cpu().numpy()
+        logp, _ = self.log_prob_entropy(params, a, entropy=False)
+        v = self.value(z_v)
+        if dev.type == "cpu":  # views of the tensors, no copies
+            raw, logp_np, v_np = a.numpy(), logp.numpy(), v.numpy()
+        else:  # one device-to-host copy (one synchronisation) instead of three
+            packed = torch.cat([a.reshape(n, -1).to(logp.dtype), logp.view(n, 1), v.view(n, 1)],
+                               1).cpu().numpy()
+            raw = packed[:, :-2].reshape(tuple(a.shape))
+            raw = raw.astype(np.int64) if self.discrete else raw
+            logp_np, v_np = packed[:, -2], packed[:, -1]
         env_a = raw
         if not self.discrete and action_space is not None:
             env_a = np.clip(raw, action_space.low, action_space.high)
-        return ActResult(env_a, new_state, {"raw_actions": raw, "log_probs": logp.cpu().numpy(),
-                                            "values": self.value(z_v).cpu().numpy()})
+        return ActResult(env_a, new_state, {"raw_actions": raw, "log_probs": logp_np,
+                                            "values": v_np})
 
     @torch.no_grad()
     def values_numpy(self, obs: np.ndarray, state=None) -> np.ndarray:
         """V(s) for N observations (with the recurrent state that pairs with them)."""
-        dev = next(self.parameters()).device
+        dev = self.v_head.fc.weight.device
         x = torch.as_tensor(obs, dtype=torch.float32, device=dev).reshape(len(obs), -1)
         _, z_v, _ = self.features(x, state, None)
         return self.value(z_v).cpu().numpy()

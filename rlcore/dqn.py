@@ -23,9 +23,10 @@ from rlcore.agent import ActResult, Transition
 from rlcore.hparams import HParams, HParamSpec, LiveHParams
 from rlcore.losses.dqn import dqn_target, dqn_td_loss
 from rlcore.nets import make_encoder
-from rlcore.off_policy import check_off_policy_net, due_off_policy
+from rlcore.off_policy import check_off_policy_net, due_off_policy, gradient_steps_per_update
 from rlcore.per import PrioritizedReplayBuffer
 from rlcore.replay import ReplayBuffer
+from rlcore.scalars import mean_scalars
 
 __all__ = ["DQN", "DQNConfig", "DQN_HPARAMS", "QNetwork"]
 
@@ -50,8 +51,9 @@ class DQNConfig:
     """Transitions per gradient step (mutable)."""
     train_freq: int | str = 4
     """Vector steps between updates (mutable)."""
-    gradient_steps: int | str = 1
-    """Gradient steps per update (mutable)."""
+    gradient_steps: int | str = -1
+    """Gradient steps per update (mutable); -1: one per environment, so one gradient step per
+    ``train_freq`` environment steps whatever ``--n-envs`` is."""
     target_update_interval: int | str = 10_000
     """Environment steps between target updates (mutable)."""
     tau: float | str = 1.0
@@ -97,7 +99,8 @@ DQN_HPARAMS = [
     HParamSpec("epsilon", float, 0.0, 1.0, "exploration rate"),
     HParamSpec("batch_size", int, 1, 1 << 20, "batch size"),
     HParamSpec("train_freq", int, 1, 1 << 20, "vector steps between updates"),
-    HParamSpec("gradient_steps", int, 0, 1 << 16, "gradient steps per update"),
+    HParamSpec("gradient_steps", int, -1, 1 << 16,
+                   "gradient steps per update (-1: one per environment)"),
     HParamSpec("target_update_interval", int, 1, 1 << 40, "env steps between target updates"),
     HParamSpec("tau", float, 0.0, 1.0, "target update rate", low_open=True),
     HParamSpec("max_grad_norm", float, 0.0, 1e6, "gradient norm clip", low_open=True),
@@ -234,10 +237,11 @@ class DQN(LiveHParams):
     # -- learning ----------------------------------------------------------------------------
     # --8<-- [start:update]
     def update(self) -> dict[str, float]:
-        """``gradient_steps`` importance-weighted double-DQN steps; refresh priorities."""
+        """``gradient_steps`` (-1: one per environment) importance-weighted double-DQN steps;
+        refresh priorities."""
         hp, cfg, dev = self.hp, self.config, self.device
         stats: dict[str, list[torch.Tensor]] = {}
-        for _ in range(hp["gradient_steps"]):
+        for _ in range(gradient_steps_per_update(hp["gradient_steps"], self.n_envs)):
             b = self.replay.sample(hp["batch_size"], hp["gamma"], cfg.n_step)
             obs, nobs = torch.from_numpy(b.obs).to(dev), torch.from_numpy(b.next_obs).to(dev)
             act = torch.from_numpy(b.actions).to(dev)
@@ -255,7 +259,7 @@ class DQN(LiveHParams):
             loss, info = dqn_td_loss(q_taken, target, w, cfg.loss)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            gn = nn.utils.clip_grad_norm_(self.q.parameters(), hp["max_grad_norm"])
+            gn = nn.utils.clip_grad_norm_(self.q.parameters(), hp["max_grad_norm"], foreach=True)
             self.optimizer.step()
             if cfg.per:
                 self.replay.update_priorities(b.slots, info["td_abs"].cpu().numpy())
@@ -263,7 +267,7 @@ class DQN(LiveHParams):
                          ("losses/td_abs", info["td_abs"].mean()), ("losses/grad_norm", gn)):
                 stats.setdefault(k, []).append(v)
         self.n_updates += 1
-        out = {k: float(torch.stack(v).mean()) for k, v in stats.items()}
+        out = mean_scalars(stats)
         out["charts/epsilon"] = float(hp["epsilon"])
         if cfg.per:
             out["charts/per_beta"] = float(hp["per_beta"])

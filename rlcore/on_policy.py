@@ -137,6 +137,7 @@ class OnPolicyCore(LiveHParams):
                                   config.log_std_init).to(self.device)
         self.optimizer = make_optimizer(self.policy.parameters(), self.hp["learning_rate"])
         self.buffer = self._new_buffer(self.hp["n_steps"])
+        self._cols: dict[str, torch.Tensor] | None = None  # the full rollout as tensors
         self.n_updates = 0
 
     @classmethod
@@ -160,6 +161,7 @@ class OnPolicyCore(LiveHParams):
         """Re-allocate the buffer for a new ``n_steps``; only between rollouts (buffer empty)."""
         if self.buffer.pos == 0 and self.buffer.n_steps != self.hp["n_steps"]:
             self.buffer = self._new_buffer(self.hp["n_steps"])
+            self._cols = None
 
     # -- acting ----------------------------------------------------------------------------------
     def initial_state(self, n_envs: int):
@@ -175,6 +177,7 @@ class OnPolicyCore(LiveHParams):
     def observe(self, tr: Transition) -> bool:
         """Store a step; when the rollout is full, bootstrap and compute advantages (eq. (7))."""
         self._resize_if_due()
+        self._cols = None
         e = tr.extras
         self.buffer.add(tr, e["raw_actions"], e["log_probs"], e["values"])
         if not self.buffer.full:
@@ -207,32 +210,50 @@ class OnPolicyCore(LiveHParams):
             for start in range(0, n, max(bs, 1)):
                 yield epoch, perm[start : start + bs]
 
+    def columns(self) -> dict[str, torch.Tensor]:
+        """The full rollout as tensors on the agent's device, converted once per rollout (not
+        once per minibatch and column): (T * N, ...) rows for flat nets, (T, N, ...) for recurrent
+        ones. Storing a step or recomputing the advantages drops them."""
+        if self._cols is None:
+            buf, dev = self.buffer, self.device
+            T, N = buf.n_steps, buf.n_envs
+
+            def t(x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+                x = torch.as_tensor(x).to(dev, dtype)
+                return x if self.policy.recurrent else x.reshape(T * N, *x.shape[2:])
+
+            self._cols = {"obs": t(buf.obs), "actions": t(buf.actions),
+                          "log_probs": t(buf.log_probs), "values": t(buf.values),
+                          "advantages": t(buf.advantages, torch.float32),
+                          "returns": t(buf.returns, torch.float32)}
+            if self.policy.recurrent:
+                self._cols["episode_start"] = t(buf.episode_start)
+                self._cols["valid"] = t(buf.valid, torch.float32)
+        return self._cols
+
     def minibatch(self, sel: torch.Tensor) -> Minibatch:
         """Evaluate the network on the rows (flat) or env sequences (recurrent) ``sel``."""
-        buf, dev = self.buffer, self.device
-        T, N = buf.n_steps, buf.n_envs
+        cols = self.columns()
+        sel = sel.to(cols["obs"].device)
 
-        def col(x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
-            t = torch.as_tensor(x)  # a view of the buffer; only the selection is copied
-            t = t[:, sel] if self.policy.recurrent else t.reshape(T * N, *t.shape[2:])[sel]
-            return t.to(dev, dtype)  # (T, B, ...) whole sequences, or (B, ...) rows
+        def col(name: str) -> torch.Tensor:  # (T, B, ...) whole sequences, or (B, ...) rows
+            x = cols[name]
+            return x[:, sel] if self.policy.recurrent else x[sel]
 
-        obs, acts = col(buf.obs), col(buf.actions)
+        obs, acts = col("obs"), col("actions")
         if self.policy.recurrent:
             # Sequences from the state each env's rollout started with; the encoder zeroes the
             # state where an episode starts (docs/networks.md, eq. (3)).
-            es = col(buf.episode_start)
-            state = tuple(s[:, sel.to(s.device)] for s in buf.initial_state)
-            z_pi, z_v, _ = self.policy.features(obs, state, es)
-            weights = col(buf.valid).float()
+            state = tuple(s[:, sel.to(s.device)] for s in self.buffer.initial_state)
+            z_pi, z_v, _ = self.policy.features(obs, state, col("episode_start"))
+            weights = col("valid")
         else:
             z_pi, z_v, _ = self.policy.features(obs)
             weights = None
         params = self.policy.dist_params(z_pi)
         logp, ent = self.policy.log_prob_entropy(params, acts)
-        return Minibatch(logp, ent, self.policy.value(z_v), col(buf.log_probs), col(buf.values),
-                         col(buf.advantages, torch.float32), col(buf.returns, torch.float32),
-                         weights)
+        return Minibatch(logp, ent, self.policy.value(z_v), col("log_probs"), col("values"),
+                         col("advantages"), col("returns"), weights)
     # --8<-- [end:minibatch]
 
     def _finish_update(self, out: dict[str, float]) -> dict[str, float]:
@@ -243,6 +264,7 @@ class OnPolicyCore(LiveHParams):
         if not self.policy.discrete:
             out["charts/action_std"] = float(self.policy.pi_head.log_std.detach().exp().mean())
         buf.reset()
+        self._cols = None
         self._resize_if_due()
         self.n_updates += 1
         return out
@@ -256,6 +278,7 @@ class OnPolicyCore(LiveHParams):
         elif name in ("gamma", "gae_lambda"):
             if self.buffer.full and not self.buffer.consumed:
                 self.buffer.recompute(self.hp["gamma"], self.hp["gae_lambda"])
+                self._cols = None
         elif name == "n_steps":
             self._resize_if_due()
     # --8<-- [end:on-value]

@@ -19,6 +19,7 @@ from torch import nn
 from rlcore.hparams import HParamSpec
 from rlcore.losses import clipped_surrogate, entropy_loss, standardise_advantages, value_loss
 from rlcore.on_policy import ON_POLICY_HPARAMS, OnPolicyConfig, OnPolicyCore
+from rlcore.scalars import mean_scalars
 
 __all__ = ["PPO", "PPOConfig", "PPO_HPARAMS"]
 
@@ -58,7 +59,8 @@ class PPO(OnPolicyCore):
     def __init__(self, config: PPOConfig, obs_space: gym.Space, action_space: gym.Space,
                  n_envs: int, total_steps: int = 0, device: str = "cpu"):
         self._build(config, obs_space, action_space, n_envs, total_steps, device,
-                    lambda params, lr: torch.optim.Adam(params, lr=lr, eps=config.adam_eps))
+                    lambda params, lr: torch.optim.Adam(params, lr=lr, eps=config.adam_eps,
+                                                       fused=True))
 
     def update(self) -> dict[str, float]:
         """Minibatch epochs of the PPO loss (docs/algorithms/ppo.md, eq. (1)) on the rollout."""
@@ -84,7 +86,7 @@ class PPO(OnPolicyCore):
             loss = pg_loss + vf_coef * v_loss + ent_coef * e_loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm)
+            grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm, foreach=True)
             self.optimizer.step()
             epochs_done = epoch + 1
             for k, val in (("losses/policy", pg_loss), ("losses/value", v_loss),
@@ -94,7 +96,7 @@ class PPO(OnPolicyCore):
                            ("losses/grad_norm", grad_norm)):
                 stats.setdefault(k, []).append(val.detach())
         # --8<-- [end:minibatch-loss]
-        out = {k: float(torch.stack(v).mean()) for k, v in stats.items()}
+        out = mean_scalars(stats)
         out["losses/epochs"] = float(epochs_done)
         out["losses/early_stop"] = float(stopped)
         return self._finish_update(out)

@@ -34,8 +34,9 @@ from rlcore.losses.sac import (
     sample_tanh_gaussian,
 )
 from rlcore.nets import make_encoder
-from rlcore.off_policy import check_off_policy_net, due_off_policy
+from rlcore.off_policy import check_off_policy_net, due_off_policy, gradient_steps_per_update
 from rlcore.replay import ReplayBuffer
+from rlcore.scalars import mean_scalars
 
 __all__ = ["SAC", "SACConfig", "QEnsemble", "sac_hparam_specs"]
 
@@ -62,8 +63,9 @@ class SACConfig:
     """Transitions per gradient step (mutable)."""
     train_freq: int | str = 1
     """Vector steps between updates (mutable)."""
-    gradient_steps: int | str = 1
-    """Gradient steps per update (mutable)."""
+    gradient_steps: int | str = -1
+    """Gradient steps per update (mutable); -1: one per environment, so one gradient step per
+    ``train_freq`` environment steps whatever ``--n-envs`` is."""
     buffer_size: int = 1_000_000
     """Replay capacity in transitions."""
     learning_starts: int = 100
@@ -90,7 +92,8 @@ def sac_hparam_specs(autotune: bool) -> list[HParamSpec]:
         HParamSpec("target_entropy", float, -1e4, 1e4, "entropy target of alpha tuning"),
         HParamSpec("batch_size", int, 1, 1 << 20, "batch size"),
         HParamSpec("train_freq", int, 1, 1 << 20, "vector steps between updates"),
-        HParamSpec("gradient_steps", int, 0, 1 << 16, "gradient steps per update"),
+        HParamSpec("gradient_steps", int, -1, 1 << 16,
+                   "gradient steps per update (-1: one per environment)"),
     ]
 
 
@@ -211,7 +214,7 @@ class SAC(LiveHParams):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr, fused=True)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
         self.log_alpha = torch.tensor(math.log(self.hp["alpha"]), device=dev, requires_grad=True)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=lr, fused=True)
         # replay sampling and exploration draw from torch's seed (the runner seeds it)
         seed = torch.initial_seed() % (2**32)
         act_shape = () if self.discrete else (self.act_dim,)
@@ -284,17 +287,17 @@ class SAC(LiveHParams):
 
     # -- learning ----------------------------------------------------------------------------
     def update(self) -> dict[str, float]:
-        """``gradient_steps`` steps on critic, actor and temperature (docs eqs. (1)-(11))."""
+        """``gradient_steps`` steps (-1: one per environment) on critic, actor and temperature
+        (docs eqs. (1)-(11))."""
         hp = self.hp
         stats: dict[str, list[torch.Tensor]] = {}
-        for _ in range(hp["gradient_steps"]):
-            step = self._step_discrete if self.discrete else self._step_continuous
+        step = self._step_discrete if self.discrete else self._step_continuous
+        for _ in range(gradient_steps_per_update(hp["gradient_steps"], self.n_envs)):
             for k, v in step(hp["batch_size"], hp["gamma"], hp["tau"]).items():
                 stats.setdefault(k, []).append(v)
         self.n_updates += 1
-        out = {k: float(torch.stack(v).mean()) for k, v in stats.items()}
-        out["charts/alpha"] = self.alpha
-        return out
+        stats["charts/alpha"] = [self.log_alpha.detach().exp()]
+        return mean_scalars(stats)
 
     def _batch(self, batch_size: int, gamma: float):
         b = self.replay.sample(batch_size, gamma, self.config.n_step)

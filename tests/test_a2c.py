@@ -317,3 +317,34 @@ def test_continuous_actions_run(tmp_path):
     assert summary["status"] == "completed" and np.isfinite(summary["eval_return_mean"])
     assert r.runner.last_metrics["charts/action_std"] == pytest.approx(1.0, abs=0.05)  # log_std 0
     assert np.isfinite(r.runner.last_metrics["losses/policy"])
+
+
+def test_default_value_weight_is_the_reference_a2c():
+    """The default loss has the gradient of the reference A2C (OpenAI baselines,
+    stable-baselines3): pg + 0.5 * mean((V - R)^2) + 0 * entropy. Our value loss is
+    0.5 E[(V - R)^2], so the default vf_coef is 1.0 (with 0.5 the critic learned at half the
+    weight and A2C fell behind SB3 on CartPole; docs/algorithms/a2c.md, "Results")."""
+    agent = _agent(max_grad_norm=1e5)
+    assert agent.hp["vf_coef"] == 1.0 and agent.hp["ent_coef"] == 0.0
+    _feed(agent, 5, np.random.default_rng(5), ends={2: (0, "term")})
+    ref = copy.deepcopy(agent.policy)
+    buf = agent.buffer
+    w = torch.as_tensor(buf.valid).reshape(-1)
+    obs = torch.as_tensor(buf.obs).reshape(-1, 3)[w]
+    acts = torch.as_tensor(buf.actions).reshape(-1)[w]
+    adv = torch.as_tensor(buf.advantages, dtype=torch.float32).reshape(-1)[w]
+    ret = torch.as_tensor(buf.returns, dtype=torch.float32).reshape(-1)[w]
+    logp = torch.log_softmax(ref.pi_head(ref.pi_enc(obs)), -1).gather(1, acts.view(-1, 1))
+    v = ref.v_head(ref.v_enc(obs))
+    loss = -(adv * logp.squeeze(1)).mean() + 0.5 * torch.nn.functional.mse_loss(v, ret)
+    loss.backward()
+    seen = {}
+
+    def grads(*a, **k):  # the gradients the optimiser is about to apply
+        seen["g"] = [p.grad.clone() for p in agent.policy.parameters()]
+        return None
+
+    agent.optimizer.step = grads
+    agent.update()
+    for got, p in zip(seen["g"], ref.parameters()):
+        torch.testing.assert_close(got, p.grad, rtol=1e-5, atol=1e-7)

@@ -21,7 +21,9 @@ DISC = gym.spaces.Discrete(3)
 
 def _agent(**kw) -> DQN:
     torch.manual_seed(0)
-    kw = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 0, **kw}
+    # one gradient step per update (the default -1 makes one per environment): the tests
+    # below check what a single step does
+    kw = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 0, "gradient_steps": 1, **kw}
     return DQN(DQNConfig(**kw), BOX, DISC, 2, total_steps=1000)
 
 
@@ -257,3 +259,23 @@ def test_every_mutable_field_takes_effect() -> None:
                                             step=agent.clock + 2)))
     assert [i for i, d in enumerate(due) if d] == [i for i in range(6) if (10 + i + 1) % 3 == 0]
     assert targets == [24, 30]  # the clock went 20 -> 32: a target update every 6 env steps
+
+
+@pytest.mark.parametrize("n_envs", [1, 4])
+def test_default_learns_one_gradient_step_per_train_freq_environment_steps(n_envs: int) -> None:
+    """gradient_steps=-1 (the default) makes one gradient step per environment in each update:
+    one per train_freq = 4 environment steps whatever --n-envs is (SB3 with one env)."""
+    from rlcore.config import resolve_configs
+    from rlcore.runner import Runner, build_agent, build_envs
+    from rlcore.sinks import MemorySink
+
+    run, cfg = resolve_configs({"algo": "dqn", "env": "CartPole-v1", "n_envs": n_envs,
+                                "steps": 64, "learning_starts": 0, "batch_size": 8,
+                                "hidden": [16, 16], "progress": False, "log_every": 32})
+    assert cfg.gradient_steps == -1 and cfg.train_freq == 4
+    envs = build_envs(run, cfg)
+    agent = build_agent(run, cfg, envs)
+    Runner(agent, envs, MemorySink(), run).run(64)
+    envs.close()
+    p = next(agent.q.parameters())
+    assert int(agent.optimizer.state[p]["step"]) == 64 // 4

@@ -30,7 +30,9 @@ def _transition(n: int, obs_dim: int, actions: np.ndarray, rng: np.random.Genera
 def _agent(discrete: bool = False, **kw) -> SAC:
     torch.manual_seed(0)
     space = gym.spaces.Discrete(3) if discrete else ACT
-    kw = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 0, **kw}
+    # one gradient step per update (the default -1 makes one per environment): the tests
+    # below check what a single step does
+    kw = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 0, "gradient_steps": 1, **kw}
     cfg = SACConfig(**kw)
     return SAC(cfg, BOX, space, 2, total_steps=1000)
 
@@ -250,3 +252,23 @@ def test_every_mutable_field_takes_effect_at_the_next_update() -> None:
     due = [agent.observe(_transition(2, 3, np.zeros((2, 2), np.float32), rng, step=20 + 2 * (i + 1)))
            for i in range(6)]  # the clock at 22..32: vector steps 11..16
     assert [i for i, d in enumerate(due) if d] == [i for i in range(6) if (10 + i + 1) % 3 == 0]
+
+
+@pytest.mark.parametrize("n_envs", [1, 4])
+def test_default_learns_one_gradient_step_per_environment_step(n_envs: int) -> None:
+    """gradient_steps=-1 (the default) makes one gradient step per environment in each update,
+    so 64 environment steps give 64 gradient steps whatever --n-envs is (SB3 with one env)."""
+    from rlcore.config import resolve_configs
+    from rlcore.runner import Runner, build_agent, build_envs
+    from rlcore.sinks import MemorySink
+
+    run, cfg = resolve_configs({"algo": "sac", "env": "Pendulum-v1", "n_envs": n_envs,
+                                "steps": 64, "learning_starts": 0, "batch_size": 8,
+                                "hidden": [16, 16], "progress": False, "log_every": 32})
+    assert cfg.gradient_steps == -1
+    envs = build_envs(run, cfg)
+    agent = build_agent(run, cfg, envs)
+    Runner(agent, envs, MemorySink(), run).run(64)
+    envs.close()
+    p = next(agent.critic.parameters())
+    assert int(agent.critic_opt.state[p]["step"]) == 64
