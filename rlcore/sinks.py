@@ -99,13 +99,8 @@ class RunFolderSink:
         """A line in ``rejections.jsonl``, TensorBoard text, and a terminal line. Long values and
         reasons are cut to a few hundred characters (a 10 MB edit is not echoed 3 times)."""
         field, reason = brief_text(str(field), 100), brief_text(str(reason), 500)
-        try:
-            short = len(dumps_strict(value)) <= 200
-        except (TypeError, ValueError, RecursionError):
-            short = False
         append_jsonl(self.rejections_path, {"step": step, "field": field,
-                                            "value": value if short else brief(value),
-                                            "reason": reason})
+                                            "value": loggable(value), "reason": reason})
         self.tb.text("rejections", f"step {step}: {reason}", step)
         self._say(f"[control] step {step}: refused {field}: {reason}")
 
@@ -131,3 +126,12 @@ class RunFolderSink:
 def brief_text(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters (with the full length)."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def loggable(value: Any, limit: int = 200) -> Any:
+    """``value`` itself when its JSON is at most ``limit`` characters, else its cut ``repr``."""
+    try:
+        short = len(dumps_strict(value)) <= limit
+    except (TypeError, ValueError, RecursionError):
+        short = False
+    return value if short else brief(value, limit)

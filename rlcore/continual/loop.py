@@ -46,7 +46,7 @@ from rlcore.hparams import HParamError
 from rlcore.io import append_jsonl, atomic_write_text, brief, read_yaml
 from rlcore.runner import Runner, build_envs, seed_everything
 from rlcore.runs import RunDir, atomic_torch_save
-from rlcore.sinks import MemorySink
+from rlcore.sinks import MemorySink, loggable
 
 __all__ = ["OnlineConfig", "OnlineLoop"]
 
@@ -387,7 +387,7 @@ class OnlineLoop:
             except Exception as e:  # HParamError, or anything odd in the value: refused
                 reason = str(e) if isinstance(e, HParamError) else f"{type(e).__name__}: {e}"
                 append_jsonl(self.dir / "rejections.jsonl",
-                             {"tick": self.tick, "field": name, "value": brief(value),
+                             {"tick": self.tick, "field": name, "value": loggable(value),
                               "reason": brief(reason, 500)})
                 self._say(f"[online] refused {name}: {brief(reason, 500)}")
                 continue
