@@ -89,7 +89,8 @@ class RunConfig:
     """Read a ``control.yaml`` edit once the file has been unchanged this many seconds, so a
     file still being written is never read half-done (0: at the next boundary)."""
     log_every: int = 1000
-    """Off-policy iteration length in steps: control file, logging and progress cadence."""
+    """Steps between writes of the update metrics and the progress bar (every algorithm); for
+    off-policy agents also the iteration length (control file, schedules)."""
     device: str = "cpu"
     """``cpu``, ``cuda`` or ``auto``."""
     torch_threads: int = field(default_factory=default_torch_threads)
