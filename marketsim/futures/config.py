@@ -67,8 +67,9 @@ class FuturesConfig:
     episode_length: int | None = 2048
     """Steps after which an episode is truncated; None: only at the end of the data."""
     min_trade_fraction: float = 0.01
-    """Trades smaller than this fraction of the largest position (max_leverage * equity) are
-    skipped, so a held target is not rebalanced every bar; closing to flat always trades."""
+    """The no-trade band: trades smaller than this fraction of a full position (|action| = 1 in
+    the sizing mode) are skipped, so a held target is not rebalanced every bar; closing to flat
+    always trades."""
     equity_floor: float = 0.01
     """The episode terminates when equity <= equity_floor * initial_equity (equity is gone)."""
     drawdown_coef: float = 1.0

@@ -83,12 +83,13 @@ def reset_state_scalar(state: State, start: int, price: float, params: KernelPar
 
 
 def account_features(ops: Any, state: State, params: KernelParams) -> tuple[Any, Any, Any]:
-    """Position as a fraction of the largest one, unrealised PnL / equity, margin ratio.
+    """Position as a fraction of a full one (``KernelParams.full_position``), unrealised
+    PnL / equity, margin ratio.
 
     docs/marketsim/futures.md, eq. (18).
     """
     equity = ops.maximum(state.equity, params.log_floor)
-    return (state.qty * state.price / (params.cfg.max_leverage * equity), state.upnl / equity,
+    return (state.qty * state.price / (params.full_position * equity), state.upnl / equity,
             state.margin_ratio)
 
 

@@ -72,6 +72,11 @@ class KernelParams:
     floor_equity: float
     log_floor: float
     fee_rate: float
+    full_position: float
+    """Notional of a full position (|action| = 1) as a multiple of equity: ``max_leverage`` in
+    leverage sizing; in risk sizing the first bracket's solution of eq. (9),
+    ``risk_fraction / (d + MMR_0 - d MMR_0)``, capped at ``max_leverage``. It scales the no-trade
+    band and the observed position, so both mean the same in every sizing mode."""
 
     @classmethod
     def build(cls, cfg: FuturesConfig, n_bars: int, as_numpy: bool) -> KernelParams:
@@ -90,7 +95,16 @@ class KernelParams:
             floor_equity=cfg.equity_floor * e0,
             log_floor=max(cfg.equity_floor * e0, 1e-12 * e0),
             fee_rate=costs.fee_rate(cfg.order_type, cfg.maker_fee, cfg.taker_fee),
+            full_position=full_position(cfg, brackets.mmr[0]),
         )
+
+
+def full_position(cfg: FuturesConfig, mmr0: float) -> float:
+    """A full position's notional / equity (see :attr:`KernelParams.full_position`)."""
+    if cfg.sizing != "risk":
+        return float(cfg.max_leverage)
+    d = cfg.stop_distance
+    return float(min(cfg.max_leverage, cfg.risk_fraction / (d + mmr0 - d * mmr0)))
 
 
 def reset_values(params: KernelParams) -> dict[str, float]:
@@ -133,7 +147,7 @@ def step(ops: Any, state: State, market: Any, params: KernelParams, action: Any)
         lev_target = cfg.max_leverage
     delta = qty_target - qty
     delta_abs = ops.abs(delta)
-    trade = (delta_abs * price >= (cfg.min_trade_fraction * cfg.max_leverage) * equity) | (
+    trade = (delta_abs * price >= (cfg.min_trade_fraction * params.full_position) * equity) | (
         (qty_target == 0.0) & (qty != 0.0)
     )
     if cfg.min_trade_fraction == 0.0:
