@@ -15,10 +15,10 @@ import yaml
 from click.testing import CliRunner
 
 import cli as cli_module
-from rlcore.config import RunConfig, resolve_configs
+from rlcore.config import RunConfig
 from rlcore.io import locked
 from rlcore.runs import RunDir, run_status
-from rlcore.training import MAX_ROLLBACKS, TrainingRun, claim_run_dir, train
+from rlcore.training import MAX_ROLLBACKS, claim_run_dir
 
 
 def _strict(text: str):

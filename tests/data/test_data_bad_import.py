@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from data_helpers import make_candles
 
 from marketsim.data import DataStore
-from marketsim.data.cli import data
 from marketsim.data.clean import clean_candles
+from marketsim.data.cli import data
 from marketsim.data.load import read_candles
 from marketsim.data.schema import DataError
 
@@ -184,7 +184,7 @@ def test_two_imports_at_the_same_instant_leave_one_consistent_pair(tmp_path, sto
         barrier = threading.Barrier(2)
         errors = []
 
-        def run(p):
+        def run(p, barrier=barrier, errors=errors):
             barrier.wait()
             try:
                 _import_frame(root, p)
