@@ -37,7 +37,9 @@ class PrioritizedReplayBuffer:
                  eps: float = 1e-6, recent_frac: float = 0.0, recent_window: int = 10_000):
         self.buffer = buffer
         cap = buffer.capacity
-        self.sum_tree = SumTree(cap)
+        self._tree = SumTree(cap)
+        self._pending: list[np.ndarray] = []  # slots stored since the tree was last read
+        self._n_pending = 0
         self.p = np.zeros(cap, dtype=np.float64)
         self.max_p = 1.0
         self.alpha = self.beta = self.eps = 0.0
@@ -59,7 +61,9 @@ class PrioritizedReplayBuffer:
         self.alpha = float(alpha)
         stored = self.buffer.valid_slots_mask()
         pa = np.where(stored, self.p ** self.alpha, 0.0)
-        self.sum_tree.set_all(pa)
+        self._pending.clear()
+        self._n_pending = 0
+        self._tree.set_all(pa)
 
     def set_beta(self, beta: float) -> None:
         """Set the importance-weight exponent beta in [0, 1]."""
@@ -82,11 +86,36 @@ class PrioritizedReplayBuffer:
     def __len__(self) -> int:
         return self.buffer.size
 
+    @property
+    def sum_tree(self) -> SumTree:
+        """The sum tree over p_i^alpha, first brought up to date with the transitions stored
+        since it was last read.
+
+        Storing a transition writes its priority to ``p`` at once but its tree leaf later, in one
+        vectorised update for all the transitions stored in between (a DQN with ``train_freq``
+        256 stores 256 steps per sample): one update walks all ``log2(capacity)`` levels, so a
+        per-step update cost a DQN step more than its replay storage did. What the tree answers
+        is the same.
+        """
+        self._sync_tree()
+        return self._tree
+
+    def _sync_tree(self) -> None:
+        if self._pending:
+            slots = np.concatenate(self._pending)
+            self._pending.clear()
+            self._n_pending = 0
+            self._tree.update(slots, self.p[slots] ** self.alpha)
+
     def add(self, *args, **kwargs) -> np.ndarray:
         """Store like :meth:`ReplayBuffer.add`; new transitions get the maximum priority."""
         slots = self.buffer.add(*args, **kwargs)
         if slots.size:
-            self._set(slots, np.full(slots.size, self.max_p))
+            self.p[slots] = self.max_p
+            self._pending.append(slots)
+            self._n_pending += slots.size
+            if self._n_pending >= 4096:  # bounded memory while nothing samples
+                self._sync_tree()
         return slots
 
     def _set(self, slots: np.ndarray, p: np.ndarray) -> None:

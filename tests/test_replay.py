@@ -206,3 +206,22 @@ def test_worked_nstep_from_docs() -> None:
         b = buf.gather(np.array([0]), 0.5, 3, np.ones(1, np.float32))
         assert b.rewards[0] == 2.0 and b.n_used[0] == 2 and b.discounts[0] == 0.25
         assert b.next_obs[0, 0] == 11 and b.terminated[0] == float(term1)
+
+
+def test_tree_updated_late_answers_as_one_updated_at_every_store() -> None:
+    """Stored transitions reach the sum tree when it is next read (one vectorised update), so
+    a buffer that stores, samples and reprioritises in any order reads the same tree as one
+    rebuilt from the stored priorities, including a ring that wrapped between reads."""
+    rng = np.random.default_rng(3)
+    per = PrioritizedReplayBuffer(ReplayBuffer(40, 2, (1,), seed=1), alpha=0.6, beta=0.4)
+    for t in range(300):
+        per.add(np.full((2, 1), t), np.zeros(2), np.zeros(2), np.zeros((2, 1)),
+                np.zeros(2, bool), np.zeros(2, bool), rng.random(2) < 0.9)
+        if t % 37 == 36:
+            slots = per.sample(8).slots
+            per.update_priorities(slots, rng.exponential(1.0, 8))
+        if t % 50 == 49:
+            stored = per.buffer.valid_slots_mask()
+            expect = np.where(stored, per.p ** 0.6, 0.0)
+            np.testing.assert_allclose(per.sum_tree.leaves(), expect, rtol=1e-12)
+            assert per.sum_tree.total == pytest.approx(expect.sum(), rel=1e-12)
