@@ -120,8 +120,7 @@ def test_sigkill_at_random_moments_then_resume(algo, tmp_path):
     assert len(loaded) == ROUNDS - 1
 
 
-@pytest.mark.parametrize("algo,sig", [("ppo", signal.SIGINT), ("sac", signal.SIGINT),
-                                      ("dqn", signal.SIGTERM)])
+@pytest.mark.parametrize("algo,sig", [("ppo", signal.SIGINT), ("dqn", signal.SIGTERM)])
 def test_sigint_and_sigterm_save_and_exit(algo, sig, tmp_path):
     run = tmp_path / "run"
     proc = _start([*CASES[algo], *COMMON, "--steps", "100000000", "--runs-dir", str(tmp_path),
