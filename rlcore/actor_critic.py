@@ -19,7 +19,7 @@ from torch import nn
 from rlcore.agent import ActResult
 from rlcore.nets import CategoricalHead, GaussianHead, ValueHead, make_encoder
 
-__all__ = ["ActorCritic", "check_on_policy_spaces"]
+__all__ = ["ActorCritic", "check_on_policy_spaces", "to_host"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -31,6 +31,25 @@ def check_on_policy_spaces(algo: str, obs_space: gym.Space, action_space: gym.Sp
     if not isinstance(action_space, (gym.spaces.Discrete, gym.spaces.Box)):
         raise ValueError(f"{algo}: action space {action_space} is not supported; "
                          "expected Discrete or Box")
+
+
+def to_host(actions: torch.Tensor, log_probs: torch.Tensor, values: torch.Tensor,
+            one_copy: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(actions, log-probabilities, values) of N environments as numpy arrays.
+
+    On the CPU the arrays are views of the tensors (no copy). On a GPU (``one_copy``) the three
+    are packed into one (N, A + 2) float tensor and copied to the host at once: one wait for the
+    device per step instead of three. Integer actions come back as int64.
+    """
+    if not one_copy:
+        return actions.numpy(), log_probs.numpy(), values.numpy()
+    n = len(log_probs)
+    packed = torch.cat([actions.reshape(n, -1).to(log_probs.dtype), log_probs.view(n, 1),
+                        values.view(n, 1)], 1).cpu().numpy()
+    raw = packed[:, :-2].reshape(tuple(actions.shape))
+    if not actions.dtype.is_floating_point:
+        raw = raw.astype(np.int64)
+    return raw, packed[:, -2], packed[:, -1]
 
 
 class ActorCritic(nn.Module):
@@ -140,15 +159,7 @@ class ActorCritic(nn.Module):
         params = self.dist_params(z_pi)
         a = self.sample(params, deterministic)
         logp, _ = self.log_prob_entropy(params, a, entropy=False)
-        v = self.value(z_v)
-        if dev.type == "cpu":  # views of the tensors, no copies
-            raw, logp_np, v_np = a.numpy(), logp.numpy(), v.numpy()
-        else:  # one device-to-host copy (one synchronisation) instead of three
-            packed = torch.cat([a.reshape(n, -1).to(logp.dtype), logp.view(n, 1), v.view(n, 1)],
-                               1).cpu().numpy()
-            raw = packed[:, :-2].reshape(tuple(a.shape))
-            raw = raw.astype(np.int64) if self.discrete else raw
-            logp_np, v_np = packed[:, -2], packed[:, -1]
+        raw, logp_np, v_np = to_host(a, logp, self.value(z_v), one_copy=dev.type != "cpu")
         env_a = raw
         if not self.discrete and action_space is not None:
             env_a = np.clip(raw, action_space.low, action_space.high)

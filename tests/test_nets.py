@@ -183,3 +183,17 @@ def test_recurrent_training_never_mixes_episodes(algo):
     # after the episode start nothing changes; before it, the perturbation shows (test can fail)
     torch.testing.assert_close(la[start_t:], lb[start_t:])
     assert float((la[:start_t] - lb[:start_t]).abs().max()) > 1e-4
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+def test_one_copy_to_the_host_gives_the_same_arrays(discrete):
+    """Acting on a GPU packs actions, log-probabilities and values into one device-to-host copy;
+    it must give what three separate copies give (run here on CPU tensors)."""
+    from rlcore.actor_critic import to_host
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 5, (6,), generator=g) if discrete else torch.randn(6, 2, 3, generator=g)
+    logp, v = torch.randn(6, generator=g), torch.randn(6, generator=g)
+    for got, want in zip(to_host(a, logp, v, one_copy=True), to_host(a, logp, v, one_copy=False)):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
