@@ -136,7 +136,8 @@ def _train_epilog() -> str:
               help=f"Total environment steps (default {_RUN.steps}).")
 @click.option("--seed", type=int, default=None, help=f"Seed (default {_RUN.seed}).")
 @click.option("--n-envs", type=int, default=None,
-              help=f"Environments stepped together (default {_RUN.n_envs}).")
+              help=f"Environments stepped together (default {_RUN.n_envs}). SAC and DQN still "
+                   "make one gradient step per train_freq environment steps (gradient_steps=-1).")
 @click.option("--vec", type=click.Choice(["sync", "async"]), default=None,
               help=f"SyncVectorEnv or AsyncVectorEnv (subprocesses) (default {_RUN.vec}).")
 @click.option("--net", type=click.Choice(["mlp", "resmlp", "lstm"]), default=None,
@@ -155,7 +156,10 @@ def _train_epilog() -> str:
               help="Run folder name under runs/ (default <UTC time>-<algo>-<env>-s<seed>).")
 @click.option("--runs-dir", default=None,
               help=f"Folder that holds run folders (default {_RUN.runs_dir}).")
-@click.option("--device", default=None, help=f"cpu, cuda or auto (default {_RUN.device}).")
+@click.option("--device", default=None,
+              help=f"cpu, cuda or auto (default {_RUN.device}). torch runs on "
+                   f"{_RUN.torch_threads} thread(s) here: half the usable cores, at most 4 "
+                   "(--set torch_threads=N).")
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
               help="Continue the run in this folder from its last checkpoint.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
