@@ -49,7 +49,7 @@ BUDGET: list[tuple[str, str]] = [
      "--set sac.learning_starts=64"),
     (r"^python cli\.py online .*--source replay:",
      "--max-ticks 1 --speed max --train-bars 600 --holdout-bars 200 --episode-length 64 "
-     "--n-envs 2 --set tick_steps=256 --quiet"),
+     "--n-envs 2 --set tick_steps=64 --quiet"),
     (r"^python cli\.py( \S+)? --help$", ""),
     (r"^python cli\.py trade .*--replay", "--max-bars 50"),
     (r"^python benchmarks/bench_live\.py\b", "--quick --train-steps 256 --replay-bars 300"),
@@ -340,7 +340,8 @@ def test_page_commands_run_as_written(page, tmp_path):
     before = {p.name for p in repo.iterdir()}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "MARKETSIM_STORE"))}
     env.update(PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
-               NO_MKDOCS_2_WARNING="1", MPLBACKEND="Agg", COLUMNS="100")
+               NO_MKDOCS_2_WARNING="1", MPLBACKEND="Agg", COLUMNS="100",
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # two test workers on two cores
     for block in (b for b in ALL if b.page == page):
         script = "set -eo pipefail\n" + SERVE + "\n".join(
             f"echo {shlex.quote('>>> ' + c.splitlines()[0][:150])} >&2\n{with_budget(c)}"
@@ -350,11 +351,11 @@ def test_page_commands_run_as_written(page, tmp_path):
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
-            out, _ = proc.communicate(timeout=900)
+            out, _ = proc.communicate(timeout=1800)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             out, _ = proc.communicate()
-            pytest.fail(f"{block.id}: still running after 900 s\n{out[-4000:]}")
+            pytest.fail(f"{block.id}: still running after 1800 s\n{out[-4000:]}")
         assert proc.returncode == 0, \
             f"{block.id} failed ({time.time() - t0:.0f} s):\n{out[-6000:]}"
     # outputs go under runs/ or the store, never into the repository's root
