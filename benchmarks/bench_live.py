@@ -74,6 +74,10 @@ async def _session(fx, folder, cfg, order_entry, bars, spacing, stall_after=None
     task = asyncio.create_task(trader.run(feed))
     for i in range(12):
         feed.put(bar(i, 2000.0))
+    for _ in range(3000):  # started (markets, account, leverage) and warm: at most 30 s
+        if trader.stats["bars"] >= 12:
+            break
+        await asyncio.sleep(0.01)
     for i in range(12, 12 + bars):
         if stall_after is not None and i == 12 + stall_after:
             fx.stall(True)
