@@ -1,12 +1,14 @@
 """Speed and learning against stable-baselines3: every case, ours and SB3 interleaved per seed.
 
-    python benchmarks/bench_sb3.py                          # every case, 5 seeds (futures: 3)
+    python benchmarks/bench_sb3.py                          # every case at its seed count
     python benchmarks/bench_sb3.py --cases a2c-cartpole --seeds 0 1 2
 
 For each case and seed it trains our engine (``rlcore.training.train``, what ``python cli.py
 train`` runs) and then stable-baselines3 at the same settings, one after the other in this one
 process, so both see the same machine load. Each side records its steps per second (environment
-steps over the training loop's wall time: our runner's ``sps``, SB3's ``learn()``), the mean
+steps over the training loop's wall time: our runner's ``sps``, SB3's ``learn()``) and per CPU
+second of this process (robust to other processes on a shared machine; not for SB3's
+SubprocVecEnv, whose workers are other processes), the mean
 return of deterministic evaluation episodes at the end (equal environment steps for both), the
 mean return of its last 100 training episodes, and a learning curve (mean training-episode return
 in ten equal bins of environment steps). Torch threads: both sides on the same number, our
@@ -115,27 +117,47 @@ _PPO_FUT = {"n_steps": 128, "batch_size": 256, "n_epochs": 10}
 
 # --8<-- [start:cases]
 CASES: dict[str, Case] = {
-    "ppo-cartpole": Case("ppo", "CartPole-v1", 100_000, 8, _PPO_ZOO, _sb3_ppo_zoo),
+    "ppo-cartpole": Case("ppo", "CartPole-v1", 100_000, 8, _PPO_ZOO, _sb3_ppo_zoo, seeds=3),
     "a2c-cartpole": Case("a2c", "CartPole-v1", 100_000, 8, {}, _sb3_a2c),
-    "dqn-cartpole": Case("dqn", "CartPole-v1", 50_000, 1, _DQN_ZOO, _sb3_dqn_zoo),
+    "dqn-cartpole": Case("dqn", "CartPole-v1", 50_000, 1, _DQN_ZOO, _sb3_dqn_zoo, seeds=3,
+                         note="ours with its defaults: PER and double DQN"),
     "dqn-cartpole-uniform": Case("dqn", "CartPole-v1", 50_000, 1,
                                  {**_DQN_ZOO, "per": False, "double": False}, _sb3_dqn_zoo,
-                                 seeds=3, note="SB3's algorithm: no PER, no double DQN"),
+                                 seeds=2, note="SB3's algorithm: no PER, no double DQN"),
     "sac-pendulum": Case("sac", "Pendulum-v1", 10_000, 1, {"learning_rate": 1e-3}, _sb3_sac),
-    "ppo-futures-8": Case("ppo", FUTURES, 100_000, 8, _PPO_FUT, _sb3_ppo_futures,
-                          eval_episodes=4, seeds=3),
-    "ppo-futures-64": Case("ppo", FUTURES, 200_000, 64, _PPO_FUT, _sb3_ppo_futures,
-                           eval_episodes=4, seeds=3),
-    "ppo-futures-256": Case("ppo", FUTURES, 400_000, 256, _PPO_FUT, _sb3_ppo_futures,
-                            eval_episodes=4, seeds=3),
-    "ppo-futures-64-subproc": Case("ppo", FUTURES, 200_000, 64, _PPO_FUT, _sb3_ppo_futures,
-                                   vec="subproc", eval_episodes=4, seeds=3),
-    "ppo-futures-256-subproc": Case("ppo", FUTURES, 400_000, 256, _PPO_FUT, _sb3_ppo_futures,
-                                    vec="subproc", eval_episodes=4, seeds=3),
+    "ppo-futures-8": Case("ppo", FUTURES, 50_000, 8, _PPO_FUT, _sb3_ppo_futures,
+                          eval_episodes=4, seeds=2),
+    "ppo-futures-64": Case("ppo", FUTURES, 100_000, 64, _PPO_FUT, _sb3_ppo_futures,
+                           eval_episodes=4, seeds=2),
+    "ppo-futures-256": Case("ppo", FUTURES, 200_000, 256, _PPO_FUT, _sb3_ppo_futures,
+                            eval_episodes=4, seeds=2),
+    "ppo-futures-64-subproc": Case("ppo", FUTURES, 100_000, 64, _PPO_FUT, _sb3_ppo_futures,
+                                   vec="subproc", eval_episodes=4, seeds=1),
+    "ppo-futures-256-subproc": Case("ppo", FUTURES, 200_000, 256, _PPO_FUT, _sb3_ppo_futures,
+                                    vec="subproc", eval_episodes=4, seeds=1),
 }
 # --8<-- [end:cases]
 
 CURVE_BINS = 10
+SUBPROC_MB = 170
+"""Memory of one SB3 SubprocVecEnv worker (proportional set size, fork; 260 MB with
+forkserver): every worker imports torch through stable_baselines3."""
+
+
+def memory_shortfall(case: Case) -> str | None:
+    """Why the machine cannot hold the case's SubprocVecEnv workers now, or None."""
+    if case.vec != "subproc":
+        return None
+    need = case.n_envs * SUBPROC_MB + 2048
+    try:
+        avail = next(int(line.split()[1]) // 1024 for line in open("/proc/meminfo")
+                     if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return None
+    if avail >= need:
+        return None
+    return (f"SB3 SubprocVecEnv with {case.n_envs} workers needs about {need:,} MB "
+            f"({SUBPROC_MB} MB per worker, each imports torch); {avail:,} MB available")
 
 
 def _curve(ends: list[tuple[int, float]], steps: int) -> list[float | None]:
@@ -153,19 +175,23 @@ def run_ours(case: Case, seed: int, outdir: Path, threads: int) -> dict[str, Any
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from rlcore.config import resolve_configs
-    from rlcore.training import train
+    from rlcore.runs import RunDir
+    from rlcore.training import TrainingRun
 
     run, cfg = resolve_configs({"algo": case.algo, "env": case.env, "steps": case.steps,
                                 "n_envs": case.n_envs, "seed": seed, "progress": False,
                                 "runs_dir": str(outdir), "eval_episodes": case.eval_episodes,
                                 "checkpoint_every": 0,
                                 "torch_threads": threads, **case.ours})
-    summary, path = train(run, cfg)
-    acc = EventAccumulator(str(path.parent / "tb"), size_guidance={"scalars": 0})
+    rd = RunDir(outdir / f"{case.algo}-{case.n_envs}-{seed}-{time.time_ns()}").create()
+    tr = TrainingRun(run, cfg, rd)
+    summary = tr.train()
+    acc = EventAccumulator(str(rd.tb), size_guidance={"scalars": 0})
     acc.Reload()
     ends = [(e.step, e.value) for e in acc.Scalars("charts/episode_return")] \
         if "charts/episode_return" in acc.Tags()["scalars"] else []
-    return {"seed": seed, "sps": summary["sps"], "eval_return_mean": summary["eval_return_mean"],
+    return {"seed": seed, "sps": summary["sps"], "cpu_sps": case.steps / tr.runner.cpu_s,
+            "eval_return_mean": summary["eval_return_mean"],
             "train_return_mean_100": summary["train_return_mean_100"],
             "curve": _curve(ends, case.steps), "torch_threads": run.torch_threads}
 
@@ -180,25 +206,45 @@ def run_sb3(case: Case, seed: int, threads: int) -> dict[str, Any]:
 
     torch.set_num_threads(threads)
     kwargs = _env_kwargs(case)
-    vec_cls = SubprocVecEnv if case.vec == "subproc" else DummyVecEnv
-    env = make_vec_env(case.env, n_envs=case.n_envs, seed=seed, env_kwargs=kwargs,
-                       vec_env_cls=vec_cls)
+    vec_cls, vec_kw = DummyVecEnv, None
+    if case.vec == "subproc":  # fork: each worker shares the parent's pages until it writes
+        vec_cls, vec_kw = SubprocVecEnv, {"start_method": "fork"}
+    env = make_vec_env(_Maker(case.env), n_envs=case.n_envs, seed=seed, env_kwargs=kwargs,
+                       vec_env_cls=vec_cls, vec_env_kwargs=vec_kw)
     try:
         model = case.sb3(env, seed)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model.learn(total_timesteps=case.steps)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         ends = _sb3_episode_ends(env, case.n_envs)
     finally:
         env.close()
-    eval_env = make_vec_env(case.env, n_envs=1, seed=seed + 1_000_003, env_kwargs=kwargs)
+    eval_env = make_vec_env(_Maker(case.env), n_envs=1, seed=seed + 1_000_003, env_kwargs=kwargs)
     mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=case.eval_episodes,
                               deterministic=True)
     eval_env.close()
     last = [r for _, r in sorted(ends)][-100:]
-    return {"seed": seed, "sps": model.num_timesteps / wall, "eval_return_mean": float(mean),
+    # CPU time of this process: meaningless for SubprocVecEnv (the workers' time is not in it)
+    cpu_sps = None if case.vec == "subproc" else model.num_timesteps / cpu
+    return {"seed": seed, "sps": model.num_timesteps / wall, "cpu_sps": cpu_sps,
+            "eval_return_mean": float(mean),
             "train_return_mean_100": float(np.mean(last)) if last else float("nan"),
             "curve": _curve(ends, case.steps), "torch_threads": threads}
+
+
+class _Maker:
+    """``gym.make(env_id, **kwargs)`` after importing the package that registers the id, also
+    in SubprocVecEnv's worker processes (picklable)."""
+
+    def __init__(self, env_id: str):
+        self.env_id = env_id
+
+    def __call__(self, **kwargs: Any) -> Any:
+        import gymnasium as gym
+
+        if "/" in self.env_id:
+            __import__(self.env_id.split("/")[0])
+        return gym.make(self.env_id, **kwargs)
 
 
 def _sb3_episode_ends(env, n_envs: int) -> list[tuple[int, float]]:
@@ -232,9 +278,11 @@ def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return statistics.fmean(vals), statistics.pstdev(vals) if len(vals) > 1 else 0.0
 
     sps, sps_sd = mean_std("sps")
+    cpu = [r["cpu_sps"] for r in rows if r.get("cpu_sps")]
     ret, ret_sd = mean_std("eval_return_mean")
     tr, tr_sd = mean_std("train_return_mean_100")
-    return {"sps_mean": sps, "sps_std": sps_sd, "eval_return_mean": ret,
+    return {"sps_mean": sps, "sps_std": sps_sd,
+            "cpu_sps_mean": statistics.fmean(cpu) if cpu else None, "eval_return_mean": ret,
             "eval_return_std_over_seeds": ret_sd, "train_return_mean_100": tr,
             "train_return_std_over_seeds": tr_sd}
 
@@ -242,11 +290,14 @@ def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def summarise(case: Case, ours: list[dict], sb3: list[dict]) -> dict[str, Any]:
     """Means and spreads over seeds, and the ours/SB3 ratios (per seed, then their mean)."""
     ratios = [o["sps"] / s["sps"] for o, s in zip(ours, sb3)]
+    cpu_ratios = [o["cpu_sps"] / s["cpu_sps"] for o, s in zip(ours, sb3) if s.get("cpu_sps")]
     out = {"algo": case.algo, "env": case.env, "steps": case.steps, "n_envs": case.n_envs,
            "sb3_vec_env": case.vec, "settings_ours": case.ours, "note": case.note,
            "ours": {**_stats(ours), "per_seed": ours}, "sb3": {**_stats(sb3), "per_seed": sb3},
            "sps_ratio_per_seed": ratios,
-           "sps_ratio_mean": statistics.fmean(ratios) if ratios else None}
+           "sps_ratio_mean": statistics.fmean(ratios) if ratios else None,
+           "cpu_sps_ratio_per_seed": cpu_ratios,
+           "cpu_sps_ratio_mean": statistics.fmean(cpu_ratios) if cpu_ratios else None}
     return out
 
 
@@ -296,13 +347,20 @@ def main(argv: list[str] | None = None) -> Path:
             if a.scale != 1.0:
                 case = dataclasses.replace(case, steps=max(case.n_envs * 64,
                                                            int(case.steps * a.scale)))
+            short = memory_shortfall(case)
+            if short:
+                print(f"{name}: skipped: {short}", flush=True)
+                result["cases"][name] = {"skipped": short}
+                continue
             ours, sb3 = [], []
             for seed in (a.seeds if a.seeds is not None else range(case.seeds)):
                 ours.append(run_ours(case, seed, Path(tmp), threads))  # interleaved: same load
                 sb3.append(run_sb3(case, seed, threads))
-                print(f"{name} seed {seed}: ours {ours[-1]['sps']:.0f} steps/s return "
+                print(f"{name} seed {seed}: ours {ours[-1]['sps']:.0f} steps/s "
+                      f"({ours[-1]['cpu_sps']:.0f} per CPU s) return "
                       f"{ours[-1]['eval_return_mean']:.2f} | SB3 {sb3[-1]['sps']:.0f} steps/s "
-                      f"return {sb3[-1]['eval_return_mean']:.2f}", flush=True)
+                      f"({sb3[-1]['cpu_sps'] or 0:.0f} per CPU s) return "
+                      f"{sb3[-1]['eval_return_mean']:.2f}", flush=True)
             result["cases"][name] = summarise(case, ours, sb3)
             out.write_text(json.dumps(result, indent=2) + "\n")  # partial results survive
     print(table(result))
@@ -312,15 +370,20 @@ def main(argv: list[str] | None = None) -> Path:
 
 def table(result: dict[str, Any]) -> str:
     """The Markdown table of docs/guide/performance.md."""
-    lines = ["| case | envs | steps | seeds | ours steps/s | SB3 steps/s | ratio | "
-             "eval return ours | eval return SB3 | train return (last 100) ours / SB3 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| case | envs | steps | seeds | ours steps/s | SB3 steps/s | ratio (wall) | "
+             "ratio (CPU time) | eval return ours | eval return SB3 | "
+             "train return (last 100) ours / SB3 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, c in result["cases"].items():
+        if "skipped" in c:
+            lines.append(f"| {name} | | | | | | | | skipped: {c['skipped']} | | |")
+            continue
         o, s = c["ours"], c["sb3"]
         vec = f" ({c['sb3_vec_env']})" if c["sb3_vec_env"] != "dummy" else ""
         lines.append(
             f"| {name}{vec} | {c['n_envs']} | {c['steps']:,} | {len(o['per_seed'])} | "
             f"{o['sps_mean']:,.0f} | {s['sps_mean']:,.0f} | {c['sps_ratio_mean']:.2f} | "
+            f"{'-' if c['cpu_sps_ratio_mean'] is None else format(c['cpu_sps_ratio_mean'], '.2f')} | "
             f"{o['eval_return_mean']:.1f} ± {o['eval_return_std_over_seeds']:.1f} | "
             f"{s['eval_return_mean']:.1f} ± {s['eval_return_std_over_seeds']:.1f} | "
             f"{o['train_return_mean_100']:.1f} / {s['train_return_mean_100']:.1f} |")

@@ -118,6 +118,9 @@ class Runner:
         self.step = self.origin = step
         self.control, self.evaluator, self.checkpointer = control, evaluator, checkpointer
         self.wall_s = wall_s
+        self.cpu_s = 0.0
+        """CPU seconds of this process in :meth:`run` (all threads), for benchmarks on a shared
+        machine where wall time measures the other processes too."""
         self.stepper = VectorStepper(envs.env)
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_metrics: deque[dict[str, float]] = deque(maxlen=100)
@@ -146,7 +149,7 @@ class Runner:
         next_ckpt = self.step + s.checkpoint_every if s.checkpoint_every else None
         ckpt_period = 60.0 * getattr(s, "checkpoint_minutes", 0.0)
         next_ckpt_t = time.monotonic() + ckpt_period if ckpt_period > 0 else None
-        t0, step0 = time.perf_counter(), self.step
+        t0, c0, step0 = time.perf_counter(), time.process_time(), self.step
         self._t_run = t0
         bar = _progress(s, until, self.step)
         self._advance()
@@ -199,6 +202,7 @@ class Runner:
             bar.close()
         wall = time.perf_counter() - t0
         self.wall_s += wall
+        self.cpu_s += time.process_time() - c0
         self._t_run = None
         return {"steps": self.step, "wall_s": wall, "sps": (self.step - step0) / max(wall, 1e-9),
                 "metrics": dict(self.last_metrics), "train_return_mean_100": self.recent_return(),
