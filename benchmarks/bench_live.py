@@ -92,7 +92,7 @@ async def _session(fx, folder, cfg, order_entry, bars, spacing, stall_after=None
 
 def latency_section(quick: bool) -> dict:
     """Order-path latencies against the fake exchange (section 1 of the docstring)."""
-    n_market, n_cancel, n_stall = (20, 12, 60) if quick else (100, 40, 200)
+    n_market, n_cancel, n_stall = (8, 5, 30) if quick else (100, 40, 200)
     out: dict = {"exchange_latency_s": list(LATENCY)}
     cfg_market = small_cfg(max_leverage=2.0)
     cfg_limit = small_cfg(order_type="limit", limit_offset=0.05, max_leverage=2.0)
