@@ -61,14 +61,15 @@ _SAC = {"steps": 200_000, "n_envs": 4, "env_args": {"action_type": "continuous"}
         "settings": {"hidden": [64, 64], "alpha": 0.001, "gradient_steps": 1}}
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("ppo", "observed"): _PPO,
-    ("ppo", "no_signal"): _PPO,
+    # no signal: a short discount and an annealed step size, or PPO chases noise (docs)
+    ("ppo", "no_signal"): {**_PPO, "settings": {"gamma": 0.5, "gae_lambda": 0.9,
+                                                "learning_rate": "lin:3e-4->0"}},
     ("ppo", "hidden"): _PPO,
     ("ppo-stack", "hidden"): {**_PPO, "settings": {"frame_stack": 4}},
     ("ppo-lstm", "hidden"): {**_PPO, "steps": 300_000,
                              "settings": {"net": "lstm", "lstm_hidden": 64, "n_epochs": 4}},
     ("sac", "observed"): _SAC,
     ("sac", "no_signal"): _SAC,
-    ("sac", "hidden"): _SAC,
 }
 """(agent, market) -> the recipe: ``steps``, ``n_envs``, run/algorithm ``settings`` and
 ``env_args`` (docs/marketsim/known-optimum.md, "Agents that reach the optimum")."""
@@ -152,16 +153,34 @@ class PairedOracle:
         return np.array(out[:episodes])
 
 
-def score(mean: float, values: dict, no_signal: bool) -> dict:
+def score(mean: float, values: dict, no_signal: bool, suffix: str = "") -> dict:
     """eq. (14) on a signal market, eq. (15) on the no-signal one."""
-    if no_signal:
-        return {"loss_pct_of_random": 100.0 * mean / values["random"] + 0.0}  # no -0.0
-    return {"pct_of_oracle": 100.0 * mean / values["oracle"] + 0.0}
+    if no_signal:  # + 0.0: no -0.0
+        return {"loss_pct_of_random" + suffix: 100.0 * mean / values["random"] + 0.0}
+    return {"pct_of_oracle" + suffix: 100.0 * mean / values["oracle"] + 0.0}
 
 
-def episode_returns(run_dir: Path, episodes: int, seed: int, n_envs: int) -> np.ndarray:
+def expected_score(run: dict, values: dict, no_signal: bool) -> dict:
+    """eqs. (14)-(15) on the conditional expected returns (eq. (16)), with standard errors."""
+    out = score(run["expected_return_mean"], values, no_signal, "_expected")
+    ref = values["random"] if no_signal else values["oracle"]
+    key = "loss_pct_of_random" if no_signal else "pct_of_oracle"
+    out[key + "_expected_se"] = abs(100.0 * run["expected_return_se"] / ref)
+    return out
+
+
+def episode_returns(run_dir: Path, episodes: int, seed: int, n_envs: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """The saved agent's return in each episode of its final evaluation, in the order that
-    ``rlcore.stepping.evaluate_agent`` keeps them (its mean is the summary's eval_return_mean)."""
+    ``rlcore.stepping.evaluate_agent`` keeps them (their mean is the summary's
+    eval_return_mean), and each episode's *conditional expected return* (below).
+
+    Given the regime ``z_t`` and everything before, the next return is drawn from ``F[z_t]``
+    whatever the agent does, so ``E[ln(1 + x_t R_{t+1}) | past, z_t] = sum_j F[z_t, j]
+    ln(1 + x_t r_j)``. Summing that, minus the turnover penalty the agent paid, over an episode
+    gives a number with the same expectation as the episode's return (eq. (16) of
+    docs/marketsim/known-optimum.md) without the noise of the returns the market drew.
+    """
     from rlcore.runner import build_envs
     from rlcore.saved import load_run_agent
     from rlcore.stepping import VectorStepper, finished_episodes
@@ -172,18 +191,29 @@ def episode_returns(run_dir: Path, episodes: int, seed: int, n_envs: int) -> np.
     if envs.obs_norm is not None:
         envs.obs_norm.update_running_mean = False
     per_env = -(-episodes // n_envs)
-    done: list[list[float]] = [[] for _ in range(n_envs)]
+    done: list[list[tuple[float, float]]] = [[] for _ in range(n_envs)]
     try:
+        venv = envs.env.unwrapped
+        F, R = venv.market.F, venv.market.R
         stepper = VectorStepper(envs.env)
         stepper.reset(agent, seed=seed)
+        prev = venv.current_info()
+        expected = np.zeros(n_envs)
         while min(len(d) for d in done) < per_env:
             _, info = stepper.step(agent, deterministic=True)
+            stepped = info["episode_step"] > 0  # the others were reset at this step
+            x = info["position"] * prev["price"] / prev["equity"]  # exposure held over the bar
+            growth = (F[prev["regime"]] * np.log1p(x[:, None] * R[None, :])).sum(1)
+            expected += np.where(stepped, growth - info["turnover_penalty"], 0.0)
+            prev = info
             for e in finished_episodes(info):
                 if len(done[e.env]) < per_env:
-                    done[e.env].append(e.ret)
+                    done[e.env].append((e.ret, float(expected[e.env])))
+                expected[e.env] = 0.0
     finally:
         envs.close()
-    return np.array([r for per in done for r in per][:episodes])
+    kept = [r for per in done for r in per][:episodes]
+    return np.array([r for r, _ in kept]), np.array([c for _, c in kept])
 
 
 def train_one(algo: str, env_id: str, env_kwargs: dict, steps: int, seed: int, n_envs: int,
@@ -203,10 +233,15 @@ def train_one(algo: str, env_id: str, env_kwargs: dict, steps: int, seed: int, n
     summary, path = train(run, cfg)
     wall = time.perf_counter() - t0
     n_eval = max(1, min(run.eval_envs, run.eval_episodes))
-    returns = episode_returns(Path(path).parent, run.eval_episodes, run.seed + EVAL_SEED_OFFSET,
-                              n_eval)
+    returns, expected = episode_returns(Path(path).parent, run.eval_episodes,
+                                        run.seed + EVAL_SEED_OFFSET, n_eval)
+    n = len(expected)
     return ({"seed": seed, "eval_return_mean": summary["eval_return_mean"],
              "eval_return_std": summary["eval_return_std"], "eval_episodes": len(returns),
+             "replayed_mean": float(returns.mean()),
+             "expected_return_mean": float(expected.mean()),
+             "expected_return_se": float(expected.std(ddof=1) / math.sqrt(n)) if n > 1
+             else math.nan,
              "sps": summary["sps"], "wall_s": wall, "summary": str(path),
              "eval_seed": run.seed + EVAL_SEED_OFFSET, "eval_envs": n_eval}, returns)
 
@@ -315,11 +350,14 @@ def main(argv: list[str] | None = None) -> Path:
             rs = []
             for r, returns in runs[(name, algo)]:
                 r.update(score(r["eval_return_mean"], ref["values"], no_signal))
+                r.update(expected_score(r, ref["values"], no_signal))
                 if paired is not None:
                     r.update(paired_score(r, returns, paired))
                 rs.append(r)
             mean = statistics.fmean(r["eval_return_mean"] for r in rs)
-            agg = {"eval_return_mean": mean, **score(mean, ref["values"], no_signal)}
+            agg = {"eval_return_mean": mean, **score(mean, ref["values"], no_signal),
+                   **score(statistics.fmean(r["expected_return_mean"] for r in rs),
+                           ref["values"], no_signal, "_expected")}
             if paired is not None:
                 agg["pct_of_oracle_same_episodes"] = statistics.fmean(
                     r["pct_of_oracle_same_episodes"] for r in rs)

@@ -209,6 +209,10 @@ class KnownOptimumVectorEnv(VectorEnv):
         z = self._regimes[np.arange(self.num_envs), state.steps]
         return np.concatenate([obs, self._onehot[z]], axis=1)
 
+    def current_info(self) -> dict[str, Any]:
+        """The ``info`` of the environments as they are now (after a reset, the reset's)."""
+        return self._info()
+
     def _info(self) -> dict[str, Any]:
         """The futures ``info`` arrays plus the current regime of each environment."""
         info = interface.info_dict(self._state)
