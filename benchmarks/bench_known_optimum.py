@@ -181,6 +181,7 @@ def episode_returns(run_dir: Path, episodes: int, seed: int, n_envs: int
     gives a number with the same expectation as the episode's return (eq. (16) of
     docs/marketsim/known-optimum.md) without the noise of the returns the market drew.
     """
+    from marketsim.optimum.model import expected_log_growth
     from rlcore.runner import build_envs
     from rlcore.saved import load_run_agent
     from rlcore.stepping import VectorStepper, finished_episodes
@@ -194,7 +195,6 @@ def episode_returns(run_dir: Path, episodes: int, seed: int, n_envs: int
     done: list[list[tuple[float, float]]] = [[] for _ in range(n_envs)]
     try:
         venv = envs.env.unwrapped
-        F, R = venv.market.F, venv.market.R
         stepper = VectorStepper(envs.env)
         stepper.reset(agent, seed=seed)
         prev = venv.current_info()
@@ -203,7 +203,7 @@ def episode_returns(run_dir: Path, episodes: int, seed: int, n_envs: int
             _, info = stepper.step(agent, deterministic=True)
             stepped = info["episode_step"] > 0  # the others were reset at this step
             x = info["position"] * prev["price"] / prev["equity"]  # exposure held over the bar
-            growth = (F[prev["regime"]] * np.log1p(x[:, None] * R[None, :])).sum(1)
+            growth = expected_log_growth(venv.market, prev["regime"], x)
             expected += np.where(stepped, growth - info["turnover_penalty"], 0.0)
             prev = info
             for e in finished_episodes(info):

@@ -24,6 +24,7 @@ __all__ = [
     "log_growth",
     "drifted_exposure",
     "step_reward",
+    "expected_log_growth",
     "belief_update",
     "stationary_distribution",
     "EpisodePath",
@@ -242,6 +243,14 @@ def step_reward(x_prev: np.ndarray, r_prev: np.ndarray, x: np.ndarray, r: np.nda
     """Reward of one step, eq. (5): ``ln(1 + x r) - kappa |x - y(x_prev, r_prev)|``."""
     return log_growth(x, r) - cost_rate * np.abs(np.subtract(x, drifted_exposure(x_prev, r_prev)))
 # --8<-- [end:formulas]
+
+
+# --8<-- [start:expected-growth]
+def expected_log_growth(market: RegimeMarket, z: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``E[ln(1 + x R) | z] = sum_j F[z, j] ln(1 + x r_j)`` for regimes ``z`` and exposures ``x``
+    (arrays of one shape): the term of the conditional expected return, eq. (16)."""
+    return (market.F[np.asarray(z)] * np.log1p(np.multiply.outer(x, market.R))).sum(-1)
+# --8<-- [end:expected-growth]
 
 
 # --8<-- [start:belief-update]

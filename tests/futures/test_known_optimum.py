@@ -17,9 +17,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import marketsim
-from marketsim.optimum import HIDDEN_SIGNAL_ID, NO_SIGNAL_ID, OBSERVED_SIGNAL_ID
+from marketsim.optimum import ENV_KWARGS, HIDDEN_SIGNAL_ID, NO_SIGNAL_ID, OBSERVED_SIGNAL_ID
 from marketsim.optimum.model import (
     belief_update,
+    expected_log_growth,
     no_signal_market,
     regime_market,
     sample_episode,
@@ -369,6 +370,37 @@ def test_oracle_mean_return_in_the_environment_matches_its_value(env_id, episode
         return
     se = returns.std(ddof=1) / math.sqrt(episodes)
     assert abs(returns.mean() - sol.value) < 4 * se, (returns.mean(), sol.value, se)
+
+
+@pytest.mark.parametrize("env_id", [NO_SIGNAL_ID, OBSERVED_SIGNAL_ID])
+def test_conditional_expected_return_is_unbiased_and_less_noisy(env_id):
+    """Eq. (16): summing E[ln(1 + x R) | z] minus the turnover penalty over an episode keeps the
+    expected return (the random policy's, eq. (13)) and removes most of the noise."""
+    n, h = 16, 64
+    env = KnownOptimumVectorEnv(n, **{**ENV_KWARGS[env_id], "episode_length": h})
+    m = env.market
+    rng = np.random.default_rng(5)
+    env.reset(seed=123)
+    prev = env.current_info()
+    raw, expected = np.zeros(n), np.zeros(n)
+    raws, exps = [], []
+    for _ in range(40 * (h + 1)):  # 40 episodes per environment
+        obs, r, term, trunc, info = env.step(rng.integers(0, m.levels.size, n))
+        stepped = info["episode_step"] > 0
+        x = info["position"] * prev["price"] / prev["equity"]
+        expected += np.where(stepped, expected_log_growth(m, prev["regime"], x)
+                             - info["turnover_penalty"], 0.0)
+        raw += r
+        for i in np.flatnonzero(term | trunc):
+            raws.append(raw[i])
+            exps.append(expected[i])
+            raw[i] = expected[i] = 0.0
+        prev = info
+    raws, exps = np.array(raws), np.array(exps)
+    assert len(exps) == 40 * n
+    se = exps.std(ddof=1) / math.sqrt(len(exps))
+    assert abs(exps.mean() - evaluate_policy(m, uniform_policy)) < 4 * se
+    assert se < raws.std(ddof=1) / math.sqrt(len(raws)) / 4
 
 
 def test_random_policy_mean_return_in_the_environment_matches_its_value():
