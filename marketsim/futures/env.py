@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import gymnasium
@@ -89,15 +88,9 @@ class CryptoFuturesEnv(gymnasium.Env):
         if self._continuous:
             if type(action) is np.ndarray and action.shape == (1,) and action.dtype.kind == "f":
                 a = float(action[0])  # the policy's usual action, without np.asarray's cost
-            else:
-                try:
-                    arr = np.asarray(action, dtype=np.float64)
-                    a = float(arr.reshape(-1)[0]) if arr.size == 1 else math.nan
-                except (TypeError, ValueError):
-                    a = math.nan
-            if not -1.0 <= a <= 1.0:
-                raise ValueError(f"action: expected one number in [-1, 1] (Box), got {action!r}")
-            return a
+                if -1.0 <= a <= 1.0:
+                    return a
+            return interface.box_fraction(action)
         k = action.item() if isinstance(action, np.ndarray) and action.size == 1 else action
         if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
             raise ValueError(f"action: expected an int in [0, {len(self._levels)}), got {action!r}")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import seeding
 
 from marketsim.futures.config import FuturesConfig
 from marketsim.futures.features import N_ACCOUNT_FEATURES, N_BAR_FEATURES, N_TIME_FEATURES
@@ -34,6 +37,35 @@ def discrete_levels(cfg: FuturesConfig) -> np.ndarray:
     """Target fraction of each discrete action: largest short first, flat in the middle."""
     sizes = list(cfg.discrete_sizes)
     return np.array([-s for s in reversed(sizes)] + [0.0] + sizes, dtype=np.float64)
+
+
+def box_fraction(action: Any) -> float:
+    """The one number of a Box(-1, 1, (1,)) action; ValueError naming it when it is anything else."""
+    try:
+        arr = np.asarray(action, dtype=np.float64)
+        a = float(arr.reshape(-1)[0]) if arr.size == 1 else math.nan
+    except (TypeError, ValueError):
+        a = math.nan
+    if not -1.0 <= a <= 1.0:
+        raise ValueError(f"action: expected one number in [-1, 1] (Box), got {action!r}")
+    return a
+
+
+def vector_rngs(seed: int | Sequence[int | None] | None, n: int,
+                rngs: list[np.random.Generator] | None) -> list[np.random.Generator]:
+    """Per-env generators for a vector reset: ``seed`` an int (env i gets seed + i), one seed per
+    env, or None (keep ``rngs`` when there are some, else fresh entropy)."""
+    if seed is None:
+        seeds: Sequence[int | None] = [None] * n
+    elif isinstance(seed, (int, np.integer)):
+        seeds = [int(seed) + i for i in range(n)]
+    else:
+        seeds = list(seed)
+        if len(seeds) != n:
+            raise ValueError(f"seed: expected {n} seeds, got {len(seeds)}")
+    if rngs is not None and seed is None:
+        return rngs
+    return [seeding.np_random(sd)[0] for sd in seeds]
 
 
 def sample_start(rng: np.random.Generator, market: Market) -> int:

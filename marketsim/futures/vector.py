@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -69,16 +68,7 @@ class CryptoFuturesVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset all environments; ``seed`` an int (env i gets seed + i) or one seed per env."""
         n = self.num_envs
-        if seed is None:
-            seeds: Sequence[int | None] = [None] * n
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(n)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != n:
-                raise ValueError(f"seed: expected {n} seeds, got {len(seeds)}")
-        if self._rngs is None or seed is not None:
-            self._rngs = [seeding.np_random(sd)[0] for sd in seeds]
+        self._rngs = interface.vector_rngs(seed, n, self._rngs)
         starts = np.array([interface.sample_start(rng, self.market) for rng in self._rngs])
         prices = self.market.close[starts]
         interface.reset_state_rows(self._state, slice(None), starts, prices, self._params, copy=True)

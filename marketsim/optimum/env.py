@@ -8,13 +8,13 @@ through the futures kernel unchanged.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from marketsim.futures import interface
 from marketsim.futures.env import CryptoFuturesEnv
 from marketsim.futures.episode import EPISODE_METRIC_UNITS
 from marketsim.optimum.model import BRACKETS, RegimeMarket, episode_candles, make_market, sample_episode
@@ -134,13 +134,7 @@ class KnownOptimumEnv(gymnasium.Env):
         """Discrete action as is; continuous action -> index of the nearest level."""
         if self.action_type == "discrete":
             return action
-        try:
-            arr = np.asarray(action, dtype=np.float64)
-            a = float(arr.reshape(-1)[0]) if arr.size == 1 else math.nan
-        except (TypeError, ValueError):
-            a = math.nan
-        if not -1.0 <= a <= 1.0:
-            raise ValueError(f"action: expected one number in [-1, 1] (Box), got {action!r}")
+        a = interface.box_fraction(action)
         return int(snap_to_level(self._action_levels, np.array([a]))[0])
 
     def _observe(self, obs: np.ndarray) -> np.ndarray:
