@@ -55,6 +55,10 @@ class TrendToyEnv(gym.Env):
         self.action_space = gym.spaces.Discrete(3)
         self._t = self._n = 0
 
+    def start_bounds(self) -> tuple[int, int]:
+        """First and last bar an episode may start at (the hold-out evaluation's window)."""
+        return self.t_min, self.n_bars - 2
+
     def _obs(self) -> np.ndarray:
         return self.r[self._t - self.k : self._t].astype(np.float32)
 

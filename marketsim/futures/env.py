@@ -55,6 +55,10 @@ class CryptoFuturesEnv(gymnasium.Env):
         self._ledger = EpisodeLedger(ScalarOps, self.config.initial_equity,
                                      self.config.equity_floor, 0.0)
 
+    def start_bounds(self) -> tuple[int, int]:
+        """First and last bar an episode may start at: full feature history, one bar after."""
+        return self.market.t_min, self.market.n_bars - 2
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:

@@ -19,7 +19,7 @@ from rlcore.config import agent_class
 from rlcore.envs import env_kwargs_for, resolve_env_id
 from rlcore.stepping import VectorStepper
 
-__all__ = ["window_env_kwargs", "make_single_env", "evaluate_window"]
+__all__ = ["window_env_kwargs", "make_single_env", "start_bounds", "evaluate_window"]
 
 
 def window_env_kwargs(env_id: str, algo: str, kwargs: dict[str, Any],
@@ -39,6 +39,20 @@ def make_single_env(env_id: str, kwargs: dict[str, Any], data: pd.DataFrame | No
     if data is not None:
         kw["data"] = data
     return gym.make(env_id, disable_env_checker=True, **kw)
+
+
+def start_bounds(env: gym.Env, env_id: str) -> tuple[int, int]:
+    """First and last bar an episode of ``env`` may start at on its data window.
+
+    A windowed environment says so itself through ``start_bounds()`` (the futures and toy envs
+    do): the first bar with full feature history, the last with one bar after it.
+    """
+    method = getattr(env.unwrapped, "start_bounds", None)
+    if method is None:
+        raise TypeError(f"{env_id}: cannot be evaluated on a data window (its environment has no "
+                        "start_bounds() method giving the first and last start bar)")
+    first, last = method()
+    return int(first), int(last)
 
 
 def _normalise(obs: np.ndarray, norm: dict[str, Any]) -> np.ndarray:
@@ -62,13 +76,11 @@ def evaluate_window(agent: Any, env_id: str, kwargs: dict[str, Any], data: pd.Da
     if "obs" in norm:
         venv = TransformObservation(venv, lambda obs: _normalise(obs, norm))
     try:
-        u = env.unwrapped
-        t_min = int(getattr(u, "t_min", getattr(getattr(u, "market", None), "t_min", 0)))
-        n_bars = int(getattr(u, "n_bars", getattr(getattr(u, "market", None), "n_bars", len(data))))
+        first, last = start_bounds(env, env_id)
         stride = int(stride or episode_length)
         stepper = VectorStepper(venv)
         returns = []
-        for start in range(t_min, n_bars - 1, stride):
+        for start in range(first, last + 1, stride):
             stepper.reset(agent, options={"start": start})
             total, done = 0.0, False
             while not done:

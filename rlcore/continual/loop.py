@@ -37,7 +37,12 @@ import torch
 
 from rlcore.config import agent_class, configs_from_dict
 from rlcore.continual.anchor import Anchor, GradSquareMeter, agent_params
-from rlcore.continual.holdout import evaluate_window, make_single_env, window_env_kwargs
+from rlcore.continual.holdout import (
+    evaluate_window,
+    make_single_env,
+    start_bounds,
+    window_env_kwargs,
+)
 from rlcore.continual.memory import WindowReservoir, configure_recency
 from rlcore.continual.settings import OnlineSettings
 from rlcore.continual.source import Source
@@ -297,9 +302,7 @@ class OnlineLoop:
         if self._warm_bars is None:
             env = make_single_env(self.env_id, self.env_kwargs, self.data)
             try:
-                u = env.unwrapped
-                market = getattr(u, "market", None)
-                self._warm_bars = int(getattr(u, "t_min", getattr(market, "t_min", 0)))
+                self._warm_bars = start_bounds(env, self.env_id)[0]
             finally:
                 env.close()
         return self._warm_bars
