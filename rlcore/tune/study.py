@@ -1,0 +1,169 @@
+"""The study: its storage (a journal file by default, a database URL across machines), TPE, the
+pruner, and the worker loop that runs trials until the study has its count
+(docs/guide/tuning.md, "Storage and workers").
+
+Optuna's FAQ: never SQLite for parallel workers; ``JournalStorage(JournalFileBackend(path))``
+for processes on one machine; MySQL/PostgreSQL across machines. Every worker opens the same
+storage; the study is the only thing they share.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from rlcore.tune.spec import TuneSpec, load_objective
+
+__all__ = ["StorageError", "make_storage", "make_pruner", "open_study", "counts", "reap_dead",
+           "work", "progress_line", "JOURNAL"]
+
+JOURNAL = "journal.log"
+"""The default storage: this file in the study's folder."""
+
+STARTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+"""States that count toward ``--trials``. A FAIL is a trial whose worker died; it is retried."""
+
+
+class StorageError(ValueError):
+    """A storage that cannot be opened; the message names the URL."""
+
+
+def make_storage(storage: str, folder: str | Path) -> Any:
+    """Open ``storage``: empty -> ``<folder>/journal.log``; ``journal:PATH``; or a database URL
+    (``postgresql://user@host:port/db``, ``mysql://...``). SQLite is refused (not safe for
+    parallel workers)."""
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    if not storage or storage.startswith("journal:"):
+        path = Path(storage[len("journal:"):]) if storage else Path(folder) / JOURNAL
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    scheme = storage.split("://", 1)[0] if "://" in storage else ""
+    if scheme.startswith("sqlite"):
+        raise StorageError(f"--storage {storage}: SQLite is not safe for parallel workers "
+                           "(Optuna's FAQ); leave --storage out for a journal file, or give a "
+                           "postgresql:// URL")
+    if not scheme.startswith(("postgresql", "mysql")):
+        raise StorageError(f"--storage {storage!r}: expected a database URL "
+                           "(postgresql://user:password@host:port/db) or journal:PATH")
+    try:
+        return RDBStorage(storage, engine_kwargs={"pool_pre_ping": True})
+    except Exception as e:  # driver missing, server down, bad credentials
+        msg = " ".join(str(e).split())[:300]
+        raise StorageError(f"--storage {_hide_password(storage)}: cannot open "
+                           f"({type(e).__name__}: {msg})") from None
+
+
+def _hide_password(url: str) -> str:
+    head, sep, tail = url.partition("://")
+    if "@" in tail and ":" in tail.split("@", 1)[0]:
+        user = tail.split("@", 1)[0].split(":", 1)[0]
+        return f"{head}{sep}{user}:***@{tail.split('@', 1)[1]}"
+    return url
+
+
+def make_pruner(kind: str, startup_trials: int, warmup_steps: int) -> optuna.pruners.BasePruner:
+    """``median``: stop a trial whose value at a step is worse than the median of earlier
+    trials at that step (eq. (2)); ``wilcoxon``: for fold objectives, stop a trial that the
+    Wilcoxon signed-rank test finds worse than the best on the folds both have; ``none``."""
+    if kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials,
+                                           n_warmup_steps=warmup_steps)
+    if kind == "wilcoxon":
+        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"--pruner {kind!r}: expected median, wilcoxon or none")
+
+
+def open_study(spec: TuneSpec, worker: int = 0) -> optuna.Study:
+    """Create the study or load it (a resumed study, a second worker)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    seed = None if spec.sampler_seed is None else spec.sampler_seed + worker
+    sampler = optuna.samplers.TPESampler(n_startup_trials=spec.startup_trials, seed=seed)
+    pruner = make_pruner(spec.pruner, spec.startup_trials, spec.warmup_steps)
+    return optuna.create_study(study_name=spec.study, storage=make_storage(spec.storage,
+                                                                          spec.folder),
+                               sampler=sampler, pruner=pruner, direction="maximize",
+                               load_if_exists=True)
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    """Trials per state (lower-case names), and ``started``: those counting toward the total."""
+    out = {s.name.lower(): 0 for s in TrialState}
+    trials = study.get_trials(deepcopy=False)
+    for t in trials:
+        out[t.state.name.lower()] += 1
+    out["started"] = sum(t.state in STARTED for t in trials)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_dead(study: optuna.Study, grace_s: float = 60.0) -> list[int]:
+    """Trials left running by a dead process of this host (``kill -9``): marked FAIL with the
+    reason, their parameters enqueued again so the study loses no trial. Returns their numbers."""
+    host, now = socket.gethostname(), datetime.datetime.now()
+    retried = {t.user_attrs.get("retry_of") for t in study.get_trials(deepcopy=False)}
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = t.user_attrs.get("pid")
+        if pid is None:  # killed before it said who runs it
+            if t.datetime_start and (now - t.datetime_start).total_seconds() < grace_s:
+                continue
+        elif t.user_attrs.get("host") != host or _alive(int(pid)):
+            continue
+        st = study._storage
+        st.set_trial_user_attr(t._trial_id, "reason", f"worker {host}:{pid} died; retried")
+        st.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        if t.number not in retried and t.params:
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+        out.append(t.number)
+    return out
+
+
+def progress_line(study: optuna.Study, total: int, trial: optuna.trial.FrozenTrial,
+                  worker: int = 0) -> str:
+    """One line after a trial: its outcome, the study's counts and the best so far."""
+    c = counts(study)
+    what = (f"{trial.value:.6g}" if trial.state == TrialState.COMPLETE
+            else f"{trial.state.name.lower()} ({trial.user_attrs.get('reason', '')[:120]})")
+    try:
+        best = f"best {study.best_value:.6g} (trial {study.best_trial.number})"
+    except ValueError:
+        best = "no complete trial yet"
+    return (f"[tune w{worker}] trial {trial.number}: {what} | {c['complete'] + c['pruned']}/"
+            f"{total} done: {c['complete']} complete, {c['pruned']} pruned, {c['running']} "
+            f"running | {best}")
+
+
+def work(spec: TuneSpec, worker: int = 0,
+         echo: Callable[[str], None] | None = None) -> int:
+    """A worker: run trials of the study until ``spec.trials`` have started (complete, pruned,
+    running or queued, over every worker); return how many this worker ran."""
+    study = open_study(spec, worker)
+    objective = load_objective(spec)
+    say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
+    done = 0
+    while counts(study)["started"] < spec.trials:
+        study.optimize(objective, n_trials=1, gc_after_trial=False, catch=(),
+                       callbacks=[lambda s, t: say(progress_line(s, spec.trials, t, worker))])
+        done += 1
+    return done
