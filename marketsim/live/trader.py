@@ -666,6 +666,14 @@ class Trader:
                 await self._reconcile()
 
     # ------------------------------------------------------------------------ kill switch
+    def retire(self, reason: str, bar: Bar) -> None:
+        """Stop trading on an outside decision (an A/B rollback): reduce-only from now on, then
+        the kill switch's cancel-all, flatten and halt, journaled with ``reason``."""
+        self.limits = dataclasses.replace(self.limits, reduce_only=True)
+        self.guard.limits = self.limits
+        if not self.halted:
+            self._halt(reason, bar)
+
     def _halt(self, reason: str, bar: Bar) -> None:
         """Kill switch: journal the halt, then cancel everything and flatten (in a task)."""
         self.halted = reason
