@@ -106,6 +106,9 @@ class AliasTable:
         with locked(self.root):
             state = self.read()
             stack = state.history.get(alias) or []
+            if alias not in state.aliases and not stack:
+                known = ", ".join(sorted(state.aliases)) or "none yet"
+                raise AliasError(f"unknown alias {alias!r} (aliases: {known})")
             if not stack:
                 raise AliasError(f"alias {alias!r} has no earlier target to roll back to")
             old, new = state.aliases.get(alias), stack.pop()
