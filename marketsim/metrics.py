@@ -19,7 +19,8 @@ import pandas as pd
 
 __all__ = [
     "DAYS_PER_YEAR", "check_equity", "daily_equity", "daily_returns", "total_return",
-    "annual_return", "annual_volatility", "sharpe", "sortino", "drawdown", "max_drawdown",
+    "annual_return", "annual_volatility", "sharpe_of_returns", "sharpe", "sortino", "drawdown",
+    "max_drawdown",
     "max_drawdown_duration_days", "calmar", "profitable_days", "round_trips", "hit_rate",
     "long_short_split", "cost_totals", "compute_metrics", "ruin",
 ]
@@ -111,17 +112,26 @@ def annual_volatility(equity: pd.Series) -> float:
 
 
 # --8<-- [start:sharpe]
+def sharpe_of_returns(r: np.ndarray) -> np.ndarray:
+    """sqrt(365) * mean(r) / std(r) (ddof 1) along the last axis of daily returns (eq. (5));
+    0 where std is 0 or there are fewer than two returns. The one Sharpe rule: :func:`sharpe`
+    and the bootstrap (:mod:`marketsim.evaluation.bootstrap`) both call it."""
+    r = np.asarray(r, dtype=np.float64)
+    if r.shape[-1] < 2:
+        return np.zeros(r.shape[:-1])
+    s = np.std(r, axis=-1, ddof=1)
+    ok = np.isfinite(s) & (s > 0)
+    m = r.mean(axis=-1)
+    return np.where(ok, math.sqrt(DAYS_PER_YEAR) * m / np.where(ok, s, 1.0), 0.0)
+
+
 def sharpe(equity: pd.Series, risk_free: float = 0.0) -> float:
     """sqrt(365) * mean(r - rf) / std(r) over UTC-daily returns (eq. (5)).
 
     ``risk_free`` is a daily rate. 0.0 when std is 0 (flat equity, a single day, identical
     daily returns): the ratio is undefined there and we report 0 rather than infinity.
     """
-    r = daily_returns(equity).to_numpy() - risk_free
-    s = _std(r)
-    if s <= 0 or not math.isfinite(s):
-        return 0.0
-    return float(math.sqrt(DAYS_PER_YEAR) * r.mean() / s)
+    return float(sharpe_of_returns(daily_returns(equity).to_numpy() - risk_free))
 
 
 def sortino(equity: pd.Series) -> float:

@@ -30,15 +30,16 @@ __all__ = ["MIN_ANNUAL_DAYS", "ANNUALISED", "fmt", "cell", "annualised_shown",
 MIN_ANNUAL_DAYS = 90
 """Shortest window (UTC days with bars) whose annualised metrics are shown."""
 
-ANNUALISED = ("annual_return", "annual_volatility", "sharpe", "sortino", "calmar")
+ANNUALISED = ("annual_return", "annual_volatility", "sharpe", "sharpe_lo", "sharpe_hi",
+              "sortino", "calmar")
 """Metrics that extrapolate to a year (by 365 days, or sqrt(365))."""
 
 PERCENT = {"total_return", "annual_return", "annual_volatility", "max_drawdown",
            "profitable_days", "hit_rate", "long_hit_rate", "short_hit_rate", "return"}
-RATIO = {"sharpe", "sortino", "calmar", "turnover"}
+RATIO = {"sharpe", "sharpe_lo", "sharpe_hi", "sortino", "calmar", "turnover"}
 MONEY = {"fees", "funding", "slippage", "final_equity", "lowest_equity", "long_pnl",
          "short_pnl", "pnl", "initial_equity"}
-COUNT = {"trades", "n_days", "n_bars", "long_trades", "short_trades", "bars"}
+COUNT = {"trades", "ruined_folds", "n_days", "n_bars", "long_trades", "short_trades", "bars"}
 DAYS = {"max_drawdown_days", "days"}
 
 DISPLAY_CONVENTIONS = {

@@ -24,10 +24,10 @@ __all__ = ["SIG_DIGITS", "round_floats", "write_json", "write_csv", "plot_backte
 SIG_DIGITS = 10
 """Significant digits kept in report.json (identical runs give identical bytes)."""
 
-METRIC_ROWS = ("total_return", "annual_return", "annual_volatility", "sharpe", "sortino",
-               "calmar", "max_drawdown", "max_drawdown_days", "profitable_days", "hit_rate",
-               "trades", "turnover", "fees", "funding", "slippage", "final_equity", "n_days",
-               "ruined", "ruined_at")
+METRIC_ROWS = ("total_return", "annual_return", "annual_volatility", "sharpe", "sharpe_lo",
+               "sharpe_hi", "sortino", "calmar", "max_drawdown", "max_drawdown_days",
+               "profitable_days", "hit_rate", "trades", "turnover", "fees", "funding",
+               "slippage", "final_equity", "n_days", "ruined", "ruined_at", "ruined_folds")
 """Metrics shown in HTML tables, in this order."""
 
 

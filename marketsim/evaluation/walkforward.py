@@ -36,7 +36,7 @@ from marketsim.evaluation.report import (
     write_html,
     write_json,
 )
-from marketsim.metrics import compute_metrics
+from marketsim.evaluation.scorecard import chain_ruin, scorecard
 
 __all__ = ["Fold", "parse_duration", "make_folds", "fold_slices", "chain_equity",
            "WalkForwardSpec", "run_walkforward"]
@@ -78,25 +78,35 @@ class Fold:
 
 # --8<-- [start:make-folds]
 def make_folds(index: pd.DatetimeIndex, train: pd.Timedelta, test: pd.Timedelta,
-               step: pd.Timedelta, max_folds: int | None = None) -> list[Fold]:
-    """Folds whose test window ends within the data; ValueError if none fits or if
-    ``step < test`` (test windows would overlap and the out-of-sample chain double count)."""
+               step: pd.Timedelta, max_folds: int | None = None,
+               align: str = "start") -> list[Fold]:
+    """Folds whose windows lie within the data; ValueError if none fits or if
+    ``step < test`` (test windows would overlap and the out-of-sample chain double count).
+
+    ``align="start"``: the first train window starts at the data's first bar and folds slide
+    forward. ``align="end"``: the last test window ends at the data's end and folds slide
+    backward while their train window fits (the most recent bars are always tested; with
+    ``max_folds`` the latest folds are kept). The windows come from the data's own span only.
+    """
     if step < test:
         raise ValueError(f"--step {step}: expected >= --test {test} (test windows must not "
                          "overlap)")
+    if align not in ("start", "end"):
+        raise ValueError(f"align {align!r}: expected 'start' or 'end'")
     if len(index) == 0:
         raise ValueError("data: no bars")
     first = index[0]
     end = index[-1] + (index[-1] - index[-2] if len(index) > 1 else pd.Timedelta(0))
-    folds: list[Fold] = []
+    starts: list[pd.Timestamp] = []
     k = 0
-    while True:
-        s = first + k * step
-        f = Fold(k, s, s + train, s + train, s + train + test)
-        if f.test_end > end or (max_folds is not None and k >= max_folds):
+    while max_folds is None or k < max_folds:
+        s = first + k * step if align == "start" else end - test - train - k * step
+        if (align == "start" and s + train + test > end) or (align == "end" and s < first):
             break
-        folds.append(f)
+        starts.append(s)
         k += 1
+    folds = [Fold(i, s, s + train, s + train, s + train + test)
+             for i, s in enumerate(sorted(starts))]
     if not folds:
         raise ValueError(f"data from {first} to {end} is shorter than --train {train} + "
                          f"--test {test}: no fold fits")
@@ -163,6 +173,32 @@ class WalkForwardSpec:
     max_folds: int | None = None
     workers: int = 1
     seed: int = 0
+    seeds: tuple[int, ...] = ()
+    """Training seeds per algorithm and fold (empty: ``(seed,)``); with several, each seed is
+    its own strategy ``<algo>-s<seed>``."""
+    ensemble: bool = False
+    """Also test the blend of every trained agent of the fold (mean of their target positions,
+    :func:`marketsim.evaluation.blend.seed_ensemble`) as the strategy ``ensemble``."""
+    align: str = "start"
+    """Folds from the data's start or back from its end (:func:`make_folds`)."""
+    n_boot: int = 2000
+    """Stationary-bootstrap resamples of the Sharpe interval (eq. (16)); seeded by ``seed``."""
+    algo_env_args: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    """Environment keywords for one algorithm's training and test, over ``env_args``
+    (``(("ppo", (("action_type", "discrete"),)),)``: PPO on the discrete levels)."""
+
+    def env_args_of(self, algo: str) -> dict[str, Any]:
+        """``env_args`` with ``algo``'s own keywords on top."""
+        return {**dict(self.env_args), **dict(dict(self.algo_env_args).get(algo, ()))}
+
+    @property
+    def train_seeds(self) -> tuple[int, ...]:
+        """The seeds every algorithm is trained with on every fold."""
+        return tuple(self.seeds) or (self.seed,)
+
+    def strategy(self, algo: str, seed: int) -> str:
+        """Name of one trained agent in the report: the algorithm, ``-s<seed>`` with several."""
+        return algo if len(self.train_seeds) == 1 else f"{algo}-s{seed}"
 
 
 def _warmup(env_args: dict[str, Any]) -> int:
@@ -211,8 +247,20 @@ def _train_fold(job: dict[str, Any]) -> dict[str, Any]:
     test = load_candles(job["test_path"], clean=False)
     frame = backtest_frames(test, policy)["agent"]
     write_csv(Path(job["run_dir"]) / "test_equity.csv", frame)
-    return {"fold": job["fold"], "algo": job["algo"], "frame": frame,
-            "train_wall_s": summary.get("wall_s", 0.0), "wall_s": time.perf_counter() - t0}
+    return {"fold": job["fold"], "algo": job["algo"], "name": job["name"], "frame": frame,
+            "run_dir": job["run_dir"], "train_wall_s": summary.get("wall_s", 0.0),
+            "wall_s": time.perf_counter() - t0}
+
+
+def _ensemble_frame(run_dirs: list[str], test_path: str) -> pd.DataFrame:
+    """Backtest of the blend of a fold's trained agents on its test file."""
+    from marketsim.data import load_candles
+    from marketsim.evaluation.backtest import simulate
+    from marketsim.evaluation.blend import seed_ensemble
+
+    pol = seed_ensemble([load_run_policy(d) for d in run_dirs])
+    test = load_candles(test_path, clean=False)
+    return simulate(test, pol.env_kwargs, pol.decider(), pol.frame_stack)
 
 
 def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | None = None,
@@ -240,12 +288,15 @@ def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | Non
 
     for a in spec.algos:  # fail before any work on a bad --set
         resolve_configs(_overrides({"algo": a, "env": spec.env, "steps": spec.steps,
-                                    "seed": spec.seed, "env_args": env_args,
+                                    "seed": spec.seed, "env_args": spec.env_args_of(a),
                                     "train_path": "-", "sets": dict(spec.sets)}))
     from marketsim.evaluation.backtest import slice_candles
 
     df = slice_candles(load_candles(spec.data), spec.start, spec.end)
-    folds = make_folds(df.index, train, test, step, spec.max_folds)
+    folds = make_folds(df.index, train, test, step, spec.max_folds, spec.align)
+    if spec.ensemble and len(spec.algos) * len(spec.train_seeds) < 2:
+        raise ValueError("ensemble: needs two or more trained agents per fold (algorithms x "
+                         "seeds)")
     out = Path(spec.out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"--out {out}: exists and is not empty; choose a new folder")
@@ -264,18 +315,22 @@ def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | Non
                           "warmup_bars": warmup, "train_file": str(tp.relative_to(out)),
                           "test_file": str(sp.relative_to(out))})
         for a in spec.algos:
-            jobs.append({"fold": f.index, "algo": a, "env": spec.env, "steps": spec.steps,
-                         "seed": spec.seed, "sets": dict(spec.sets), "env_args": env_args,
-                         "train_path": str(tp), "test_path": str(sp),
-                         "run_dir": str(fdir / a)})
+            for sd in spec.train_seeds:
+                name = spec.strategy(a, sd)
+                jobs.append({"fold": f.index, "algo": a, "name": name, "env": spec.env,
+                             "steps": spec.steps, "seed": sd, "sets": dict(spec.sets),
+                             "env_args": spec.env_args_of(a), "train_path": str(tp),
+                             "test_path": str(sp), "run_dir": str(fdir / name)})
     t0 = time.perf_counter()
     windows = {f.index: f"{f.test_start.date()}..{f.test_end.date()}" for f in folds}
-    say(f"walk-forward: {len(folds)} folds x {len(spec.algos)} algorithms = {len(jobs)} "
-        f"trainings of {spec.steps:,} steps ({spec.workers} worker(s)); writing {out}")
+    seeds_txt = f" x {len(spec.train_seeds)} seeds" if len(spec.train_seeds) > 1 else ""
+    say(f"walk-forward: {len(folds)} folds x {len(spec.algos)} algorithms{seeds_txt} = "
+        f"{len(jobs)} trainings of {spec.steps:,} steps ({spec.workers} worker(s)); "
+        f"writing {out}")
 
     def done(k: int, r: dict[str, Any]) -> None:
         e = r["frame"]["equity"]
-        say(f"[{k}/{len(jobs)}] fold {r['fold']} (test {windows[r['fold']]}) {r['algo']}: "
+        say(f"[{k}/{len(jobs)}] fold {r['fold']} (test {windows[r['fold']]}) {r['name']}: "
             f"trained and tested in {r['wall_s']:.0f} s, test return "
             f"{fmt('total_return', float(e.iloc[-1] / e.iloc[0] - 1))}; "
             f"{time.perf_counter() - t0:.0f} s elapsed")
@@ -290,28 +345,45 @@ def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | Non
     else:
         results = []
         for k, j in enumerate(jobs, 1):
-            say(f"[{k}/{len(jobs)}] fold {j['fold']} (test {windows[j['fold']]}) {j['algo']}: "
+            say(f"[{k}/{len(jobs)}] fold {j['fold']} (test {windows[j['fold']]}) {j['name']}: "
                 "training ...")
             results.append(_train_fold(j))
             done(k, results[-1])
-    wall = time.perf_counter() - t0
-    frames: dict[str, dict[int, pd.DataFrame]] = {a: {} for a in spec.algos}
+    names = [spec.strategy(a, sd) for a in spec.algos for sd in spec.train_seeds]
+    frames: dict[str, dict[int, pd.DataFrame]] = {n: {} for n in names}
     for r in results:
-        frames[r["algo"]][r["fold"]] = r["frame"]
+        frames[r["name"]][r["fold"]] = r["frame"]
+    if spec.ensemble:
+        frames["ensemble"] = {}
+        for f in folds:
+            dirs = [j["run_dir"] for j in jobs if j["fold"] == f.index]
+            frames["ensemble"][f.index] = _ensemble_frame(dirs, next(
+                j["test_path"] for j in jobs if j["fold"] == f.index))
+            say(f"fold {f.index} (test {windows[f.index]}) ensemble of {len(dirs)} agents: "
+                "tested")
+    wall = time.perf_counter() - t0
     for b in ("flat", "buy_and_hold"):
         frames[b] = {i: baselines[i][b] for i in baselines}
+    from marketsim.evaluation.backtest import baseline_kwargs
+    from marketsim.evaluation.backtest_report import equity_floor
+
+    base_floor, agent_floor = equity_floor(baseline_kwargs(env_args)), equity_floor(env_args)
+    floors = {k: base_floor if k in ("flat", "buy_and_hold") else agent_floor for k in frames}
     e0 = float(next(iter(baselines.values()))["flat"]["equity"].iloc[0])
     for row in fold_rows:
         i = row["fold"] = row.pop("index")
-        row["metrics"] = {k: compute_metrics(v[i]["equity"], v[i]) for k, v in frames.items()}
+        row["metrics"] = {k: scorecard(v[i], floors[k], spec.seed, spec.n_boot)
+                          for k, v in frames.items()}
     chained = {k: chain_frames([v[i] for i in sorted(v)], e0) for k, v in frames.items()}
     chains = {k: f["equity"] for k, f in chained.items()}
-    oos = {k: compute_metrics(f["equity"], f) for k, f in chained.items()}
+    oos = {k: {**scorecard(f, floors[k], spec.seed, spec.n_boot),
+               **chain_ruin([r["metrics"][k] for r in fold_rows])}
+           for k, f in chained.items()}
     table = pd.DataFrame({f"equity_{k}": c.to_numpy() for k, c in chains.items()},
                          index=next(iter(chains.values())).index.strftime("%Y-%m-%dT%H:%M:%SZ"))
     table.index.name = "timestamp"
     write_csv(out / "oos_equity.csv", table)
-    first_algo = spec.algos[0]
+    first_algo = names[0]
     plot_frames = {first_algo: chained[first_algo],
                    **{k: f for k, f in chained.items() if k != first_algo}}
     markers = [f.test_start for f in folds]
@@ -331,9 +403,10 @@ def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | Non
     from marketsim.evaluation.backtest_report import CONVENTIONS
 
     settings = {"walk-forward": {k: v for k, v in report["spec"].items()
-                                 if k not in ("sets", "env_args")},
+                                 if k not in ("sets", "env_args", "algo_env_args")},
                 "training settings (--set)": dict(spec.sets),
-                "environment (--env-arg)": dict(spec.env_args)}
+                "environment (--env-arg)": dict(spec.env_args),
+                "environment per algorithm": {a: dict(kv) for a, kv in spec.algo_env_args}}
     write_html(out / "walkforward.html", "walk-forward report",
                [("Out-of-sample (chained folds, "
                  f"{oos[first_algo]['n_days']:.0f} UTC days)", metrics_table(oos, min_days=min_days)),
@@ -349,7 +422,8 @@ def _fold_table(rows: list[dict[str, Any]], names: list[str]) -> str:
     head = "".join(f"<th>{n}</th>" for n in names)
     body = "".join(
         f"<tr><td>{r['fold']}</td><td>{r['test_start'][:10]}</td>"
-        + "".join(f"<td>{100 * r['metrics'][n]['total_return']:.2f}%</td>" for n in names)
+        + "".join(f"<td>{100 * r['metrics'][n]['total_return']:.2f}%"
+                  f"{' (ruined)' if r['metrics'][n].get('ruined') else ''}</td>" for n in names)
         + "</tr>" for r in rows)
     return (f"<table id='folds'><thead><tr><th>fold</th><th>test start</th>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table>")
