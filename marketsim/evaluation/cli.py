@@ -96,12 +96,20 @@ def backtest(run_dirs, data, stress, data_dir, start, end, weights, out, min_day
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Parallel processes (spawn) for the folds.")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of every fold's training.")
+              help="Seed of every fold's training (and of the Sharpe bootstrap).")
+@click.option("--seeds", "seeds", type=int, multiple=True,
+              help="Train every algorithm with each of these seeds (repeat; each is a "
+                   "strategy <algo>-s<seed>). Default: --seed only.")
+@click.option("--ensemble", is_flag=True,
+              help="Also test the blend of each fold's agents (mean target position).")
+@click.option("--align", type=click.Choice(["start", "end"]), default="start",
+              show_default=True,
+              help="Folds from the data's first bar, or back from its last bar.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default runs/walkforward-<UTC time>).")
 @_min_days_option
 def walkforward(algos, env_id, data, train_w, test_w, step_w, steps, start, end, max_folds,
-                sets, env_args, workers, seed, out, min_days) -> None:
+                sets, env_args, workers, seed, seeds, ensemble, align, out, min_days) -> None:
     """Walk-forward analysis: train on each window, test on the next, slide; prints the path
     of walkforward.json last."""
     from marketsim.evaluation.walkforward import WalkForwardSpec, run_walkforward
@@ -118,7 +126,8 @@ def walkforward(algos, env_id, data, train_w, test_w, step_w, steps, start, end,
                                env_args=tuple(sorted(parse_assignments(env_args,
                                                                        "--env-arg").items())),
                                start=start, end=end, max_folds=max_folds, workers=workers,
-                               seed=seed)
+                               seed=seed, seeds=tuple(seeds), ensemble=ensemble,
+                               align=align)
         path = run_walkforward(spec, progress=lambda line: click.echo(line, err=True),
                                min_days=min_days)
     except (ValueError, TypeError) as e:
