@@ -57,7 +57,9 @@ class PrometheusSink:
                                        registry=self.registry)
             else:
                 self.m[name] = Gauge(name, doc, labels, registry=self.registry)
-        self.m["rlcore_train_control_rejections_total"].labels(self.run)
+        for name, (_, labels, _) in TRAINING_METRICS.items():
+            if labels == ("run",):  # the series exist (at 0) before the first record
+                self.m[name].labels(self.run)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         """Each scalar into its gauge; the step into ``rlcore_train_step``."""
