@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import torch
-from torch import nn
 
 from rlcore.losses.a2c import policy_gradient_loss
 from rlcore.losses.ppo import entropy_loss, standardise_advantages, value_loss
 from rlcore.on_policy import ON_POLICY_HPARAMS, OnPolicyConfig, OnPolicyCore
+from rlcore.optim import clip_grad_norm
 from rlcore.scalars import mean_scalars
 
 __all__ = ["A2C", "A2CConfig", "A2C_HPARAMS", "OPTIMIZERS"]
@@ -97,8 +97,7 @@ class A2C(OnPolicyCore):
         loss = pg_loss + hp["vf_coef"] * v_loss + hp["ent_coef"] * e_loss  # eq. (5)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), hp["max_grad_norm"],
-                                             foreach=True)
+        grad_norm = clip_grad_norm(self.params, hp["max_grad_norm"])
         self.optimizer.step()
         return self._finish_update(mean_scalars({
             "losses/policy": [pg_loss], "losses/value": [v_loss],

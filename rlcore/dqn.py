@@ -24,6 +24,7 @@ from rlcore.hparams import HParams, HParamSpec, LiveHParams
 from rlcore.losses.dqn import dqn_target, dqn_td_loss
 from rlcore.nets import make_encoder
 from rlcore.off_policy import check_off_policy_net, due_off_policy, gradient_steps_per_update
+from rlcore.optim import clip_grad_norm
 from rlcore.per import PrioritizedReplayBuffer
 from rlcore.replay import ReplayBuffer
 from rlcore.scalars import mean_scalars
@@ -257,7 +258,7 @@ class DQN(LiveHParams):
             loss, info = dqn_td_loss(q_taken, target, w, cfg.loss)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            gn = nn.utils.clip_grad_norm_(self.q.parameters(), hp["max_grad_norm"], foreach=True)
+            gn = clip_grad_norm(self._online, hp["max_grad_norm"])
             self.optimizer.step()
             if cfg.per:
                 self.replay.update_priorities(b.slots, info["td_abs"].cpu().numpy())

@@ -135,7 +135,8 @@ class OnPolicyCore(LiveHParams):
         self.policy = ActorCritic(self.obs_dim, action_space, config.net, config.hidden,
                                   config.activation, config.lstm_hidden,
                                   config.log_std_init).to(self.device)
-        self.optimizer = make_optimizer(self.policy.parameters(), self.hp["learning_rate"])
+        self.params = list(self.policy.parameters())  # built once: the clip reads it per step
+        self.optimizer = make_optimizer(self.params, self.hp["learning_rate"])
         self.buffer = self._new_buffer(self.hp["n_steps"])
         self._cols: dict[str, torch.Tensor] | None = None  # the full rollout as tensors
         self.n_updates = 0

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import torch
-from torch import nn
 
 from rlcore.hparams import HParamSpec
 from rlcore.losses import clipped_surrogate, entropy_loss, standardise_advantages, value_loss
 from rlcore.on_policy import ON_POLICY_HPARAMS, OnPolicyConfig, OnPolicyCore
+from rlcore.optim import clip_grad_norm
 from rlcore.scalars import mean_scalars
 
 __all__ = ["PPO", "PPOConfig", "PPO_HPARAMS"]
@@ -86,7 +86,7 @@ class PPO(OnPolicyCore):
             loss = pg_loss + vf_coef * v_loss + ent_coef * e_loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm, foreach=True)
+            grad_norm = clip_grad_norm(self.params, max_norm)
             self.optimizer.step()
             epochs_done = epoch + 1
             for k, val in (("losses/policy", pg_loss), ("losses/value", v_loss),
