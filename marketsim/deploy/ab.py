@@ -3,7 +3,8 @@
 Pure: equity in, a :class:`Verdict` out (docs/guide/deployment.md, eq. (5)). Each bar, the
 returns per unit of capital of both books (eq. (1)) over the last ``window`` bars give a Sharpe
 ratio each (eq. (2)); the champion's, degraded by ``threshold``, is the benchmark SR* that the
-challenger's probabilistic Sharpe ratio (eq. (4)) is computed against. The challenger is rolled
+challenger's probabilistic Sharpe ratio (eq. (4)) is computed against, with the benchmark's own
+standard error (eq. (3)) added: both Sharpe ratios are estimates. The challenger is rolled
 back when PSR(SR*) < ``alpha`` (we are 1 - alpha sure its true risk-adjusted return is below
 the benchmark) once ``min_bars`` bars are in the window, or at once when its drawdown reaches
 ``max_drawdown``. A challenger that ran ``promote_after`` bars and sits at or above the
@@ -19,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from marketsim.deploy.stats import drawdown, probabilistic_sharpe, sharpe, unit_returns
+from marketsim.deploy.stats import (
+    drawdown,
+    probabilistic_sharpe,
+    sharpe,
+    sharpe_std_error,
+    unit_returns,
+)
 
 __all__ = ["ABRule", "Verdict", "ABMonitor", "judge"]
 
@@ -101,8 +108,10 @@ def judge(eq_champion: np.ndarray, eq_challenger: np.ndarray, rule: ABRule,
     r_c = unit_returns(eq_challenger[-tail:])
     n = r_c.size
     sr_b, sr_c = sharpe(r_b), sharpe(r_c)
-    bench = sr_b - rule.threshold * abs(sr_b)
-    psr = probabilistic_sharpe(r_c, bench) if n >= 2 else 0.5
+    k = 1.0 - rule.threshold * (1.0 if sr_b >= 0 else -1.0)
+    bench = k * sr_b  # = sr_b - threshold * |sr_b|
+    se_bench = abs(k) * sharpe_std_error(r_b, sr_b) if r_b.size >= 2 else 0.0
+    psr = probabilistic_sharpe(r_c, bench, se_bench) if n >= 2 else 0.5
     numbers = dict(bars=bars, n=n, sr_champion=sr_b, sr_challenger=sr_c, benchmark=bench,
                    psr=psr, drawdown=dd)
     if dd >= rule.max_drawdown:

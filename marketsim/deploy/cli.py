@@ -43,13 +43,19 @@ def models() -> None:
 @models.command()
 @click.argument("run_dir")
 @click.option("--parent", default=None, help="Model id or run this one was trained from.")
+@click.option("--alias", default=None, help="Also point this alias (champion, challenger, ...) "
+                                            "at the new model.")
 @_registry_opt
-def register(run_dir, parent, root) -> None:
+def register(run_dir, parent, alias, root) -> None:
     """Register a run's latest checkpoint with its config, hparams.yaml, data hash, code
     version and metrics. Prints the model id."""
-    rec = _guard(lambda: _reg(root).register(run_dir, parent=parent))
+    reg = _reg(root)
+    rec = _guard(lambda: reg.register(run_dir, parent=parent))
     data = rec.manifest["data"]
     click.echo(f"registered {rec.id} from {run_dir} (data sha256 {data['sha256'][:12]}...)")
+    if alias:
+        old, _ = _guard(lambda: reg.promote(rec.id, alias))
+        click.echo(f"{alias}: {old or '-'} -> {rec.id}")
     click.echo(rec.id)
 
 
@@ -73,10 +79,14 @@ def list_models(root) -> None:
 
 @models.command()
 @click.argument("name")
+@click.option("--path", "path_only", is_flag=True, help="Print only the model's folder.")
 @_registry_opt
-def show(name, root) -> None:
+def show(name, path_only, root) -> None:
     """A model's manifest (NAME: alias, id or id prefix) as JSON."""
     rec = _guard(lambda: _reg(root).get(name))
+    if path_only:
+        click.echo(str(rec.path))
+        return
     click.echo(json.dumps({**rec.manifest, "path": str(rec.path)}, indent=2, sort_keys=True))
 
 

@@ -88,6 +88,8 @@ class ABDeployment:
         self.decision: Verdict | None = None
         self.proposal: Verdict | None = None
         self.bars = 0
+        self.psr_min = 1.0
+        """The lowest PSR of the challenger once past the warm-up (how close it came)."""
         if metrics is not None:
             for v in self.variants:
                 metrics.declare(v.name, v.share)
@@ -125,7 +127,7 @@ class ABDeployment:
                                            return_exceptions=True)
         for v in self.variants:
             self._observe(v)
-        summary = {"bars": self.bars, "rule": self.rule.to_dict(),
+        summary = {"bars": self.bars, "psr_min": self.psr_min, "rule": self.rule.to_dict(),
                    "decision": self.decision.to_dict() if self.decision else None,
                    "proposal": self.proposal.to_dict() if self.proposal else None,
                    "variants": {}}
@@ -151,6 +153,8 @@ class ABDeployment:
         eq_b = self.champion.trader.broker.account().equity
         eq_c = self.challenger.trader.broker.account().equity
         verdict = self.monitor.update(eq_b, eq_c)
+        if verdict.action != "warmup":
+            self.psr_min = min(self.psr_min, verdict.psr)
         if self.metrics is not None:
             self.metrics.observe_ab(verdict)
         numbers = {**verdict.to_dict(), "equity_champion": eq_b, "equity_challenger": eq_c,

@@ -5,8 +5,9 @@ policies read only the observation's bar returns (the first feature of each bar 
 in percent), so the experiment needs no trained network:
 
 * :func:`momentum_policy`: the target fraction 0.5 tanh(sum of the window's returns), plus
-  seeded Gaussian noise. Two of them with different seeds are *equal* in distribution: same
-  rule, same expected costs, independent noise (the false-rollback experiment);
+  seeded Gaussian noise, on levels 0.25 apart. Two of them with different seeds are *equal* in
+  distribution: same rule, same expected costs, independent noise (the false-rollback
+  experiment);
 * :func:`churn_policy`: flips between +f and -f every bar, paying the taker fee and slippage
   on 2f of notional per bar (the deliberately bad challenger).
 """
@@ -36,14 +37,17 @@ def experiment_config(**over: Any) -> FuturesConfig:
                             "max_leverage": 2.0, **over})
 
 
-def momentum_policy(noise: float = 0.05, seed: int = 0, window: int = 4, n_feat: int = 5):
-    """0.5 tanh(sum of the window's % returns) + N(0, noise), clipped to [-1, 1]."""
+def momentum_policy(noise: float = 0.05, seed: int = 0, window: int = 4, n_feat: int = 5,
+                    step: float = 0.25):
+    """0.5 tanh(sum of the window's % returns) + N(0, noise), clipped to [-1, 1] and rounded
+    to a multiple of ``step`` (discrete levels, as a policy over discrete actions: the target
+    changes, and a trade is paid, only when the level changes)."""
     rng = np.random.default_rng(seed)
 
     def decide(obs: np.ndarray) -> np.ndarray:
         momentum = float(np.sum(obs[: window * n_feat : n_feat]))
         a = 0.5 * np.tanh(momentum) + noise * rng.standard_normal()
-        return np.array([np.clip(a, -1.0, 1.0)], np.float32)
+        return np.array([np.clip(step * np.round(a / step), -1.0, 1.0)], np.float32)
 
     return decide
 

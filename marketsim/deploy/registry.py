@@ -197,6 +197,11 @@ class Registry:
         hparams = {"run": {k: run.get(k) for k in HPARAM_RUN_FIELDS if k in run},
                    "algo_config": config.get("algo_config", {})}
         data = data_identity(run_dir, config)
+        if parent is not None:  # an alias or id prefix of this registry: its model id
+            try:
+                parent = self.get(parent).id
+            except RegistryError:
+                pass
         self._ensure()
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
         try:

@@ -57,12 +57,14 @@ def sharpe_std_error(r: np.ndarray, sr: float | None = None) -> float:
 
 
 # --8<-- [start:psr]
-def probabilistic_sharpe(r: np.ndarray, benchmark: float) -> float:
-    """Eq. (4), the probabilistic Sharpe ratio PSR(SR*) = Phi((SR - SR*) / se(SR)): the
-    probability that the true Sharpe ratio of the returns ``r`` exceeds ``benchmark`` (SR*),
-    given their estimate, sample size, skewness and kurtosis (Bailey and Lopez de Prado 2012)."""
+def probabilistic_sharpe(r: np.ndarray, benchmark: float, benchmark_se: float = 0.0) -> float:
+    """Eq. (4), the probabilistic Sharpe ratio PSR(SR*) = Phi((SR - SR*) / sqrt(se(SR)^2 +
+    se(SR*)^2)): the probability that the true Sharpe ratio of the returns ``r`` exceeds the
+    benchmark SR*, given their estimate, sample size, skewness and kurtosis (Bailey and Lopez
+    de Prado 2012). ``benchmark_se`` is the benchmark's own standard error when it is itself
+    estimated (0: a known benchmark, the original PSR)."""
     sr = sharpe(r)
-    se = sharpe_std_error(r, sr)
+    se = math.hypot(sharpe_std_error(r, sr), benchmark_se)
     if not math.isfinite(se):
         return 0.5
     return 0.5 * math.erfc(-(sr - benchmark) / se / math.sqrt(2.0))

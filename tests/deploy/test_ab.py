@@ -51,9 +51,9 @@ def test_statistics_against_their_formulas():
     assert probabilistic_sharpe(r, 0.02) == pytest.approx(norm.cdf((sr - 0.02) / se))
     assert probabilistic_sharpe(r, sr) == pytest.approx(0.5)
     # normal returns: se -> sqrt((1 + SR^2 / 2) / (n - 1)) (Lo 2002)
-    big = rng.normal(0.05, 1.0, 200_000)
+    big = rng.normal(0.05, 1.0, 20_000)
     assert sharpe_std_error(big) == pytest.approx(
-        math.sqrt((1 + sharpe(big) ** 2 / 2) / (big.size - 1)), rel=1e-2)
+        math.sqrt((1 + sharpe(big) ** 2 / 2) / (big.size - 1)), rel=3e-2)
     assert unit_returns(np.array([100.0, 110.0, 99.0])) == pytest.approx([0.1, -0.1])
     assert drawdown(np.array([100.0, 120.0, 90.0])) == pytest.approx(0.25)
 
