@@ -208,13 +208,18 @@ class DQN(LiveHParams):
             deterministic: bool = False) -> ActResult:
         """Epsilon-greedy (eq. (13)); random before ``learning_starts``; greedy if deterministic."""
         n = len(obs)
-        x = torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(n, -1)).to(self.device)
-        greedy = self.q(x).argmax(-1).cpu().numpy()
         if deterministic:
-            return ActResult(greedy)
+            return ActResult(self._greedy(obs))
         eps = 1.0 if self.clock < self.config.learning_starts else self.hp["epsilon"]
         explore = self.rng.random(n) < eps
-        return ActResult(np.where(explore, self.rng.integers(0, self.n_actions, n), greedy))
+        random_actions = self.rng.integers(0, self.n_actions, n)
+        if explore.all():  # no forward pass when every environment explores (as SB3)
+            return ActResult(random_actions)
+        return ActResult(np.where(explore, random_actions, self._greedy(obs)))
+
+    def _greedy(self, obs: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
+        return self.q(x.to(self.device)).argmax(-1).cpu().numpy()
 
     def observe(self, tr: Transition) -> bool:
         """Store valid rows; update targets on schedule; True when an update is due."""
