@@ -40,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 FUTURES = "marketsim/CryptoFutures-v0"
+KNOWN_OPTIMUM = "marketsim/FuturesObservedSignal-v0"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class Case:
     seeds: int = 5
     note: str = ""
     extra_sb3: dict[str, Any] = field(default_factory=dict)
+    env_args: dict[str, Any] = field(default_factory=dict)
+    """Environment keyword arguments of both sides (e.g. the action type)."""
 
 
 def _lin(v: float) -> Callable[[float], float]:
@@ -125,6 +128,10 @@ CASES: dict[str, Case] = {
                                  {**_DQN_ZOO, "per": False, "double": False}, _sb3_dqn_zoo,
                                  seeds=2, note="SB3's algorithm: no PER, no double DQN"),
     "sac-pendulum": Case("sac", "Pendulum-v1", 10_000, 1, {"learning_rate": 1e-3}, _sb3_sac),
+    "ppo-known-optimum": Case("ppo", KNOWN_OPTIMUM, 100_000, 16, _PPO_FUT, _sb3_ppo_futures,
+                              env_args={"action_type": "discrete"},
+                              note="docs/marketsim/known-optimum.md, observed signal, "
+                                   "discrete levels; its recipe trains 1M steps"),
     "ppo-futures-8": Case("ppo", FUTURES, 50_000, 8, _PPO_FUT, _sb3_ppo_futures,
                           eval_episodes=4, seeds=2),
     "ppo-futures-64": Case("ppo", FUTURES, 100_000, 64, _PPO_FUT, _sb3_ppo_futures,
@@ -181,7 +188,7 @@ def run_ours(case: Case, seed: int, outdir: Path, threads: int) -> dict[str, Any
     run, cfg = resolve_configs({"algo": case.algo, "env": case.env, "steps": case.steps,
                                 "n_envs": case.n_envs, "seed": seed, "progress": False,
                                 "runs_dir": str(outdir), "eval_episodes": case.eval_episodes,
-                                "checkpoint_every": 0,
+                                "checkpoint_every": 0, "env_kwargs": dict(case.env_args),
                                 "torch_threads": threads, **case.ours})
     rd = RunDir(outdir / f"{case.algo}-{case.n_envs}-{seed}-{time.time_ns()}").create()
     tr = TrainingRun(run, cfg, rd)
@@ -269,7 +276,7 @@ def _env_kwargs(case: Case) -> dict[str, Any]:
 
     if case.env.startswith("marketsim/"):
         import marketsim  # noqa: F401  (registers the markets for SB3's gym.make)
-    return env_kwargs_for(case.env, {}, agent_class(case.algo).action_types)
+    return env_kwargs_for(case.env, case.env_args, agent_class(case.algo).action_types)
 
 
 def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
