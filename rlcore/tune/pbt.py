@@ -29,7 +29,7 @@ from rlcore.io import append_jsonl, atomic_write_json, atomic_write_text
 from rlcore.tune.objective import metric_value
 from rlcore.tune.space import Param, parse_space
 
-__all__ = ["PBTError", "Member", "sample_params", "run_pbt"]
+__all__ = ["PBTError", "Member", "sample_params", "build_member", "exploit_and_explore", "run_pbt"]
 
 
 class PBTError(ValueError):
@@ -75,7 +75,9 @@ def _check_mutable(space: dict[str, Param], algo: str, algo_cfg: Any) -> None:
                        f"{', '.join(sorted(mutable))}")
 
 
-def _build(overrides: dict[str, Any], params: dict[str, Any], seed: int, folder: Path) -> Member:
+def build_member(overrides: dict[str, Any], params: dict[str, Any], seed: int, folder: Path) -> Member:
+    """A member in ``folder`` (named ``member-<i>``): a run folder with its config, a runner with
+    a :class:`RunFolderSink` (its ``changes.jsonl``) and the run's evaluator."""
     from rlcore.config import config_to_dict, resolve_configs, resolved_env_kwargs
     from rlcore.runner import Runner, build_agent, build_envs, make_evaluator, seed_everything
     from rlcore.runs import RunDir
@@ -145,7 +147,7 @@ def run_pbt(overrides: dict[str, Any], space_dict: dict[str, Any], folder: str |
         raise PBTError(f"{out}: exists and is not empty; choose another --study or --out")
     torch.set_num_threads(max(1, run0.torch_threads))
     rng = np.random.default_rng(seed)
-    members = [_build(overrides, sample_params(space, rng), seed + i, out / f"member-{i}")
+    members = [build_member(overrides, sample_params(space, rng), seed + i, out / f"member-{i}")
                for i in range(population)]
     history: list[dict[str, Any]] = []
     n_q = max(1, int(round(quantile * population)))

@@ -55,12 +55,25 @@ def make_storage(storage: str, folder: str | Path) -> Any:
     if not scheme.startswith(("postgresql", "mysql")):
         raise StorageError(f"--storage {storage!r}: expected a database URL "
                            "(postgresql://user:password@host:port/db) or journal:PATH")
+    url = _driver(storage, scheme)
     try:
-        return RDBStorage(storage, engine_kwargs={"pool_pre_ping": True})
+        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
     except Exception as e:  # driver missing, server down, bad credentials
         msg = " ".join(str(e).split())[:300]
         raise StorageError(f"--storage {_hide_password(storage)}: cannot open "
                            f"({type(e).__name__}: {msg})") from None
+
+
+def _driver(url: str, scheme: str) -> str:
+    """A bare ``postgresql://`` URL with the driver that is installed: SQLAlchemy 2.1 means
+    psycopg 3 by it; the dev extra installs psycopg2 (``postgresql+psycopg2://``)."""
+    if scheme != "postgresql":
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
 
 
 def _hide_password(url: str) -> str:

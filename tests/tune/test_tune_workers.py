@@ -1,0 +1,123 @@
+"""Studies across processes: resume after ``kill -9`` with no trial lost or duplicated, two
+worker processes on one journal file, two workers on a real PostgreSQL server, and Ray tasks on
+one machine."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections import Counter
+
+import pytest
+from optuna.trial import TrialState
+
+from tests.tune.tune_helpers import load, run_tune, tune_cmd
+
+
+def _check_whole(study, trials: int) -> None:
+    """``trials`` finished trials, numbered once each; every killed one retried exactly once,
+    with the same parameters."""
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers))
+    done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(done) == trials
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    retries = Counter(t.user_attrs.get("retry_of") for t in done if "retry_of" in t.user_attrs)
+    for f in failed:
+        assert "died" in f.user_attrs["reason"] and retries[f.number] == 1
+        (retry,) = [t for t in done if t.user_attrs.get("retry_of") == f.number]
+        assert retry.params == f.params
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+
+
+def test_resume_after_kill_9_loses_and_duplicates_no_trial(tmp_path):
+    cmd = tune_cmd(tmp_path, "--pruner", "none", trials=4, steps=1024)
+    p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    for line in p.stderr:  # the progress lines: kill while the third trial runs
+        if "2/4 done" in line:
+            break
+    time.sleep(0.3)
+    p.kill()
+    p.wait()
+    before = load(tmp_path)
+    assert sum(t.state == TrialState.COMPLETE for t in before.trials) >= 2
+    killed = [t.number for t in before.trials if t.state == TrialState.RUNNING]
+    res = run_tune(tmp_path, "--pruner", "none", trials=4, steps=1024)
+    assert all(f"trial {n} was left running" in res.stderr for n in killed)
+    study = load(tmp_path)
+    _check_whole(study, 4)
+    assert [t.number for t in study.trials if t.state == TrialState.FAIL] == killed
+
+
+def test_two_worker_processes_share_one_journal(tmp_path):
+    run_tune(tmp_path, "--workers", "2", "--pruner", "none", trials=4, steps=1024)
+    study = load(tmp_path)
+    _check_whole(study, 4)
+    assert len({t.user_attrs["pid"] for t in study.trials}) == 2
+    assert os.getpid() not in {t.user_attrs["pid"] for t in study.trials}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres_url():
+    """A PostgreSQL server of Debian's ``postgresql`` package in a temporary folder, on a free
+    127.0.0.1 port, run as ``nobody`` when the tests run as root (postgres refuses root)."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.skip("PostgreSQL is not installed (Debian's postgresql package; .ci/run "
+                    "installs it)")
+    psycopg2 = pytest.importorskip("psycopg2", reason="psycopg2-binary (the dev extra)")
+    bindir = os.path.dirname(bins[-1])
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        if not shutil.which("runuser"):
+            pytest.skip("running as root and runuser is missing: postgres refuses to run as root")
+        as_user = ["runuser", "-u", "nobody", "--"]
+    d = tempfile.mkdtemp(prefix="tune-pg-")
+    os.chmod(d, 0o755)
+    if as_user:
+        shutil.chown(d, "nobody")
+    data, port = os.path.join(d, "data"), _free_port()
+    ctl = [*as_user, os.path.join(bindir, "pg_ctl"), "-D", data]
+    try:
+        subprocess.run([*as_user, os.path.join(bindir, "initdb"), "-D", data, "-U", "postgres",
+                        "--auth=trust", "-E", "UTF8"], check=True, capture_output=True, cwd=d)
+        subprocess.run([*ctl, "-o", f"-p {port} -k {d} -c listen_addresses=127.0.0.1", "-l",
+                        os.path.join(d, "log"), "-w", "start"], check=True, capture_output=True,
+                       cwd=d)
+        conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
+        conn.autocommit = True
+        conn.cursor().execute("CREATE DATABASE optuna")
+        conn.close()
+        yield f"postgresql://postgres@127.0.0.1:{port}/optuna"
+    finally:
+        subprocess.run([*ctl, "-m", "immediate", "stop"], capture_output=True, cwd=d)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_postgresql_storage_with_two_workers(tmp_path, postgres_url):
+    run_tune(tmp_path, "--workers", "2", "--storage", postgres_url, "--pruner", "none",
+             trials=4, steps=1024)
+    study = load(tmp_path, postgres_url)
+    _check_whole(study, 4)
+    assert len({t.user_attrs["pid"] for t in study.trials}) == 2
+    assert not (tmp_path / "studies" / "s" / "journal.log").exists()
+
+
+def test_ray_backend_runs_trials_on_one_machine(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra: pip install -e \".[ray]\"")
+    run_tune(tmp_path, "--backend", "ray", "--workers", "2", "--pruner", "none", trials=2, steps=1024)
+    study = load(tmp_path)
+    _check_whole(study, 2)
+    assert os.getpid() not in {t.user_attrs["pid"] for t in study.trials}
