@@ -43,7 +43,7 @@ class ABRule:
     """No statistical rollback before this many returns are in the window."""
     threshold: float = 0.20
     """The challenger is 'worse' below SR* = SR_champion - threshold * |SR_champion|."""
-    alpha: float = 0.01
+    alpha: float = 0.001
     """Roll back when PSR(SR*) < alpha: the drop is real with probability 1 - alpha."""
     max_drawdown: float = 0.15
     """Hard cap: the challenger's drawdown from its peak (fraction) that rolls it back at once."""

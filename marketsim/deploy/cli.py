@@ -118,7 +118,7 @@ def rollback(alias, root) -> None:
 @click.option("--window", type=int, default=240, help="Bars in the comparison window.")
 @click.option("--min-bars", type=int, default=60, help="Bars before a statistical rollback.")
 @click.option("--threshold", type=float, default=0.20, help="Tolerated drop of Sharpe.")
-@click.option("--alpha", type=float, default=0.01, help="PSR below this rolls back.")
+@click.option("--alpha", type=float, default=0.001, help="PSR below this rolls back.")
 @click.option("--max-drawdown", type=float, default=0.15, help="Challenger's hard drawdown cap.")
 @click.option("--promote-after", type=int, default=1440, help="Bars before a proposal.")
 @click.option("--auto-promote", is_flag=True, help="Promote a proposed challenger at once.")

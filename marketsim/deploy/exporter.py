@@ -31,7 +31,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "marketsim_pnl": ("gauge", ("variant",), "equity minus the session's first equity"),
     "marketsim_drawdown": ("gauge", ("variant",), "1 - equity / peak equity (fraction)"),
     "marketsim_position": ("gauge", ("variant",), "signed position, base units"),
-    "marketsim_exposure": ("gauge", ("variant",), "|position| x price / equity"),
+    "marketsim_exposure": ("gauge", ("variant",), "abs(position) x price / equity"),
     "marketsim_capital_share": ("gauge", ("variant",), "fraction of the capital the book has"),
     "marketsim_bars_total": ("counter", ("variant",), "closed bars processed"),
     "marketsim_decisions_total": ("counter", ("variant",), "decisions taken"),

@@ -235,7 +235,8 @@ class Registry:
     # --8<-- [end:register]
 
     def get(self, name: str) -> ModelRecord:
-        """A model by alias, id, or unique id prefix (4+ digits); RegistryError naming ``name``."""
+        """A model by alias, id, unique id prefix (4+ digits) or the run id it was registered
+        from (the latest such model); RegistryError naming ``name``."""
         try:
             name = self.aliases.get(name)
         except AliasError:
@@ -243,7 +244,10 @@ class Registry:
         path = self.models / name
         if not (path / "model.json").is_file():
             hits = [p for p in self.models.glob(f"{name}*") if (p / "model.json").is_file()] \
-                if len(name) >= 4 and self.models.is_dir() else []
+                if len(name) >= 4 and self.models.is_dir() and "/" not in name else []
+            if not hits:
+                by_run = [r for r in self.list() if r.manifest.get("run_id") == name]
+                hits = [by_run[-1].path] if by_run else []
             if len(hits) != 1:
                 aliases = ", ".join(sorted(self.aliases.read().aliases)) or "none"
                 what = "ambiguous id prefix" if hits else "unknown model or alias"
