@@ -18,8 +18,14 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from rlcore.tune.objective import (metric_value, mark_trial, report, reproducible_config,
-                                   train_and_evaluate, trial_configs)
+from rlcore.tune.objective import (
+    mark_trial,
+    metric_value,
+    report,
+    reproducible_config,
+    train_and_evaluate,
+    trial_configs,
+)
 from rlcore.tune.space import parse_space, suggest
 from rlcore.tune.spec import TuneSpec
 
@@ -73,7 +79,8 @@ def prepare_folds(data: str, start: str | None, end: str, folds: int, val: str,
         v0 = stop - (folds - i) * width
         train = df[df.index < v0]
         first = int((df.index >= v0).argmax())
-        valid = df.iloc[max(first - warm, 0):][lambda d: d.index < v0 + width]
+        valid = df.iloc[max(first - warm, 0):]
+        valid = valid[valid.index < v0 + width]
         if len(train) < 4 * warm or len(valid) < 2 * warm:
             raise ValueError(f"--folds {folds} --val {val}: fold {i} has {len(train)} train and "
                              f"{len(valid)} validation bars; the environment needs at least "

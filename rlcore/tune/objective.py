@@ -81,8 +81,7 @@ def train_and_evaluate(run: RunConfig, algo_cfg: Any, on_eval: Callable[[dict, i
     """
     import torch
 
-    from rlcore.runner import (Runner, build_agent, build_envs, make_evaluator, resolve_device,
-                               seed_everything)
+    from rlcore.runner import Runner, build_agent, build_envs, make_evaluator, resolve_device, seed_everything
 
     run = dataclasses.replace(run, env_kwargs=resolved_env_kwargs(run))
     torch.set_num_threads(max(1, run.torch_threads))

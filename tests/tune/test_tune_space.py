@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlcore.tune.space import (DEFAULT_SPACES, SpaceError, load_space, parse_space,
-                               space_to_dict)
+from rlcore.tune.space import DEFAULT_SPACES, SpaceError, load_space, parse_space, space_to_dict
 from tests.tune.tune_helpers import invoke
 
 
