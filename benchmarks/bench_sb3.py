@@ -2,6 +2,7 @@
 
     python benchmarks/bench_sb3.py                          # every case at its seed count
     python benchmarks/bench_sb3.py --cases a2c-cartpole --seeds 0 1 2
+    python benchmarks/bench_sb3.py --merge runs/bench/a.json runs/bench/b.json   # one table
 
 For each case and seed it trains our engine (``rlcore.training.train``, what ``python cli.py
 train`` runs) and then stable-baselines3 at the same settings, one after the other in this one
@@ -280,8 +281,10 @@ def _env_kwargs(case: Case) -> dict[str, Any]:
 
 
 def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    def mean_std(key: str) -> tuple[float, float]:
-        vals = [r[key] for r in rows]
+    def mean_std(key: str) -> tuple[float, float]:  # over the seeds that have a value
+        vals = [r[key] for r in rows if r[key] == r[key]]
+        if not vals:
+            return float("nan"), float("nan")
         return statistics.fmean(vals), statistics.pstdev(vals) if len(vals) > 1 else 0.0
 
     sps, sps_sd = mean_std("sps")
@@ -339,7 +342,18 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads of both sides (default: our default_torch_threads())")
     p.add_argument("--out", default=None, help="JSON output path")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="run nothing: merge these result files into one (--out) and print its "
+                        "table")
     a = p.parse_args(argv)
+    if a.merge:
+        merged = merge(a.merge)
+        out = Path(a.out) if a.out else Path("runs") / "bench" / "sb3-merged.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(merged, indent=2) + "\n")
+        print(table(merged))
+        print(out)
+        return out
     threads = a.threads or default_torch_threads()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     out = Path(a.out) if a.out else Path("runs") / "bench" / f"sb3-{stamp}.json"
@@ -375,6 +389,39 @@ def main(argv: list[str] | None = None) -> Path:
     return out
 
 
+def merge(paths: list[str]) -> dict[str, Any]:
+    """One result from several JSON files of this script (runs split by case or seed): each
+    case's seeds concatenated in file order and summarised again; the machine and command of
+    every file kept under ``parts``."""
+    out: dict[str, Any] = {"parts": [], "cases": {}}
+    seeds: dict[str, tuple[Case, list[dict], list[dict]]] = {}
+    for path in paths:
+        res = json.loads(Path(path).read_text())
+        out["parts"].append({"file": str(path), "command": res["command"],
+                             "machine": res["machine"], "torch_threads": res["torch_threads"]})
+        for name, c in res["cases"].items():
+            if "skipped" in c:
+                out["cases"].setdefault(name, c)
+                continue
+            case = dataclasses.replace(CASES[name], steps=c["steps"])
+            _, ours, sb3 = seeds.setdefault(name, (case, [], []))
+            ours.extend(c["ours"]["per_seed"])
+            sb3.extend(c["sb3"]["per_seed"])
+    for name, (case, ours, sb3) in seeds.items():
+        out["cases"][name] = summarise(case, ours, sb3)
+    return out
+
+
+def _ratio(per_seed: list[float]) -> str:
+    """Mean ratio, and its range over seeds when there are several."""
+    if not per_seed:
+        return "-"
+    mean = statistics.fmean(per_seed)
+    if len(per_seed) == 1:
+        return f"{mean:.2f}"
+    return f"{mean:.2f} ({min(per_seed):.2f}-{max(per_seed):.2f})"
+
+
 def table(result: dict[str, Any]) -> str:
     """The Markdown table of docs/guide/performance.md."""
     lines = ["| case | envs | steps | seeds | ours steps/s | SB3 steps/s | ratio (wall) | "
@@ -389,8 +436,8 @@ def table(result: dict[str, Any]) -> str:
         vec = f" ({c['sb3_vec_env']})" if c["sb3_vec_env"] != "dummy" else ""
         lines.append(
             f"| {name}{vec} | {c['n_envs']} | {c['steps']:,} | {len(o['per_seed'])} | "
-            f"{o['sps_mean']:,.0f} | {s['sps_mean']:,.0f} | {c['sps_ratio_mean']:.2f} | "
-            f"{'-' if c['cpu_sps_ratio_mean'] is None else format(c['cpu_sps_ratio_mean'], '.2f')} | "
+            f"{o['sps_mean']:,.0f} | {s['sps_mean']:,.0f} | {_ratio(c['sps_ratio_per_seed'])} | "
+            f"{_ratio(c['cpu_sps_ratio_per_seed'])} | "
             f"{o['eval_return_mean']:.1f} ± {o['eval_return_std_over_seeds']:.1f} | "
             f"{s['eval_return_mean']:.1f} ± {s['eval_return_std_over_seeds']:.1f} | "
             f"{o['train_return_mean_100']:.1f} / {s['train_return_mean_100']:.1f} |")

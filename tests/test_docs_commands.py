@@ -67,6 +67,19 @@ BUDGET: list[tuple[str, str]] = [
     (r"^python benchmarks/bench_mm_agents\.py\b", "--scale 0.005 --replay-scale 0.005 --episodes 4"),
     (r"^python benchmarks/bench_device\.py\b", "--cases ppo"),
     (r"^python benchmarks/bench_data\.py\b", "--rows 20000 --repeats 1"),
+    (r"^python cli\.py models deploy\b", "--max-bars 200"),
+    (r"^python cli\.py models\b", ""),
+    (r"^python benchmarks/bench_ab\.py\b", "--seeds 1 --bars 150"),
+    (r"^python benchmarks/bench_sb3\.py\b", "--cases a2c-cartpole --seeds 0 --scale 0.01"),
+    (r"^python cli\.py tune .*--mode pbt", "--steps 512 --population 2 --pbt-interval 256 "
+     "--set n_envs=2 --set n_steps=64 --set batch_size=64 --set eval_episodes=1 "
+     "--set eval_envs=1"),
+    (r"^python cli\.py tune\b", "--trials 2 --steps 512 --seeds 1 --startup-trials 1 "
+     "--set n_envs=2 --set n_steps=64 --set batch_size=64 --set eval_episodes=1 "
+     "--set eval_envs=1"),
+    (r"^python benchmarks/bench_tune\.py\b",
+     "--trials 2 --steps 512 --tune-seeds 1 --eval-seeds 1 --eval-episodes 2 --n-envs 2 "
+     "--startup-trials 1 --worker-steps 256 --pbt-steps 512 --pbt-interval 256"),
     (r"^python benchmarks/bench_walkforward\.py\b",
      "--ppo-steps 512 --sac-steps 256 --max-folds 1 --workers 1"),
     (r"^(python -m )?pytest\b", "--collect-only -q -p no:xdist"),
@@ -207,6 +220,9 @@ def with_budget(cmd: str) -> str:
             body = f"{body} --help > /dev/null"
     if kind == "budget" and "--sb3" in body and not _has("stable_baselines3"):
         body = body.replace(" --sb3", "")  # the bench extra is not part of CI's install
+    if kind == "budget" and body.startswith("python benchmarks/bench_sb3.py") and not _has(
+            "stable_baselines3"):
+        body = f"{body} --help > /dev/null"  # it compares with SB3: its options load
     return prefix + body + comment
 
 
@@ -320,7 +336,7 @@ def test_budget_rewrites():
         rule_for("python somewhere/new.py")
 
 
-ALLOWED_IN_ROOT = {"runs", "data_store", "site", "_serve.log", ".import_linter_cache",
+ALLOWED_IN_ROOT = {"runs", "data_store", "registry", "site", "_serve.log", ".import_linter_cache",
                    ".pytest_cache", ".ruff_cache", ".hypothesis"}
 """What a command may create in the root: run folders, the store, mkdocs' site/, tool caches
 (all git-ignored)."""
