@@ -42,10 +42,12 @@ def _moments(r: np.ndarray) -> tuple[float, float]:
     return float(np.mean(z**3)), float(np.mean(z**4))
 
 
-def sharpe_std_error(r: np.ndarray, sr: float | None = None) -> float:
+def sharpe_std_error(r: np.ndarray, sr: float | None = None, floor: bool = True) -> float:
     """Eq. (3): the standard error of the estimated Sharpe ratio with non-normal returns
     (Mertens 2002; Bailey and Lopez de Prado 2012):
-    sqrt((1 - g3 SR + (g4 - 1)/4 SR^2) / (n - 1))."""
+    sqrt((1 - g3 SR + (g4 - 1)/4 SR^2) / (n - 1)); with ``floor``, never below the normal
+    returns' sqrt((1 + SR^2 / 2) / (n - 1)) (eq. (3'): skewness of the same sign as SR would
+    otherwise shrink it, and a rollback would trust a few fee spikes too much)."""
     r = np.asarray(r, dtype=np.float64)
     n = r.size
     if n < 2:
@@ -53,6 +55,8 @@ def sharpe_std_error(r: np.ndarray, sr: float | None = None) -> float:
     sr = sharpe(r) if sr is None else sr
     g3, g4 = _moments(r)
     var = 1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr * sr
+    if floor:
+        var = max(var, 1.0 + sr * sr / 2.0)
     return math.sqrt(max(var, 1e-12) / (n - 1))
 
 

@@ -45,10 +45,17 @@ def test_statistics_against_their_formulas():
     z = (r - r.mean()) / r.std()
     g3, g4 = np.mean(z**3), np.mean(z**4)
     se = math.sqrt((1 - g3 * sr + (g4 - 1) / 4 * sr**2) / (len(r) - 1))
-    assert sharpe_std_error(r) == pytest.approx(se)
+    assert sharpe_std_error(r, floor=False) == pytest.approx(se)
+    assert sharpe_std_error(r) == pytest.approx(
+        max(se, math.sqrt((1 + sr**2 / 2) / (len(r) - 1))))
+    spiky = np.where(rng.random(500) < 0.05, -0.02, 0.0005)  # fee spikes: skew < 0, SR < 0
+    assert sharpe_std_error(spiky, floor=False) < sharpe_std_error(spiky)
     from scipy.stats import norm
 
+    se = sharpe_std_error(r)
     assert probabilistic_sharpe(r, 0.02) == pytest.approx(norm.cdf((sr - 0.02) / se))
+    assert probabilistic_sharpe(r, 0.02, 0.03) == pytest.approx(
+        norm.cdf((sr - 0.02) / math.hypot(se, 0.03)))
     assert probabilistic_sharpe(r, sr) == pytest.approx(0.5)
     # normal returns: se -> sqrt((1 + SR^2 / 2) / (n - 1)) (Lo 2002)
     big = rng.normal(0.05, 1.0, 20_000)
