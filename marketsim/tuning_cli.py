@@ -61,14 +61,17 @@ def _fail(msg: str) -> None:
 @click.option("--env-arg", "env_args", multiple=True, metavar="KEY=VALUE",
               help="Environment constructor argument (as train --env-arg).")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Candles: score trials on walk-forward folds inside --train-start..--train-end.")
-@click.option("--train-start", default=None, help="Start of the training window (UTC).")
-@click.option("--train-end", default=None, help="End of the training window (UTC, excluded).")
+              help="Candles: score trials on walk-forward folds inside --train-start..--train-end "
+                   "(default: none, the score is over seeds).")
+@click.option("--train-start", default=None,
+              help="With --data: start of the training window (UTC; default: the first bar).")
+@click.option("--train-end", default=None,
+              help="With --data: end of the training window (UTC, excluded); required there.")
 @click.option("--folds", type=int, default=3, help="Validation folds inside the training window.")
 @click.option("--val", default="30d", help="Length of each validation window (e.g. 30d).")
 @click.option("--test-end", default=None,
-              help="After the study: train the best on the whole training window and report "
-                   "its result on --train-end..--test-end (never seen while tuning).")
+              help="With --data, after the study: train the best on the whole training window and "
+                   "report its result on --train-end..--test-end (never seen while tuning).")
 @click.option("--mode", type=click.Choice(["optuna", "pbt"]), default="optuna",
               help="optuna: a study of independent trials; pbt: population-based training.")
 @click.option("--population", type=int, default=4, help="PBT: members.")
