@@ -86,8 +86,8 @@ def main() -> None:
     ap.add_argument("--align", choices=("start", "end"), default="end")
     ap.add_argument("--max-folds", type=int, default=4)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--ppo-steps", type=int, default=150_000)
-    ap.add_argument("--sac-steps", type=int, default=20_000)
+    ap.add_argument("--ppo-steps", type=int, default=100_000)
+    ap.add_argument("--sac-steps", type=int, default=12_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--n-boot", type=int, default=2000)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
@@ -105,8 +105,10 @@ def main() -> None:
                      "cpu_count": os.cpu_count(), "loadavg_1m": os.getloadavg()[0],
                      "settings": {k: v for k, v in sets}, "action_types": RECIPE_ENV,
                      "symbols": {}}
-    for d in a.data:
+    for i, d in enumerate(a.data):
         sym = symbol_of(d)
+        if sym in summary["symbols"]:  # two files of one symbol (two bar sizes, two venues)
+            sym = f"{sym}-{i}"
         t1 = time.perf_counter()
         spec = WalkForwardSpec(
             data=d, out=str(Path(a.wf_out) / sym), algos=("ppo", "sac"), train=a.train,
@@ -114,8 +116,11 @@ def main() -> None:
             max_folds=a.max_folds, workers=a.workers, seeds=tuple(a.seeds), ensemble=True,
             align=a.align, n_boot=a.n_boot,
             algo_env_args=tuple((k, (("action_type", v),)) for k, v in RECIPE_ENV.items()))
-        path = run_walkforward(spec, progress=lambda line: print(line, file=sys.stderr,
-                                                                 flush=True))
+        try:
+            path = run_walkforward(spec, progress=lambda line: print(line, file=sys.stderr,
+                                                                     flush=True))
+        except ValueError as e:  # a file too short for one fold, a bad setting
+            sys.exit(f"--data {d}: {e}")
         rep = json.loads(path.read_text())
         keep = ("total_return", "annual_return", "sharpe", "sharpe_lo", "sharpe_hi", "calmar",
                 "max_drawdown", "profitable_days", "fees", "funding", "slippage", "turnover",
