@@ -140,6 +140,7 @@ def _pbt(overrides, space, folder, population, interval, seed, quantile, exploit
 def _study(overrides, space, folder, study_name, trials, seeds, storage, pruner, startup,
            sampler_seed, metric, command, workers, backend, data, train_start, train_end,
            folds, val, test_end):
+    from rlcore.io import atomic_write_text
     from rlcore.tune.backends import BackendError, run_workers
     from rlcore.tune.report import write_results
     from rlcore.tune.spec import SEED_OBJECTIVE, TuneSpec
@@ -159,7 +160,8 @@ def _study(overrides, space, folder, study_name, trials, seeds, storage, pruner,
                                             overrides["env_kwargs"], test_end))
         except ValueError as e:
             _fail(str(e))
-        saved.write_text(json.dumps(objective_args, indent=2))
+        objective_args["parallel"] = backend  # Ray runs a trial's folds at once
+        atomic_write_text(saved, json.dumps(objective_args, indent=2))
         objective = FOLD_OBJECTIVE
         overrides = {**overrides, "eval_every": 0}
     if pruner == "auto":

@@ -29,7 +29,7 @@ from rlcore.tune.objective import (
 from rlcore.tune.space import parse_space, suggest
 from rlcore.tune.spec import TuneSpec
 
-__all__ = ["FOLD_OBJECTIVE", "prepare_folds", "FoldObjective", "out_of_sample"]
+__all__ = ["FOLD_OBJECTIVE", "prepare_folds", "FoldObjective", "fold_score", "out_of_sample"]
 
 FOLD_OBJECTIVE = "marketsim.evaluation.tune_folds:FoldObjective"
 """The ``TuneSpec.objective`` of a fold study."""
@@ -134,11 +134,16 @@ class FoldObjective:
     def _score(self, trial: optuna.Trial, params: dict[str, Any]) -> float:
         spec, args, last, scores = self.spec, self.spec.objective_args, [-1], []
         seed = spec.seeds[0]
-        for f in args["folds"]:
-            run, algo_cfg = trial_configs(_with_data(spec.overrides, f["train"]), params, seed)
-            held, _ = trial_configs(_with_data(spec.overrides, f["val"]), params, seed)
-            result = train_and_evaluate(run, algo_cfg, lambda r, s: None, eval_run=held)
-            score = metric_value(result, spec.metric)
+        jobs = [(spec.overrides, params, seed, f, spec.metric) for f in args["folds"]]
+        if args.get("parallel") == "ray":  # every fold at once, as Ray tasks
+            import ray
+
+            task = ray.remote(num_cpus=1)(fold_score)
+            pending = [task.remote(*j) for j in jobs]
+            results = (ray.get(p) for p in pending)
+        else:
+            results = (fold_score(*j) for j in jobs)
+        for f, score in zip(args["folds"], results):
             report(trial, score, f["fold"], f"fold {f['fold']}", last)
             scores.append(score)
         full, algo_cfg = trial_configs(_with_data(spec.overrides, args["full_train"]), params,
@@ -146,6 +151,16 @@ class FoldObjective:
         trial.set_user_attr("config", reproducible_config(full, algo_cfg))
         trial.set_user_attr("fold_scores", scores)
         return float(statistics.median(scores))
+
+
+def fold_score(overrides: dict[str, Any], params: dict[str, Any], seed: int,
+               fold: dict[str, Any], metric: str) -> float:
+    """Train on a fold's train file, return the metric of the evaluation on its validation
+    file (a Ray task with ``--backend ray``)."""
+    run, algo_cfg = trial_configs(_with_data(overrides, fold["train"]), params, seed)
+    held, _ = trial_configs(_with_data(overrides, fold["val"]), params, seed)
+    return metric_value(train_and_evaluate(run, algo_cfg, lambda r, s: None, eval_run=held),
+                        metric)
 
 
 def out_of_sample(spec: TuneSpec, params: dict[str, Any]) -> dict[str, Any]:

@@ -92,7 +92,11 @@ def make_pruner(kind: str, startup_trials: int, warmup_steps: int) -> optuna.pru
         return optuna.pruners.MedianPruner(n_startup_trials=startup_trials,
                                            n_warmup_steps=warmup_steps)
     if kind == "wilcoxon":
-        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+        import warnings
+
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.6: said once, here
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
     if kind == "none":
         return optuna.pruners.NopPruner()
     raise ValueError(f"--pruner {kind!r}: expected median, wilcoxon or none")
