@@ -42,9 +42,10 @@ def models() -> None:
 
 @models.command()
 @click.argument("run_dir")
-@click.option("--parent", default=None, help="Model id or run this one was trained from.")
+@click.option("--parent", default=None,
+              help="Model (alias, id or run id) this one was trained from; default none.")
 @click.option("--alias", default=None, help="Also point this alias (champion, challenger, ...) "
-                                            "at the new model.")
+                                            "at the new model; default none.")
 @_registry_opt
 def register(run_dir, parent, alias, root) -> None:
     """Register a run's latest checkpoint with its config, hparams.yaml, data hash, code
@@ -122,10 +123,11 @@ def rollback(alias, root) -> None:
 @click.option("--max-drawdown", type=float, default=0.15, help="Challenger's hard drawdown cap.")
 @click.option("--promote-after", type=int, default=1440, help="Bars before a proposal.")
 @click.option("--auto-promote", is_flag=True, help="Promote a proposed challenger at once.")
-@click.option("--max-bars", type=int, default=None, help="Stop after this many bars.")
+@click.option("--max-bars", type=int, default=None,
+              help="Stop after this many bars (default: the whole file).")
 @click.option("--speed", default="max", help="Replay speed: 600x, or max.")
 @click.option("--metrics-port", type=int, default=None,
-              help="Serve Prometheus metrics on this port (none by default).")
+              help="Serve Prometheus metrics on this port (default: no exporter).")
 @click.option("--metrics-addr", default="127.0.0.1", help="Address the exporter binds.")
 @click.option("--out", "out_dir", default="runs/ab", help="Folder of the journals.")
 @_registry_opt
