@@ -128,6 +128,7 @@ def case_pbt(a: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"env": a.pbt_env, "population": a.population,
                            "steps_per_member": a.pbt_steps, "interval": a.pbt_interval,
                            "seeds": a.pbt_seeds}
+    hist: list[dict[str, Any]] = []
     for label, exploit in (("pbt", True), ("fixed", False)):
         rows = []
         for s in range(a.pbt_seeds):
@@ -135,12 +136,44 @@ def case_pbt(a: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(folder, ignore_errors=True)
             r = run_pbt(overrides, space, folder, a.population, a.pbt_interval, seed=s,
                         exploit=exploit, echo=lambda line: None)
+            hist.append(r)
             rows.append({"best": r["best_score"],
                          "mean": statistics.fmean(r["final"].values())})
+        out[f"{label}_history"] = [r_["history"] for r_ in hist]
+        hist.clear()
         out[label] = {"best_member_mean": statistics.fmean(x["best"] for x in rows),
                       "population_mean": statistics.fmean(x["mean"] for x in rows),
                       "per_seed": rows}
+    if a.plot:
+        plot_pbt(out, a.plot)
     return out
+
+
+def plot_pbt(out: dict[str, Any], path: str) -> None:
+    """Population mean and best member per round, PBT against the fixed population."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for label, color in (("pbt", "C0"), ("fixed", "C1")):
+        for s, history in enumerate(out[f"{label}_history"]):
+            steps = sorted({h["step"] for h in history})
+            mean = [statistics.fmean(h["score"] for h in history if h["step"] == t) for t in steps]
+            best = [max(h["score"] for h in history if h["step"] == t) for t in steps]
+            name = "PBT" if label == "pbt" else "fixed values"
+            ax.plot(steps, mean, color=color, lw=1.8, label=f"{name}: population mean" if s == 0
+                    else None)
+            ax.plot(steps, best, color=color, lw=0.8, ls="--",
+                    label=f"{name}: best member" if s == 0 else None)
+    ax.set_xlabel("environment steps per member")
+    ax.set_ylabel("evaluation return")
+    ax.set_title(f"{out['env']}: {out['population']} members, seeds 0..{out['seeds'] - 1}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -161,6 +194,7 @@ def main(argv: list[str] | None = None) -> Path:
     ap.add_argument("--pbt-interval", type=int, default=5120)
     ap.add_argument("--population", type=int, default=4)
     ap.add_argument("--pbt-seeds", type=int, default=1)
+    ap.add_argument("--plot", default=None, help="PNG of the PBT case's rounds")
     ap.add_argument("--out", default="runs/bench-tune")
     a = ap.parse_args(argv)
     result: dict[str, Any] = {"command": " ".join(["python", "benchmarks/bench_tune.py",
