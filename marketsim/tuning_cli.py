@@ -108,6 +108,9 @@ def tune(algo, env_id, trials, steps, seeds, space_file, workers, backend, stora
                      "env_kwargs": parse_assignments(env_args, "--env-arg"),
                      **parse_assignments(sets, "--set")}
         resolve_configs({**overrides, "progress": False})
+        from rlcore.envs import resolve_env_id
+
+        resolve_env_id(env_id)  # an unknown id fails here, not in every trial
         space = load_space(space_file, algo) if space_file else default_space(algo)
         if mode == "pbt" and not space_file:
             space.pop("n_steps", None)  # a rollout's length stays fixed while members swap

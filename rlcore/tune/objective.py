@@ -22,7 +22,7 @@ from rlcore.tune.space import parse_space, suggest
 from rlcore.tune.spec import TuneSpec
 
 __all__ = ["TrialSink", "train_and_evaluate", "trial_configs", "metric_value", "SeedObjective",
-           "mark_trial", "Diverged"]
+           "mark_trial", "report", "reproducible_config", "Diverged"]
 
 
 class Diverged(FloatingPointError):

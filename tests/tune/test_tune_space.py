@@ -56,6 +56,7 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
         (["--storage", "sqlite:///x.db"], "SQLite is not safe for parallel workers"),
         (["--set", "bogus=1"], "unknown setting(s) bogus"),
         (["--algo", "nope"], "Invalid value for '--algo'"),
+        (["--env", "NoSuchEnv-v0"], "--env 'NoSuchEnv-v0':"),
     ]
     for args, needle in cases:
         res = invoke("tune", "--env", "CartPole-v1", "--steps", "64", "--trials", "1", "--out",
