@@ -151,6 +151,7 @@ class SeedObjective:
 
             def on_eval(result: dict[str, Any], step: int, i: int = i, seed: int = seed,
                         steps: int = run.steps) -> None:
+                """Seed i's evaluation at runner step k, reported at i * steps + k."""
                 report(trial, metric_value(result, spec.metric), i * steps + step,
                        f"seed {seed}, step {step}", last)
 

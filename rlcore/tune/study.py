@@ -103,7 +103,8 @@ def make_pruner(kind: str, startup_trials: int, warmup_steps: int) -> optuna.pru
 
 
 def open_study(spec: TuneSpec, worker: int = 0) -> optuna.Study:
-    """Create the study or load it (a resumed study, a second worker)."""
+    """Create the study or load it (a resumed study, a second worker): TPE (eq. (1)), the
+    pruner of ``spec.pruner``, maximising."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     seed = None if spec.sampler_seed is None else spec.sampler_seed + worker
     sampler = optuna.samplers.TPESampler(n_startup_trials=spec.startup_trials, seed=seed)
