@@ -157,7 +157,7 @@ def deploy(replay_path, symbol, timeframe, share, window, min_bars, threshold, a
         variants = []
         for name, part in (("champion", 1.0 - share), ("challenger", share)):
             model = reg.get(name)
-            decide, cfg, _ = run_policy(model.as_run_dir())
+            decide, cfg, _ = run_policy(model.as_run_dir(out / "models" / name))
             variants.append(paper_variant(name, decide, cfg, part, bar_ms, symbol,
                                           out / f"{name}-{model.id}.jsonl"))
         rate = parse_speed(speed)

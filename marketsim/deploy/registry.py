@@ -119,21 +119,23 @@ class ModelRecord:
         """The checkpoint file."""
         return self.path / "weights.pt"
 
-    def as_run_dir(self) -> Path:
-        """A run folder view of the model (``config.yaml`` and ``checkpoints/``) that
-        ``load_run_policy`` reads: made once beside the model, outside its hashed files."""
-        view = self.path / "run"
-        latest = view / "checkpoints" / "latest"
+    def as_run_dir(self, dest: str | Path) -> Path:
+        """A run folder view of the model at ``dest`` (``config.yaml`` and ``checkpoints/``,
+        hard links where the file system allows, else copies) that ``load_run_policy`` reads;
+        the model's own folder is never changed."""
+        view = Path(dest)
         ckpt = self.manifest.get("checkpoint") or "step_000000000000.pt"
-        if not latest.exists():
-            (view / "checkpoints").mkdir(parents=True, exist_ok=True)
-            for name, src in (("config.yaml", self.path / "config.yaml"),
-                              (f"checkpoints/{ckpt}", self.weights)):
-                dst = view / name
-                if not dst.exists():
-                    with contextlib.suppress(FileExistsError):
-                        os.link(src, dst)
-            atomic_write_text(latest, ckpt + "\n")
+        (view / "checkpoints").mkdir(parents=True, exist_ok=True)
+        for name, src in (("config.yaml", self.path / "config.yaml"),
+                          (f"checkpoints/{ckpt}", self.weights)):
+            dst = view / name
+            if dst.exists():
+                dst.unlink()
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copyfile(src, dst)
+        atomic_write_text(view / "checkpoints" / "latest", ckpt + "\n")
         return view
 
 
