@@ -21,7 +21,7 @@ from tests.tune.tune_helpers import load, run_tune, tune_cmd
 
 def _check_whole(study, trials: int) -> None:
     """``trials`` finished trials, numbered once each; every killed one retried exactly once,
-    with the same parameters."""
+    with the values it had drawn."""
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))
     done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
@@ -31,7 +31,7 @@ def _check_whole(study, trials: int) -> None:
     for f in failed:
         assert "died" in f.user_attrs["reason"] and retries[f.number] == 1
         (retry,) = [t for t in done if t.user_attrs.get("retry_of") == f.number]
-        assert retry.params == f.params
+        assert f.params.items() <= retry.params.items()  # what it had drawn before it died
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
 
 
@@ -42,12 +42,16 @@ def test_resume_after_kill_9_loses_and_duplicates_no_trial(tmp_path):
     for line in p.stderr:  # the progress lines: kill while the third trial runs
         if "2/4 done" in line:
             break
-    time.sleep(0.3)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(
+            t.state == TrialState.RUNNING and "pid" in t.user_attrs for t in load(tmp_path).trials):
+        time.sleep(0.05)
     p.kill()
     p.wait()
     before = load(tmp_path)
     assert sum(t.state == TrialState.COMPLETE for t in before.trials) >= 2
     killed = [t.number for t in before.trials if t.state == TrialState.RUNNING]
+    assert killed, "the study was killed between trials"
     res = run_tune(tmp_path, "--pruner", "none", trials=4, steps=1024)
     assert all(f"trial {n} was left running" in res.stderr for n in killed)
     study = load(tmp_path)
