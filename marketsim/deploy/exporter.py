@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-__all__ = ["METRICS", "LATENCY_BUCKETS", "SPREAD_BUCKETS", "TradingMetrics", "serve"]
+__all__ = ["METRICS", "LATENCY_BUCKETS", "SPREAD_BUCKETS", "TradingMetrics", "observing", "serve"]
 
 LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6,
                    0.75, 1.0, 2.0, 5.0)
@@ -152,6 +152,23 @@ class TradingMetrics:
             g["marketsim_ab_rollbacks_total"].inc()
         elif verdict.action == "propose":
             g["marketsim_ab_promotion_proposals_total"].inc()
+
+
+async def observing(feed: Any, trader: Any, metrics: TradingMetrics,
+                    variant: str = "main") -> Any:
+    """``feed`` passed through unchanged, with ``metrics.observe(variant, trader)`` each time
+    the trader comes back for the next bar (it has finished the last one) and at the end: a
+    plain ``trade`` session is monitored without changing the trader."""
+    metrics.declare(variant, 1.0)
+    try:
+        async for item in feed:
+            yield item
+            metrics.observe(variant, trader)
+    finally:
+        metrics.observe(variant, trader)
+        closer = getattr(feed, "aclose", None)
+        if closer is not None:  # the trader closes the feed it was given: close the real one
+            await closer()
 
 
 def serve(registry: CollectorRegistry, port: int = 9108, addr: str = "127.0.0.1") -> Any:

@@ -73,10 +73,12 @@ def _order_timeout(text: str) -> float | None:
               help="Required with --live: I know this sends real orders with real money.")
 @click.option("--clear-halt", is_flag=True,
               help="Trade again after the kill switch halted this journal.")
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve Prometheus metrics on 127.0.0.1 at this port (default: none).")
 def trade(run_dir, symbol, timeframe, paper, exchange_id, replay_path, speed, max_bars,
           journal_path, order_timeout, order_entry, max_position, max_leverage, max_daily_loss,
           max_drawdown, reduce_only, paper_latency_ms, testnet, demo, confirm_live,
-          clear_halt) -> None:
+          clear_halt, metrics_port) -> None:
     """Trade a trained run: on every closed bar, the policy decides from the observation it
     was trained on, and orders go out in their own tasks. Paper by default.
 
@@ -143,6 +145,14 @@ def trade(run_dir, symbol, timeframe, paper, exchange_id, replay_path, speed, ma
                                    "pass --clear-halt to trade again")
     click.echo(f"{mode} trading {symbol} {timeframe} with {info['algo']} "
                f"(checkpoint step {info['checkpoint_step']}); journal {journal}")
+    server = None
+    if metrics_port is not None:  # docs/guide/deployment.md: the metrics, variant "main"
+        from marketsim.deploy.exporter import TradingMetrics, observing, serve
+
+        metrics = TradingMetrics()
+        server = serve(metrics.registry, metrics_port)
+        feed = observing(feed, trader, metrics)
+        click.echo(f"metrics on http://127.0.0.1:{server.server_port}/metrics")
     try:
         summary = asyncio.run(trader.run(feed, max_bars=max_bars))
     except KeyboardInterrupt:
@@ -158,6 +168,8 @@ def trade(run_dir, symbol, timeframe, paper, exchange_id, replay_path, speed, ma
         raise
     finally:
         trader.journal.close()
+        if server is not None:
+            server.shutdown()
     summary.update(mode=mode, run=info, exchange=exchange_id if not replay_path else None,
                    replay=replay_path)
     out = Path(str(journal) + ".summary.json")

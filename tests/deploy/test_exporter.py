@@ -148,3 +148,36 @@ def test_rlcore_sink_loads_no_marketsim():
     code = ("import sys, rlcore.prometheus_sink; "
             "assert not [m for m in sys.modules if m.startswith('marketsim')]")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_a_plain_trading_session_is_observed_through_its_feed(tmp_path):
+    """``observing`` wraps a trader's feed: the metrics of variant ``main`` follow the book."""
+    import asyncio
+
+    from marketsim.deploy.exporter import observing
+    from marketsim.live.bars import BarWindow
+    from marketsim.live.feeds import ReplayFeed
+    from marketsim.live.journal import Journal
+    from marketsim.live.paper import PaperBroker
+    from marketsim.live.trader import Trader, TraderConfig
+    from tests.live.live_helpers import obs_policy, small_cfg, synthetic_candles
+
+    cfg = small_cfg()
+    window = BarWindow(cfg, 60_000)
+    trader = Trader(obs_policy, cfg, PaperBroker(cfg, 60_000, window=window),
+                    Journal(tmp_path / "j.jsonl", fsync=False),
+                    TraderConfig("ETH/USDT", 60_000, settle=True), window=window)
+    metrics = TradingMetrics()
+    feed = observing(ReplayFeed(synthetic_candles(60), 60_000), trader, metrics)
+    summary = asyncio.run(trader.run(feed))
+    server = serve(metrics.registry, 0)
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics").read()
+    finally:
+        server.shutdown()
+    values = {(s.name, s.labels.get("variant")): s.value
+              for fam in text_string_to_metric_families(text.decode()) for s in fam.samples}
+    assert values[("marketsim_equity", "main")] == pytest.approx(summary["equity_end"])
+    assert values[("marketsim_bars_total", "main")] == 60
+    assert values[("marketsim_orders_placed_total", "main")] == summary["orders"] > 0
+    assert values[("marketsim_decision_latency_seconds_count", "main")] == summary["decisions"]
