@@ -140,7 +140,7 @@ def deploy(replay_path, symbol, timeframe, share, window, min_bars, threshold, a
 
     from marketsim.data import load_candles
     from marketsim.deploy.ab import ABRule
-    from marketsim.deploy.deployment import ABDeployment, paper_variant
+    from marketsim.deploy.deployment import ABDeployment, paper_variant, same_features
     from marketsim.live.feeds import ReplayFeed
     from marketsim.live.journal import Journal
     from marketsim.live.session import bar_ms_of, run_policy
@@ -154,12 +154,15 @@ def deploy(replay_path, symbol, timeframe, share, window, min_bars, threshold, a
         reg = _reg(root)
         bar_ms = bar_ms_of(timeframe)
         out = Path(out_dir)
-        variants = []
+        variants, cfgs = [], []
         for name, part in (("champion", 1.0 - share), ("challenger", share)):
             model = reg.get(name)
             decide, cfg, _ = run_policy(model.as_run_dir(out / "models" / name))
+            shared = variants[0].trader.window if variants and same_features(cfgs[0], cfg) \
+                else None
             variants.append(paper_variant(name, decide, cfg, part, bar_ms, symbol,
-                                          out / f"{name}-{model.id}.jsonl"))
+                                          out / f"{name}-{model.id}.jsonl", window=shared))
+            cfgs.append(cfg)
         rate = parse_speed(speed)
         feed = ReplayFeed(load_candles(replay_path), bar_ms,
                           speed=None if rate == float("inf") else rate)

@@ -31,7 +31,7 @@ from marketsim.live.paper import PaperBroker
 from marketsim.live.risk import RiskLimits
 from marketsim.live.trader import Trader, TraderConfig
 
-__all__ = ["Variant", "ABDeployment", "paper_variant"]
+__all__ = ["Variant", "ABDeployment", "paper_variant", "same_features"]
 
 Decide = Callable[[np.ndarray], Any]
 
@@ -49,13 +49,25 @@ class Variant:
     """The bar count at which this variant stopped trading (None: still trading)."""
 
 
+def same_features(a: FuturesConfig, b: FuturesConfig) -> bool:
+    """Whether two runs' configurations give the same bar features (all fields equal but the
+    initial equity), so that their books can share one :class:`BarWindow`."""
+    try:
+        return bool(dataclasses.replace(a, initial_equity=1.0)
+                    == dataclasses.replace(b, initial_equity=1.0))
+    except (ValueError, TypeError):  # a funding series: no cheap comparison, do not share
+        return False
+
+
 def paper_variant(name: str, decide: Decide, cfg: FuturesConfig, share: float, bar_ms: int,
                   symbol: str, journal_path: str | Path, limits: RiskLimits | None = None,
-                  **trader_options: Any) -> Variant:
+                  window: BarWindow | None = None, **trader_options: Any) -> Variant:
     """A paper book with ``share`` of the run's initial equity (the observation's account
-    features are relative to it, so the policy sees the same numbers at any size)."""
+    features are relative to it, so the policy sees the same numbers at any size). ``window``:
+    another book's window to share (one feature computation per bar for both; only for runs
+    with :func:`same_features`)."""
     cfg = dataclasses.replace(cfg, initial_equity=cfg.initial_equity * share)
-    window = BarWindow(cfg, bar_ms)
+    window = window if window is not None else BarWindow(cfg, bar_ms)
     broker = PaperBroker(cfg, bar_ms, window=window)
     options = {"settle": True, "client_prefix": f"ab-{name}"[:16], **trader_options}
     config = TraderConfig(symbol=symbol, bar_ms=bar_ms, **options)

@@ -76,6 +76,6 @@ def ab_replay(candles: pd.DataFrame, champion: Any, challenger: Any, folder: str
     b = paper_variant("champion", champion, cfg, 1.0 - rule.share, bar_ms, symbol,
                       folder / "champion.jsonl")
     c = paper_variant("challenger", challenger, cfg, rule.share, bar_ms, symbol,
-                      folder / "challenger.jsonl")
+                      folder / "challenger.jsonl", window=b.trader.window)
     dep = ABDeployment(b, c, rule, Journal(folder / "ab.jsonl", fsync=False), registry, metrics)
     return asyncio.run(dep.run(ReplayFeed(candles, bar_ms, speed=speed)))

@@ -150,3 +150,30 @@ def test_equal_challenger_is_not_rolled_back_across_20_seeds(eth, tmp_path):
     print(f"false rollbacks: {len(false)} of 20 {false}")
     assert not false
 # --8<-- [end:false-rollbacks]
+
+
+def test_books_sharing_one_bar_window_trade_as_with_their_own(eth, tmp_path):
+    """Two books of runs with the same features share one window (one feature computation per
+    bar): every number is the same as with a window each."""
+    import asyncio
+    import dataclasses
+
+    from marketsim.deploy.deployment import ABDeployment, paper_variant
+    from marketsim.deploy.experiment import experiment_config
+    from marketsim.live.feeds import ReplayFeed
+    from marketsim.live.journal import Journal
+
+    candles = eth.iloc[2000:2150]
+    shared = ab_replay(candles, momentum_policy(seed=0), churn_policy(0.3), tmp_path / "a")
+    cfg = dataclasses.replace(experiment_config(), episode_length=None)
+    b = paper_variant("champion", momentum_policy(seed=0), cfg, 0.9, 60_000, "ETH/USDT",
+                      tmp_path / "b.jsonl")
+    c = paper_variant("challenger", churn_policy(0.3), cfg, 0.1, 60_000, "ETH/USDT",
+                      tmp_path / "c.jsonl")
+    assert b.trader.window is not c.trader.window
+    own = asyncio.run(ABDeployment(b, c, ABRule(), Journal(tmp_path / "ab.jsonl", fsync=False))
+                      .run(ReplayFeed(candles, 60_000)))
+    assert shared["decision"] == own["decision"]
+    for v in ("champion", "challenger"):
+        for key in ("equity_end", "orders", "fills", "decisions", "position_end"):
+            assert shared["variants"][v][key] == own["variants"][v][key], (v, key)
