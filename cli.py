@@ -30,7 +30,8 @@ class LazyGroup(click.Group):
             "backtest": "marketsim.evaluation.cli:backtest",
             "walkforward": "marketsim.evaluation.cli:walkforward",
             "compare": "marketsim.evaluation.cli:compare", "online": "marketsim.online:online",
-            "trade": "marketsim.live.cli:trade"}
+            "trade": "marketsim.live.cli:trade", "tune": "marketsim.tuning_cli:tune",
+            "models": "marketsim.deploy.cli:models"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Eager and lazy command names, sorted."""
