@@ -16,6 +16,7 @@ def main(root: str, runs: str) -> None:
     reg = Registry(root)
     reg.clean()
     dirs = sorted(p for p in Path(runs).iterdir() if (p / "config.yaml").is_file())
+    print("ready", flush=True)
     i = 0
     while True:
         rec = reg.register(dirs[i % len(dirs)])
