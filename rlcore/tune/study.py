@@ -180,7 +180,7 @@ def reap_dead(study: optuna.Study, grace_s: float = 60.0) -> list[int]:
         st = study._storage
         st.set_trial_user_attr(t._trial_id, "reason", f"worker {host}:{pid} died; retried")
         st.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        if t.number not in retried and t.params:
+        if t.number not in retried:  # with the values it had drawn (maybe none yet)
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
         out.append(t.number)
     return out
