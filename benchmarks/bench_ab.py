@@ -7,7 +7,7 @@ the last line.
 
 Each seed draws a window of ``--bars`` bars of the shared ETHUSDT 1m file (2023-03-16 to
 2023-05-01) and paper-trades it with the default rule (10% to the challenger, window 240,
-minimum 60, threshold 20%, alpha 0.01, drawdown cap 15%):
+minimum 60, threshold 20%, alpha 0.001, drawdown cap 15%):
 
 * **equal**: champion and challenger are the same momentum policy, each with its own seeded
   noise (``marketsim.deploy.experiment.momentum_policy``): every rollback is a false one;
