@@ -121,9 +121,11 @@ class ABDeployment:
             v.task = asyncio.ensure_future(v.trader.run(v.feed))
         try:
             async for bar, live in feed:
-                active = [v for v in self.variants if v.stopped_at is None and not v.task.done()]
-                if not active:
+                if self.champion.task.done():  # its kill switch or an error: nothing to judge by
+                    self.journal.write("ab_champion_stopped", bars=self.bars,
+                                       halted=self.champion.trader.halted)
                     break
+                active = [v for v in self.variants if v.stopped_at is None and not v.task.done()]
                 for v in active:
                     v.feed.put(bar, live)
                 for v in active:

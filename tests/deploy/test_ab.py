@@ -177,3 +177,26 @@ def test_books_sharing_one_bar_window_trade_as_with_their_own(eth, tmp_path):
     for v in ("champion", "challenger"):
         for key in ("equity_end", "orders", "fills", "decisions", "position_end"):
             assert shared["variants"][v][key] == own["variants"][v][key], (v, key)
+
+
+def test_a_champion_stopped_by_its_kill_switch_ends_the_comparison(eth, tmp_path):
+    import asyncio
+    import dataclasses
+
+    from marketsim.deploy.deployment import ABDeployment, paper_variant
+    from marketsim.deploy.experiment import experiment_config
+    from marketsim.live.feeds import ReplayFeed
+    from marketsim.live.journal import Journal
+    from marketsim.live.risk import RiskLimits
+
+    cfg = dataclasses.replace(experiment_config(), episode_length=None)
+    b = paper_variant("champion", churn_policy(1.0), cfg, 0.9, 60_000, "ETH/USDT",
+                      tmp_path / "b.jsonl", limits=RiskLimits(max_drawdown=0.01))
+    c = paper_variant("challenger", momentum_policy(seed=1), cfg, 0.1, 60_000, "ETH/USDT",
+                      tmp_path / "c.jsonl", window=b.trader.window)
+    s = asyncio.run(ABDeployment(b, c, ABRule(), Journal(tmp_path / "ab.jsonl", fsync=False))
+                    .run(ReplayFeed(eth.iloc[:300], 60_000)))
+    assert s["variants"]["champion"]["halted"].startswith("drawdown")
+    assert s["bars"] < 100 and s["decision"] is None
+    kinds = [json.loads(x)["kind"] for x in (tmp_path / "ab.jsonl").read_text().splitlines()]
+    assert "ab_champion_stopped" in kinds
