@@ -29,7 +29,8 @@ from rlcore.io import append_jsonl, atomic_write_json, atomic_write_text
 from rlcore.tune.objective import metric_value
 from rlcore.tune.space import Param, parse_space
 
-__all__ = ["PBTError", "Member", "sample_params", "build_member", "exploit_and_explore", "run_pbt"]
+__all__ = ["PBTError", "Member", "sample_params", "build_member", "exploit_and_explore",
+           "rollout_interval", "run_pbt"]
 
 
 class PBTError(ValueError):
@@ -123,6 +124,19 @@ def exploit_and_explore(loser: Member, winner: Member, space: dict[str, Param],
 # --8<-- [end:exploit-explore]
 
 
+def rollout_interval(interval: int, algo: str, algo_cfg: Any, n_envs: int,
+                     space: dict[str, Param]) -> int:
+    """``interval`` rounded to whole rollouts (``n_steps * n_envs``) for an on-policy agent
+    whose rollout length is not searched, so no member copies weights mid-rollout."""
+    from rlcore.config import agent_class
+
+    n_steps = getattr(algo_cfg, "n_steps", None)
+    if not agent_class(algo).on_policy or n_steps is None or "n_steps" in space:
+        return interval
+    rollout = int(n_steps) * n_envs
+    return max(rollout, round(interval / rollout) * rollout)
+
+
 def run_pbt(overrides: dict[str, Any], space_dict: dict[str, Any], folder: str | Path,
             population: int = 4, interval: int = 10_000, seed: int = 0, quantile: float = 0.25,
             exploit: bool = True, metric: str = "eval_return_mean",
@@ -145,6 +159,7 @@ def run_pbt(overrides: dict[str, Any], space_dict: dict[str, Any], folder: str |
     out = Path(folder)
     if out.exists() and any(out.iterdir()):
         raise PBTError(f"{out}: exists and is not empty; choose another --study or --out")
+    interval = rollout_interval(interval, algo, algo0, run0.n_envs, space)
     torch.set_num_threads(max(1, run0.torch_threads))
     rng = np.random.default_rng(seed)
     members = [build_member(overrides, sample_params(space, rng), seed + i, out / f"member-{i}")
