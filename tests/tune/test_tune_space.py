@@ -54,6 +54,8 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
         (["--space", str(bad)], f"{bad}: gamma: expected low < high"),
         (["--storage", "redis://x"], "--storage 'redis://x': expected a database URL"),
         (["--storage", "sqlite:///x.db"], "SQLite is not safe for parallel workers"),
+        (["--storage", "postgresql://u:secret@127.0.0.1:1/db"],
+         "--storage postgresql://u:***@127.0.0.1:1/db: cannot open"),
         (["--set", "bogus=1"], "unknown setting(s) bogus"),
         (["--algo", "nope"], "Invalid value for '--algo'"),
         (["--env", "NoSuchEnv-v0"], "--env 'NoSuchEnv-v0':"),
