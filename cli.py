@@ -164,10 +164,13 @@ def _train_epilog() -> str:
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
               help="Continue the run in this folder from its last checkpoint.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve Prometheus metrics of the run on 127.0.0.1 at this port (default: "
+                   "none; docs/guide/deployment.md).")
 @click.option("--list-hparams", is_flag=True, expose_value=False, callback=_show_hparams,
               help="List the algorithm's mutable hyperparameters (bounds, defaults) and exit.")
 def train(algo, env_id, steps, seed, n_envs, vec, net, frame_stack, sets, env_args, config_file,
-          run_id, runs_dir, device, resume_dir, no_progress) -> None:
+          run_id, runs_dir, device, resume_dir, no_progress, metrics_port) -> None:
     """Train an agent; prints the path of the run's summary.json last."""
     from rlcore.config import configs_from_dict, resolve_configs
     from rlcore.io import read_yaml
@@ -208,7 +211,20 @@ def train(algo, env_id, steps, seed, n_envs, vec, net, frame_stack, sets, env_ar
             if no_progress:
                 overrides["progress"] = False
             run_cfg, algo_cfg = resolve_configs(overrides)
-        summary, path = run_train(run_cfg, algo_cfg, resume_dir, resume=bool(resume_dir))
+        sink = server = None
+        if metrics_port is not None:
+            from rlcore.prometheus_sink import PrometheusSink
+
+            sink = PrometheusSink(Path(resume_dir).name if resume_dir else run_cfg.run_id or
+                                  "train")
+            server = sink.serve(metrics_port)
+            click.echo(f"metrics on http://127.0.0.1:{server.server_port}/metrics")
+        try:
+            summary, path = run_train(run_cfg, algo_cfg, resume_dir, resume=bool(resume_dir),
+                                      sink=sink)
+        finally:
+            if server is not None:
+                server.shutdown()
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
         _fail(str(e))
     except (FloatingPointError, RuntimeError, OSError) as e:  # the run failed mid-way

@@ -38,7 +38,8 @@ class TrainingRun:
         runner: the :class:`Runner` (its ``agent``, ``envs``, ``step``, ``poll_control`` ...).
     """
 
-    def __init__(self, run: RunConfig, algo_cfg: Any, run_dir: RunDir, resume: bool = False):
+    def __init__(self, run: RunConfig, algo_cfg: Any, run_dir: RunDir, resume: bool = False,
+                 sink: Any = None):
         run = dataclasses.replace(run, env_kwargs=resolved_env_kwargs(run))
         self.run, self.algo_cfg, self.rd = run, algo_cfg, run_dir
         torch.set_num_threads(max(1, run.torch_threads))
@@ -57,8 +58,14 @@ class TrainingRun:
             agent = build_agent(run, algo_cfg, envs, device)
             control = ControlFile(run_dir.control, run_dir.path.name,
                                   settle_s=run.control_settle_s)
-            sink = RunFolderSink(run_dir.tb, run_dir.changes, run_dir.rejections,
-                                 purge_step=int(state["step"]) if state else None)
+            folder = RunFolderSink(run_dir.tb, run_dir.changes, run_dir.rejections,
+                                   purge_step=int(state["step"]) if state else None)
+            if sink is not None:  # another sink beside the folder's (Prometheus, say)
+                from rlcore.prometheus_sink import TeeSink
+
+                sink = TeeSink(folder, sink)
+            else:
+                sink = folder
         except BaseException:
             envs.close()
             raise
@@ -162,20 +169,21 @@ MAX_ROLLBACKS = 3
 
 
 def train(run: RunConfig, algo_cfg: Any, run_dir: str | Path | None = None,
-          resume: bool = False) -> tuple[dict[str, Any], Path]:
+          resume: bool = False, sink: Any = None) -> tuple[dict[str, Any], Path]:
     """Train in ``run_dir`` (a new folder under ``run.runs_dir`` by default); returns
-    (summary, path of summary.json)."""
+    (summary, path of summary.json). ``sink``: a :class:`~rlcore.sinks.LogSink` that gets
+    every record beside the run folder's (e.g. :class:`~rlcore.prometheus_sink.PrometheusSink`)."""
     if resume:
         rd = RunDir(run_dir)
         if not rd.config.is_file():
             raise FileNotFoundError(f"{rd.path}: not a run folder (no config.yaml)")
-        tr = TrainingRun(run, algo_cfg, rd, resume=True)
+        tr = TrainingRun(run, algo_cfg, rd, resume=True, sink=sink)
     else:
         parent = Path(run_dir).parent if run_dir is not None else Path(run.runs_dir)
         parent_existed = parent.exists()
         rd = claim_run_dir(run, run_dir)
         try:
-            tr = TrainingRun(run, algo_cfg, rd)
+            tr = TrainingRun(run, algo_cfg, rd, sink=sink)
         except BaseException:  # a failed start leaves no folder behind
             shutil.rmtree(rd.path, ignore_errors=True)
             if not parent_existed:

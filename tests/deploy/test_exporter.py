@@ -181,3 +181,25 @@ def test_a_plain_trading_session_is_observed_through_its_feed(tmp_path):
     assert values[("marketsim_bars_total", "main")] == 60
     assert values[("marketsim_orders_placed_total", "main")] == summary["orders"] > 0
     assert values[("marketsim_decision_latency_seconds_count", "main")] == summary["decisions"]
+
+
+def test_train_hands_every_record_to_an_extra_sink_too(tmp_path):
+    """``rlcore.training.train(..., sink=)``: what ``train --metrics-port`` uses; the run folder
+    keeps its own records."""
+    from rlcore.config import resolve_configs
+    from rlcore.training import train
+
+    run, algo = resolve_configs({"algo": "ppo", "env": "CartPole-v1", "n_envs": 2, "steps": 128,
+                                 "progress": False, "log_every": 32, "n_steps": 16,
+                                 "batch_size": 32, "n_epochs": 1, "eval_episodes": 1,
+                                 "eval_envs": 1})
+    sink = PrometheusSink("cart")
+    summary, _ = train(run, algo, tmp_path / "run", sink=sink)
+    assert summary["status"] == "completed" and any((tmp_path / "run" / "tb").iterdir())
+    server = sink.serve(0)
+    try:
+        samples = scrape(server.server_port)
+    finally:
+        server.shutdown()
+    assert samples["rlcore_train_step"] == [{"run": "cart"}]
+    assert {lab["name"] for lab in samples["rlcore_train_hparam"]} >= {"gamma", "clip_range"}
