@@ -422,11 +422,16 @@ def _fold_table(rows: list[dict[str, Any]], names: list[str]) -> str:
     head = "".join(f"<th>{n}</th>" for n in names)
     body = "".join(
         f"<tr><td>{r['fold']}</td><td>{r['test_start'][:10]}</td>"
-        + "".join(f"<td>{100 * r['metrics'][n]['total_return']:.2f}%"
-                  f"{' (ruined)' if r['metrics'][n].get('ruined') else ''}</td>" for n in names)
+        + "".join(f"<td>{100 * r['metrics'][n]['total_return']:.2f}%{_ruined_note(r['metrics'][n])}"
+                  "</td>" for n in names)
         + "</tr>" for r in rows)
     return (f"<table id='folds'><thead><tr><th>fold</th><th>test start</th>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table>")
+
+
+def _ruined_note(m: dict[str, Any]) -> str:
+    """`` (ruined at <UTC time>)`` for a ruined fold, else ''."""
+    return f" (ruined at {str(m['ruined_at'])[:16]} UTC)" if m.get("ruined") else ""
 
 
 def _plot_folds(rows: list[dict[str, Any]], path: Path, names: list[str]) -> Path:

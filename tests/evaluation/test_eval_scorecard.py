@@ -139,4 +139,4 @@ def test_walkforward_reports_ruined_folds_per_strategy(tmp_path):
         assert o["ruined_folds"] == n and o["ruined"] == (n > 0)
         assert math.isfinite(o["sharpe"])
     html = (tmp_path / "wf" / "walkforward.html").read_text()
-    assert "(ruined)" in html and "ruined_folds" in html
+    assert "(ruined at " in html and "ruined_folds" in html
