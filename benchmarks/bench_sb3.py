@@ -409,7 +409,14 @@ def merge(paths: list[str]) -> dict[str, Any]:
             sb3.extend(c["sb3"]["per_seed"])
     for name, (case, ours, sb3) in seeds.items():
         out["cases"][name] = summarise(case, ours, sb3)
+    out["cases"] = {k: out["cases"][k] for k in CASES if k in out["cases"]}  # the cases' order
     return out
+
+
+def _num(x: float) -> str:
+    """A return: one decimal from 10 up, three significant digits below (the markets' small
+    returns)."""
+    return f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
 
 
 def _ratio(per_seed: list[float]) -> str:
@@ -438,9 +445,9 @@ def table(result: dict[str, Any]) -> str:
             f"| {name}{vec} | {c['n_envs']} | {c['steps']:,} | {len(o['per_seed'])} | "
             f"{o['sps_mean']:,.0f} | {s['sps_mean']:,.0f} | {_ratio(c['sps_ratio_per_seed'])} | "
             f"{_ratio(c['cpu_sps_ratio_per_seed'])} | "
-            f"{o['eval_return_mean']:.1f} ± {o['eval_return_std_over_seeds']:.1f} | "
-            f"{s['eval_return_mean']:.1f} ± {s['eval_return_std_over_seeds']:.1f} | "
-            f"{o['train_return_mean_100']:.1f} / {s['train_return_mean_100']:.1f} |")
+            f"{_num(o['eval_return_mean'])} ± {_num(o['eval_return_std_over_seeds'])} | "
+            f"{_num(s['eval_return_mean'])} ± {_num(s['eval_return_std_over_seeds'])} | "
+            f"{_num(o['train_return_mean_100'])} / {_num(s['train_return_mean_100'])} |")
     return "\n".join(lines)
 
 
