@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from typing import Any
 
 from rlcore.tune.spec import TuneSpec
@@ -40,7 +42,8 @@ def _local(spec: TuneSpec, workers: int) -> None:
         work(spec, 0)
         return
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=work, args=(spec, w), name=f"tune-w{w}") for w in range(workers)]
+    procs = [ctx.Process(target=_spawned_work, args=(spec, w, os.getpid()), name=f"tune-w{w}")
+             for w in range(workers)]
     for p in procs:
         p.start()
     for p in procs:
@@ -49,6 +52,18 @@ def _local(spec: TuneSpec, workers: int) -> None:
     if bad:
         raise BackendError(f"{'; '.join(bad)} (the study is saved: run the command again to "
                            "resume)")
+
+
+def _spawned_work(spec: TuneSpec, worker: int, parent: int) -> int:
+    """A spawned worker that ends when the command that started it dies (``kill -9`` of the
+    parent would otherwise leave it running; its unfinished trial is retried on resume)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+    return work(spec, worker)
 
 
 def _ray_work(spec: TuneSpec, worker: int) -> int:

@@ -67,6 +67,33 @@ def test_two_worker_processes_share_one_journal(tmp_path):
     assert os.getpid() not in {t.user_attrs["pid"] for t in study.trials}
 
 
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+def test_killing_the_command_ends_its_workers(tmp_path):
+    cmd = tune_cmd(tmp_path, "--workers", "2", "--pruner", "none", trials=40, steps=4096)
+    p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, pids = time.monotonic() + 120, set()
+    while time.monotonic() < deadline and len(pids) < 2 and p.poll() is None:
+        time.sleep(0.2)
+        try:
+            pids = {t.user_attrs["pid"] for t in load(tmp_path).trials if "pid" in t.user_attrs}
+        except Exception:  # the journal is being created
+            continue
+    assert len(pids) == 2, "the workers did not start trials"
+    p.kill()
+    p.wait()
+    deadline = time.monotonic() + 30  # far less than the 38 trials left would take
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.2)
+    assert not [pid for pid in pids if _alive(pid)], "workers outlived the killed command"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
