@@ -10,13 +10,19 @@ recomputes the advantages not yet trained on). Both steps are lines of the membe
 ``changes.jsonl``: ``{field: weights, old: member-i, new: member-j, source: pbt:exploit}`` and
 ``{field, old, new, source: pbt:explore}``. With ``exploit=False`` the same population trains
 with its initial values fixed: the baseline at equal compute.
+
+After every round each member is checkpointed and the round is recorded in ``pbt_state.json``
+(written last, atomically): the same command run again after a kill resumes from the last
+recorded round, losing at most one interval of training.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,8 +35,11 @@ from rlcore.io import append_jsonl, atomic_write_json, atomic_write_text
 from rlcore.tune.objective import metric_value
 from rlcore.tune.space import Param, parse_space
 
-__all__ = ["PBTError", "Member", "sample_params", "build_member", "exploit_and_explore",
-           "rollout_interval", "run_pbt"]
+__all__ = ["PBTError", "Member", "sample_params", "build_member", "resume_member",
+           "exploit_and_explore", "rollout_interval", "run_pbt"]
+
+STATE = "pbt_state.json"
+"""The last finished round of a PBT run: its step, history, generator and members' steps."""
 
 
 class PBTError(ValueError):
@@ -76,9 +85,11 @@ def _check_mutable(space: dict[str, Param], algo: str, algo_cfg: Any) -> None:
                        f"{', '.join(sorted(mutable))}")
 
 
-def build_member(overrides: dict[str, Any], params: dict[str, Any], seed: int, folder: Path) -> Member:
+def build_member(overrides: dict[str, Any], params: dict[str, Any], seed: int, folder: Path,
+                 resume_step: int | None = None) -> Member:
     """A member in ``folder`` (named ``member-<i>``): a run folder with its config, a runner with
-    a :class:`RunFolderSink` (its ``changes.jsonl``) and the run's evaluator."""
+    a :class:`RunFolderSink` (its ``changes.jsonl``) and the run's evaluator. With
+    ``resume_step`` the existing folder is reopened at its checkpoint of that step instead."""
     from rlcore.config import config_to_dict, resolve_configs, resolved_env_kwargs
     from rlcore.runner import Runner, build_agent, build_envs, make_evaluator, seed_everything
     from rlcore.runs import RunDir
@@ -87,15 +98,41 @@ def build_member(overrides: dict[str, Any], params: dict[str, Any], seed: int, f
     run, algo_cfg = resolve_configs({**overrides, **params, "seed": seed, "progress": False,
                                      "eval_every": 0})
     run = dataclasses.replace(run, env_kwargs=resolved_env_kwargs(run))
-    rd = RunDir(folder).create()
-    atomic_write_text(rd.config, _yaml(config_to_dict(run, algo_cfg)))
+    rd = RunDir(folder)
+    if resume_step is None:
+        rd.create()
+        atomic_write_text(rd.config, _yaml(config_to_dict(run, algo_cfg)))
     seed_everything(seed)
     envs = build_envs(run, algo_cfg)
     agent = build_agent(run, algo_cfg, envs)
-    sink = RunFolderSink(rd.tb, rd.changes, rd.rejections, echo=False)
+    sink = RunFolderSink(rd.tb, rd.changes, rd.rejections, echo=False,
+                         purge_step=resume_step)
+    # two kept: a kill between two members' checkpoints leaves each the one of the recorded round
     runner = Runner(agent, envs, sink, run, evaluator=make_evaluator(run, algo_cfg),
-                    checkpointer=lambda st, step: rd.save_checkpoint(st, step, 1))
-    return Member(int(folder.name.split("-")[1]), folder, runner)
+                    checkpointer=lambda st, step: rd.save_checkpoint(st, step, 2))
+    member = Member(int(folder.name.split("-")[1]), folder, runner)
+    if resume_step is not None:
+        resume_member(member, rd, resume_step)
+    return member
+
+
+def resume_member(member: Member, rd: Any, step: int) -> None:
+    """Load ``member``'s checkpoint of ``step`` (the recorded round) and roll back what its
+    process did after it: newer checkpoints, ``changes.jsonl`` lines, half-written files."""
+    import torch
+
+    from rlcore.runs import truncate_jsonl
+
+    path = rd.checkpoints / f"step_{step:012d}.pt"
+    if not path.is_file():
+        raise PBTError(f"{member.folder}: no checkpoint of step {step} (the round recorded in "
+                       f"{STATE}); the run cannot be resumed")
+    member.runner.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
+    for p in rd.checkpoint_files():
+        if int(p.stem.split("_")[1]) > step:
+            p.unlink(missing_ok=True)
+    truncate_jsonl(rd.changes, step)
+    rd.remove_temp_files()
 
 
 def _yaml(d: dict[str, Any]) -> str:
@@ -157,17 +194,30 @@ def run_pbt(overrides: dict[str, Any], space_dict: dict[str, Any], folder: str |
     if not 0 < quantile <= 0.5:
         raise PBTError(f"--pbt-quantile {quantile}: expected 0 < q <= 0.5")
     out = Path(folder)
-    if out.exists() and any(out.iterdir()):
-        raise PBTError(f"{out}: exists and is not empty; choose another --study or --out")
     interval = rollout_interval(interval, algo, algo0, run0.n_envs, space)
+    settings = json.loads(json.dumps(
+        {"overrides": overrides, "space": space_dict, "population": population,
+         "interval": interval, "seed": seed, "quantile": quantile, "exploit": exploit,
+         "metric": metric}, default=str))
+    saved = _saved_round(out, settings)
     torch.set_num_threads(max(1, run0.torch_threads))
     rng = np.random.default_rng(seed)
-    members = [build_member(overrides, sample_params(space, rng), seed + i, out / f"member-{i}")
-               for i in range(population)]
-    history: list[dict[str, Any]] = []
+    if saved is None:
+        members = [build_member(overrides, sample_params(space, rng), seed + i,
+                                out / f"member-{i}") for i in range(population)]
+        history: list[dict[str, Any]] = []
+        t = 0
+    else:
+        rng.bit_generator.state = saved["rng"]
+        members = [build_member(overrides, {}, seed + i, out / f"member-{i}",
+                                resume_step=int(saved["member_steps"][i]))
+                   for i in range(population)]
+        for m in members:
+            m.score = float(saved["scores"][m.name])
+        history, t = list(saved["history"]), int(saved["t"])
+        say(f"[pbt] {out}: resumed after step {t} (the last recorded round)")
     n_q = max(1, int(round(quantile * population)))
     try:
-        t = 0
         while t < run0.steps:
             t = min(t + interval, run0.steps)
             for m in members:
@@ -183,8 +233,7 @@ def run_pbt(overrides: dict[str, Any], space_dict: dict[str, Any], folder: str |
                     winner = ranked[-n_q:][int(rng.integers(n_q))]
                     exploit_and_explore(loser, winner, space, rng)
                     say(f"[pbt] step {t}: {loser.name} <- {winner.name}")
-        for m in members:
-            m.runner.checkpoint()
+            _save_round(out, settings, t, members, history, rng)
     finally:
         for m in members:
             m.runner.sink.close()
@@ -196,3 +245,40 @@ def run_pbt(overrides: dict[str, Any], space_dict: dict[str, Any], folder: str |
               "best_score": best.score, "history": history}
     atomic_write_json(out / "pbt.json", result)
     return result
+
+
+def _saved_round(out: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The recorded round to resume from (None: start afresh), after checking that ``out`` is
+    this run's folder: same settings, not finished. A folder killed before its first round
+    holds only members' folders, which are cleared (less than one interval is lost)."""
+    if (out / "pbt.json").exists():
+        raise PBTError(f"{out}: this PBT run is finished (pbt.json); choose another --study")
+    path = out / STATE
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise PBTError(f"{path}: unreadable ({e}); move the folder away to start again") \
+                from None
+        if saved.get("settings") != settings:
+            diff = sorted(k for k in settings if saved.get("settings", {}).get(k) != settings[k])
+            raise PBTError(f"{out}: a PBT run with other settings ({', '.join(diff)}) is there; "
+                           "run the same command to resume it or choose another --study")
+        return saved
+    if out.exists() and any(out.iterdir()):
+        if not all(p.is_dir() and p.name.startswith("member-") for p in out.iterdir()):
+            raise PBTError(f"{out}: exists and is not empty; choose another --study or --out")
+        for p in out.iterdir():
+            shutil.rmtree(p)
+    return None
+
+
+def _save_round(out: Path, settings: dict[str, Any], t: int, members: list[Member],
+                history: list[dict[str, Any]], rng: np.random.Generator) -> None:
+    """Checkpoint every member, then record the round (the record is what a resume trusts)."""
+    for m in members:
+        m.runner.checkpoint()
+    atomic_write_json(out / STATE, {
+        "settings": settings, "t": t, "history": history, "rng": rng.bit_generator.state,
+        "member_steps": [m.runner.step for m in members],
+        "scores": {m.name: m.score for m in members}})

@@ -70,3 +70,42 @@ def test_pbt_refuses_settings_that_cannot_change_mid_run(tmp_path):
     with pytest.raises(PBTError, match="net cannot change while a run goes on"):
         run_pbt(BASE, {"net": {"type": "categorical", "choices": ["mlp", "resmlp"]}},
                 tmp_path / "p")
+
+
+def test_pbt_resumes_after_kill_9_without_repeating_or_losing_a_round(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "pbt"
+    base = {**BASE, "steps": 2048}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = (f"import sys; sys.path.insert(0, {root!r})\n"
+            "from rlcore.tune.pbt import run_pbt\n"
+            f"run_pbt({base!r}, {SPACE!r}, {str(folder)!r}, population=2, interval=256, seed=0, "
+            "echo=lambda s: None)\n")
+    p = subprocess.Popen([sys.executable, "-c", code])
+    state = folder / "pbt_state.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and p.poll() is None:
+        if state.exists() and json.loads(state.read_text())["t"] >= 512:
+            break
+        time.sleep(0.05)
+    assert p.poll() is None, "the run ended before it could be killed"
+    p.kill()
+    p.wait()
+    killed_at = json.loads(state.read_text())["t"]
+    assert 512 <= killed_at < 2048
+    res = run_pbt(base, SPACE, folder, population=2, interval=256, seed=0, echo=lambda s: None)
+    rounds = 2048 // 256
+    steps = [(h["member"], h["step"]) for h in res["history"]]
+    assert len(steps) == len(set(steps)) == 2 * rounds  # every round once, none repeated
+    lines = [x for i in range(2) for x in _lines(folder / f"member-{i}")]
+    exploits = [x["step"] for x in lines if x["source"] == "pbt:exploit"]
+    assert len(exploits) == rounds - 1 == len(set(exploits))
+    with pytest.raises(PBTError, match="finished"):
+        run_pbt(base, SPACE, folder, population=2, interval=256, seed=0, echo=lambda s: None)
+    with pytest.raises(PBTError, match="other settings"):
+        (folder / "pbt.json").unlink()
+        run_pbt(base, SPACE, folder, population=3, interval=256, seed=0, echo=lambda s: None)
