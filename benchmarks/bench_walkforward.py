@@ -11,13 +11,20 @@ alpha 0.001, one gradient step per 4 environment steps, 4 environments), shorten
 test window is traded by every agent, by the ensemble (the mean of all the fold's agents'
 target positions), by flat and by buy-and-hold, through the same environment and costs.
 
+With ``--validation 90d`` (the default) each fold's training window is cut in two
+(docs/guide/evaluation.md, eq. (17)): the candidates (PPO, PPO with its no-signal recipe
+``ppo-ns`` and SAC, every seed) train on the first part only and are backtested on the last 90
+days; the strategy ``validated`` trades, in the test window, the candidate with the best
+validation return after costs if it is positive, and stays flat otherwise (eq. (18)).
+``--validation none`` is the earlier design (PPO and SAC on the whole training window).
+
 Prints JSON (per symbol: out-of-sample metrics of each strategy on the chained test windows,
 with the Sharpe ratio's stationary-bootstrap 95% interval, Calmar, max drawdown, profitable
 days, fees, funding and ruined folds; each fold's figures), writes it to
 runs/bench/walkforward-<UTC time>.json (or --out) and prints that path last. Full reports (HTML,
 PNG, per-fold runs) are under --wf-out/<symbol>.
 
-    python benchmarks/bench_walkforward.py            # 2 symbols x 4 folds x 6 agents
+    python benchmarks/bench_walkforward.py            # 2 symbols x 4 folds x 9 agents
 """
 
 from __future__ import annotations
@@ -49,6 +56,11 @@ RECIPE_SETS = (
 """Training settings of every fold (``<algo>.key`` applies to one algorithm)."""
 RECIPE_ENV = {"ppo": "discrete", "sac": "continuous"}
 """Action type of each algorithm's environment (the recipes' action designs)."""
+VARIANTS = (
+    # PPO's no-signal recipe: a short discount and a step size annealed to 0
+    ("ppo-ns", "ppo", (("gamma", 0.5), ("gae_lambda", 0.9), ("learning_rate", "lin:3e-4->0"))),
+)
+"""Candidates besides PPO and SAC: ``(label, algorithm, settings)``."""
 # --8<-- [end:recipes]
 
 
@@ -90,6 +102,10 @@ def main() -> None:
     ap.add_argument("--sac-steps", type=int, default=12_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument("--validation", default="90d",
+                    help="validation span at the end of each training window: candidates train "
+                         "before it, the gate picks on it ('none': no validation, no no-signal "
+                         "PPO, the previous run's design)")
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     ap.add_argument("--wf-out", default=str(ROOT / "runs" / f"walkforward-bench-{stamp}"))
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench" / f"walkforward-{stamp}.json"))
@@ -99,11 +115,14 @@ def main() -> None:
             sys.exit(f"--data {d}: file not found (the shared data folder is needed)")
     t0 = time.perf_counter()
     sets = RECIPE_SETS + (("sac.steps", a.sac_steps),)
+    validation = None if a.validation.lower() in ("none", "0", "off") else a.validation
+    variants = VARIANTS if validation else ()
     summary: dict = {"train": a.train, "test": a.test, "step": a.step, "align": a.align,
                      "max_folds": a.max_folds, "seeds": a.seeds, "ppo_steps": a.ppo_steps,
                      "sac_steps": a.sac_steps, "workers": a.workers,
                      "cpu_count": os.cpu_count(), "loadavg_1m": os.getloadavg()[0],
                      "settings": {k: v for k, v in sets}, "action_types": RECIPE_ENV,
+                     "validation": validation, "variants": [list(v) for v in variants],
                      "symbols": {}}
     for i, d in enumerate(a.data):
         sym = symbol_of(d)
@@ -114,7 +133,7 @@ def main() -> None:
             data=d, out=str(Path(a.wf_out) / sym), algos=("ppo", "sac"), train=a.train,
             test=a.test, step=a.step, steps=a.ppo_steps, sets=sets,
             max_folds=a.max_folds, workers=a.workers, seeds=tuple(a.seeds), ensemble=True,
-            align=a.align, n_boot=a.n_boot,
+            align=a.align, n_boot=a.n_boot, variants=variants, validation=validation,
             algo_env_args=tuple((k, (("action_type", v),)) for k, v in RECIPE_ENV.items()))
         try:
             path = run_walkforward(spec, progress=lambda line: print(line, file=sys.stderr,
@@ -129,12 +148,14 @@ def main() -> None:
             "data": os.path.relpath(d, ROOT), "report": os.path.relpath(path, ROOT),
             "n_folds": rep["n_folds"], "oos_start": rep["oos_start"], "oos_end": rep["oos_end"],
             "oos": {k: {m: v.get(m) for m in keep} for k, v in rep["oos"].items()},
-            "seed_summary": {al: seed_summary(rep["oos"], al) for al in ("ppo", "sac")},
+            "seed_summary": {al: seed_summary(rep["oos"], al)
+                             for al in ("ppo", "sac", *(v[0] for v in variants))},
             "folds": [{"test_start": f["test_start"][:10], "test_end": f["test_end"][:10],
                        "train_start": f["train_start"][:10],
                        **{k: {m: v.get(m) for m in ("total_return", "max_drawdown", "sharpe",
                                                     "ruined", "ruined_at")}
-                          for k, v in f["metrics"].items()}}
+                          for k, v in f["metrics"].items()},
+                       **({"validation": f["validation"]} if "validation" in f else {})}
                       for f in rep["folds"]],
             "wall_s": time.perf_counter() - t1}
     summary["wall_s"] = time.perf_counter() - t0

@@ -81,7 +81,7 @@ BUDGET: list[tuple[str, str]] = [
      "--trials 2 --steps 512 --tune-seeds 1 --eval-seeds 1 --eval-episodes 2 --n-envs 2 "
      "--startup-trials 1 --worker-steps 256 --pbt-steps 512 --pbt-interval 256"),
     (r"^python benchmarks/bench_walkforward\.py\b",
-     "--ppo-steps 512 --sac-steps 256 --max-folds 1 --workers 1"),
+     "--ppo-steps 512 --sac-steps 256 --max-folds 1 --workers 1 --seeds 0"),
     (r"^(python -m )?pytest\b", "--collect-only -q -p no:xdist"),
     (r"^python -c ", ""),
     (r"^python tools/screenshot\.py\b", ""),

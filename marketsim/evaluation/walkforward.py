@@ -186,6 +186,24 @@ class WalkForwardSpec:
     algo_env_args: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     """Environment keywords for one algorithm's training and test, over ``env_args``
     (``(("ppo", (("action_type", "discrete"),)),)``: PPO on the discrete levels)."""
+    variants: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = ()
+    """More candidates besides ``algos``: ``(label, algorithm, settings)``, trained like the
+    algorithm with ``settings`` on top of ``sets`` (``("ppo-ns", "ppo", (("gamma", 0.5),))``);
+    each seed is the strategy ``<label>-s<seed>``."""
+    validation: str | None = None
+    """Validation span at the end of each training window (``"90d"``; None: no validation).
+    Candidates then train on the fit part only, are scored on the validation part and the
+    strategy ``validated`` trades the gate's pick (:mod:`marketsim.evaluation.validation`,
+    eqs. (17)-(18))."""
+
+    def candidates(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(label, algorithm, settings)`` of every candidate: each of ``algos`` with the
+        plain ``sets``, then each of ``variants``."""
+        out = [(a, a, dict(self.sets)) for a in self.algos]
+        for label, algo, kv in self.variants:
+            out.append((label, algo, {**dict(self.sets),
+                                      **{f"{algo}.{k}": v for k, v in kv}}))
+        return out
 
     def env_args_of(self, algo: str) -> dict[str, Any]:
         """``env_args`` with ``algo``'s own keywords on top."""
@@ -199,6 +217,11 @@ class WalkForwardSpec:
     def strategy(self, algo: str, seed: int) -> str:
         """Name of one trained agent in the report: the algorithm, ``-s<seed>`` with several."""
         return algo if len(self.train_seeds) == 1 else f"{algo}-s{seed}"
+
+    def seed_names(self) -> list[str]:
+        """Every trained agent's strategy name, candidate by candidate, seed by seed."""
+        return [self.strategy(lb, sd) for lb, _, _ in self.candidates()
+                for sd in self.train_seeds]
 
 
 def _warmup(env_args: dict[str, Any]) -> int:
@@ -244,12 +267,19 @@ def _train_fold(job: dict[str, Any]) -> dict[str, Any]:
     run_cfg, algo_cfg = resolve_configs(_overrides(job))
     summary, _ = train(run_cfg, algo_cfg, job["run_dir"])
     policy = load_run_policy(job["run_dir"])
+    scores = None
+    if job.get("val_path"):  # eq. (17): scored on the validation slice, after costs
+        from marketsim.evaluation.validation import validation_score
+
+        val = backtest_frames(load_candles(job["val_path"], clean=False), policy)["agent"]
+        write_csv(Path(job["run_dir"]) / "validation_equity.csv", val)
+        scores = validation_score(val)
     test = load_candles(job["test_path"], clean=False)
     frame = backtest_frames(test, policy)["agent"]
     write_csv(Path(job["run_dir"]) / "test_equity.csv", frame)
     return {"fold": job["fold"], "algo": job["algo"], "name": job["name"], "frame": frame,
             "run_dir": job["run_dir"], "train_wall_s": summary.get("wall_s", 0.0),
-            "wall_s": time.perf_counter() - t0}
+            "validation": scores, "wall_s": time.perf_counter() - t0}
 
 
 def _ensemble_frame(run_dirs: list[str], test_path: str) -> pd.DataFrame:
@@ -286,15 +316,28 @@ def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | Non
     warmup = _warmup(env_args)
     from rlcore.config import resolve_configs
 
-    for a in spec.algos:  # fail before any work on a bad --set
+    for _, a, sets in spec.candidates():  # fail before any work on a bad --set
+        if a not in ALGOS:
+            raise ValueError(f"variant algorithm {a!r}: expected one of {', '.join(ALGOS)}")
         resolve_configs(_overrides({"algo": a, "env": spec.env, "steps": spec.steps,
                                     "seed": spec.seed, "env_args": spec.env_args_of(a),
-                                    "train_path": "-", "sets": dict(spec.sets)}))
+                                    "train_path": "-", "sets": sets}))
+    val_span = None
+    if spec.validation:
+        from marketsim.evaluation.validation import (
+            gate,
+            gate_record,
+            split_validation,
+            validation_slices,
+        )
+
+        val_span = parse_duration(spec.validation, "--validation")
+        split_validation(pd.Timestamp(0), pd.Timestamp(0) + train, val_span)  # fail early
     from marketsim.evaluation.backtest import slice_candles
 
     df = slice_candles(load_candles(spec.data), spec.start, spec.end)
     folds = make_folds(df.index, train, test, step, spec.max_folds, spec.align)
-    if spec.ensemble and len(spec.algos) * len(spec.train_seeds) < 2:
+    if spec.ensemble and len(spec.candidates()) * len(spec.train_seeds) < 2:
         raise ValueError("ensemble: needs two or more trained agents per fold (algorithms x "
                          "seeds)")
     out = Path(spec.out)
@@ -314,17 +357,29 @@ def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | Non
         fold_rows.append({**f.to_dict(), "train_bars": len(tr), "test_bars": len(te) - warmup,
                           "warmup_bars": warmup, "train_file": str(tp.relative_to(out)),
                           "test_file": str(sp.relative_to(out))})
-        for a in spec.algos:
+        fit_path = val_path = None
+        if val_span is not None:  # eq. (17): fit and validation files inside the train window
+            split = split_validation(f.train_start, f.train_end, val_span)
+            fit, val = validation_slices(df[cols], split, warmup)
+            fit_path, val_path = fdir / "fit.parquet", fdir / "validation.parquet"
+            atomic_write_bytes(fit_path, frame_to_parquet_bytes(fit))
+            atomic_write_bytes(val_path, frame_to_parquet_bytes(val))
+            fold_rows[-1]["validation"] = {**split.to_dict(), "fit_bars": len(fit),
+                                           "fit_file": str(fit_path.relative_to(out)),
+                                           "validation_file": str(val_path.relative_to(out))}
+        for label, a, sets in spec.candidates():
             for sd in spec.train_seeds:
-                name = spec.strategy(a, sd)
+                name = spec.strategy(label, sd)
                 jobs.append({"fold": f.index, "algo": a, "name": name, "env": spec.env,
-                             "steps": spec.steps, "seed": sd, "sets": dict(spec.sets),
-                             "env_args": spec.env_args_of(a), "train_path": str(tp),
+                             "steps": spec.steps, "seed": sd, "sets": sets,
+                             "env_args": spec.env_args_of(a),
+                             "train_path": str(fit_path or tp),
+                             "val_path": str(val_path) if val_path else None,
                              "test_path": str(sp), "run_dir": str(fdir / name)})
     t0 = time.perf_counter()
     windows = {f.index: f"{f.test_start.date()}..{f.test_end.date()}" for f in folds}
     seeds_txt = f" x {len(spec.train_seeds)} seeds" if len(spec.train_seeds) > 1 else ""
-    say(f"walk-forward: {len(folds)} folds x {len(spec.algos)} algorithms{seeds_txt} = "
+    say(f"walk-forward: {len(folds)} folds x {len(spec.candidates())} algorithms{seeds_txt} = "
         f"{len(jobs)} trainings of {spec.steps:,} steps ({spec.workers} worker(s)); "
         f"writing {out}")
 
@@ -349,10 +404,11 @@ def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | Non
                 "training ...")
             results.append(_train_fold(j))
             done(k, results[-1])
-    names = [spec.strategy(a, sd) for a in spec.algos for sd in spec.train_seeds]
+    names = spec.seed_names()
     frames: dict[str, dict[int, pd.DataFrame]] = {n: {} for n in names}
     for r in results:
         frames[r["name"]][r["fold"]] = r["frame"]
+    picks: dict[int, dict[str, Any]] = {}
     if spec.ensemble:
         frames["ensemble"] = {}
         for f in folds:
@@ -361,6 +417,19 @@ def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | Non
                 j["test_path"] for j in jobs if j["fold"] == f.index))
             say(f"fold {f.index} (test {windows[f.index]}) ensemble of {len(dirs)} agents: "
                 "tested")
+    if val_span is not None:  # eq. (18): the gate, from validation scores alone
+        frames["validated"] = {}
+        for f in folds:
+            scores = {r["name"]: r["validation"] for r in results if r["fold"] == f.index}
+            pick = gate(scores)
+            frames["validated"][f.index] = (frames[pick][f.index] if pick
+                                            else baselines[f.index]["flat"])
+            picks[f.index] = gate_record(split_validation(f.train_start, f.train_end,
+                                                          val_span), scores, pick)
+            say(f"fold {f.index} (test {windows[f.index]}) validation gate: "
+                + (f"picked {pick} (validation return "
+                   f"{fmt('total_return', scores[pick]['total_return'])})" if pick
+                   else "flat (no candidate beat flat on validation)"))
     wall = time.perf_counter() - t0
     for b in ("flat", "buy_and_hold"):
         frames[b] = {i: baselines[i][b] for i in baselines}
@@ -374,6 +443,8 @@ def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | Non
         i = row["fold"] = row.pop("index")
         row["metrics"] = {k: scorecard(v[i], floors[k], spec.seed, spec.n_boot)
                           for k, v in frames.items()}
+        if i in picks:
+            row["validation"] = {**row["validation"], **picks[i]}
     chained = {k: chain_frames([v[i] for i in sorted(v)], e0) for k, v in frames.items()}
     chains = {k: f["equity"] for k, f in chained.items()}
     oos = {k: {**scorecard(f, floors[k], spec.seed, spec.n_boot),
@@ -411,6 +482,8 @@ def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | Non
                [("Out-of-sample (chained folds, "
                  f"{oos[first_algo]['n_days']:.0f} UTC days)", metrics_table(oos, min_days=min_days)),
                 ("Folds: total return of each test window", fold_tab),
+                *([("Validation gate (eq. (18)): each fold's pick from the validation slice",
+                    _gate_table(fold_rows))] if picks else []),
                 ("Settings", settings_html(settings)
                  + f"<p>wall time {wall:.0f} s (not in the JSON).</p>"),
                 ("Conventions", conventions_html(CONVENTIONS, min_days))],
@@ -427,6 +500,19 @@ def _fold_table(rows: list[dict[str, Any]], names: list[str]) -> str:
         + "</tr>" for r in rows)
     return (f"<table id='folds'><thead><tr><th>fold</th><th>test start</th>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table>")
+
+
+def _gate_table(rows: list[dict[str, Any]]) -> str:
+    """Per fold: the validation window, every candidate's validation return and the pick."""
+    body = ""
+    for r in rows:
+        v = r["validation"]
+        cells = ", ".join(f"{n} {100 * s['total_return']:+.2f}%"
+                          for n, s in sorted(v["scores"].items()))
+        body += (f"<tr><td>{r['fold']}</td><td>{v['val_start'][:10]}..{v['val_end'][:10]}</td>"
+                 f"<td>{v['picked'] or 'flat (gate)'}</td><td>{cells}</td></tr>")
+    return ("<table id='gate'><thead><tr><th>fold</th><th>validation</th><th>picked</th>"
+            f"<th>validation return after costs</th></tr></thead><tbody>{body}</tbody></table>")
 
 
 def _ruined_note(m: dict[str, Any]) -> str:
