@@ -105,11 +105,16 @@ def backtest(run_dirs, data, stress, data_dir, start, end, weights, out, min_day
 @click.option("--align", type=click.Choice(["start", "end"]), default="start",
               show_default=True,
               help="Folds from the data's first bar, or back from its last bar.")
+@click.option("--validation", default=None,
+              help="Validation span at the end of each training window (e.g. 90d): agents "
+                   "train before it, and the strategy 'validated' trades the one with the best "
+                   "validation return after costs if positive, else stays flat (eqs. (17)-(18)).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default runs/walkforward-<UTC time>).")
 @_min_days_option
 def walkforward(algos, env_id, data, train_w, test_w, step_w, steps, start, end, max_folds,
-                sets, env_args, workers, seed, seeds, ensemble, align, out, min_days) -> None:
+                sets, env_args, workers, seed, seeds, ensemble, align, validation, out,
+                min_days) -> None:
     """Walk-forward analysis: train on each window, test on the next, slide; prints the path
     of walkforward.json last."""
     from marketsim.evaluation.walkforward import WalkForwardSpec, run_walkforward
@@ -127,7 +132,7 @@ def walkforward(algos, env_id, data, train_w, test_w, step_w, steps, start, end,
                                                                        "--env-arg").items())),
                                start=start, end=end, max_folds=max_folds, workers=workers,
                                seed=seed, seeds=tuple(seeds), ensemble=ensemble,
-                               align=align)
+                               align=align, validation=validation)
         path = run_walkforward(spec, progress=lambda line: click.echo(line, err=True),
                                min_days=min_days)
     except (ValueError, TypeError) as e:

@@ -116,3 +116,17 @@ def test_walkforward_with_gate_end_to_end(tmp_path):
         assert v["fit_file"] in cfg and "gamma: 0.5" in cfg
     assert "validated" in rep["oos"]
     assert "id='gate'" in (tmp_path / "wf" / "walkforward.html").read_text()
+
+
+def test_cli_validation_longer_than_training_window_is_refused(tmp_path):
+    from click.testing import CliRunner
+
+    from marketsim.evaluation.cli import walkforward
+
+    data = tmp_path / "candles.parquet"
+    atomic_write_bytes(data, frame_to_parquet_bytes(
+        gbm(24 * 40, sigma=0.01, s0=2000.0, seed=3, timeframe="1h", start="2024-01-01")))
+    res = CliRunner().invoke(walkforward, ["--data", str(data), "--train", "20d", "--test",
+                                           "8d", "--step", "8d", "--validation", "20d",
+                                           "--out", str(tmp_path / "wf")])
+    assert res.exit_code != 0 and "shorter than the training window" in res.output
