@@ -108,7 +108,8 @@ def backtest(run_dirs, data, stress, data_dir, start, end, weights, out, min_day
 @click.option("--validation", default=None,
               help="Validation span at the end of each training window (e.g. 90d): agents "
                    "train before it, and the strategy 'validated' trades the one with the best "
-                   "validation return after costs if positive, else stays flat (eqs. (17)-(18)).")
+                   "validation return after costs if positive, else stays flat (eqs. (17)-(18)); "
+                   "default none: agents train on the whole window, no 'validated' strategy.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default runs/walkforward-<UTC time>).")
 @_min_days_option
