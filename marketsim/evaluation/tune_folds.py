@@ -19,14 +19,13 @@ import optuna
 import pandas as pd
 
 from rlcore.tune.objective import (
-    mark_trial,
+    TrialObjective,
     metric_value,
     report,
     reproducible_config,
     train_and_evaluate,
     trial_configs,
 )
-from rlcore.tune.space import parse_space, suggest
 from rlcore.tune.spec import TuneSpec
 
 __all__ = ["FOLD_OBJECTIVE", "prepare_folds", "FoldObjective", "fold_score", "out_of_sample"]
@@ -104,32 +103,12 @@ def _with_data(overrides: dict[str, Any], path: str) -> dict[str, Any]:
     return {**overrides, "env_kwargs": {**dict(overrides.get("env_kwargs") or {}), "data": path}}
 
 
-class FoldObjective:
+class FoldObjective(TrialObjective):
     """Score = the median over folds of the validation evaluation (eq. (4)); one seed per fold
     (the study's first). Diverged or failed folds prune the trial with the reason."""
 
     pruner = "wilcoxon"
     """Fold scores are paired instances: the Wilcoxon signed-rank test compares them."""
-
-    def __init__(self, spec: TuneSpec):
-        self.spec = spec
-        self.space = parse_space(spec.space, spec.overrides.get("algo", "ppo"), "space")
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        """Train and validate on every fold; return the median or raise ``TrialPruned``."""
-        mark_trial(trial)
-        params = suggest(trial, self.space)
-        try:
-            return self._score(trial, params)
-        except optuna.TrialPruned as e:
-            trial.set_user_attr("reason", str(e))
-            raise
-        except Exception as e:
-            reason = (f"diverged: {e}" if isinstance(e, FloatingPointError)
-                      else f"failed: {type(e).__name__}: {e}")
-            reason = " ".join(reason.split())[:500]
-            trial.set_user_attr("reason", reason)
-            raise optuna.TrialPruned(reason) from None
 
     def _score(self, trial: optuna.Trial, params: dict[str, Any]) -> float:
         spec, args, last, scores = self.spec, self.spec.objective_args, [-1], []

@@ -22,7 +22,7 @@ from rlcore.tune.space import parse_space, suggest
 from rlcore.tune.spec import TuneSpec
 
 __all__ = ["TrialSink", "train_and_evaluate", "trial_configs", "metric_value", "SeedObjective",
-           "mark_trial", "report", "reproducible_config", "Diverged"]
+           "TrialObjective", "mark_trial", "report", "reproducible_config", "Diverged"]
 
 
 class Diverged(FloatingPointError):
@@ -110,14 +110,10 @@ def mark_trial(trial: optuna.Trial) -> None:
     trial.set_user_attr("pid", os.getpid())
 
 
-class SeedObjective:
-    """Score = the median over ``spec.seeds`` of the final evaluation (eq. (3)).
-
-    Seeds run one after another; the evaluations of seed ``i`` are reported at step
-    ``i * steps + step``, so the pruner compares a trial with the others at the same point
-    of the same seed. A run that diverges (non-finite loss or evaluation) or fails is recorded as
-    a pruned trial, with the reason in its ``reason`` attribute.
-    """
+class TrialObjective:
+    """What every objective does around its score: mark the trial, draw its values, and turn a
+    run that diverges (non-finite loss or evaluation) or fails into a pruned trial with the
+    reason in its ``reason`` attribute. Subclasses give ``_score(trial, params)``."""
 
     pruner = "median"
     """The pruner that suits this objective when the user names none."""
@@ -126,8 +122,11 @@ class SeedObjective:
         self.spec = spec
         self.space = parse_space(spec.space, spec.overrides.get("algo", "ppo"), "space")
 
+    def _score(self, trial: optuna.Trial, params: dict[str, Any]) -> float:
+        raise NotImplementedError
+
     def __call__(self, trial: optuna.Trial) -> float:
-        """Run the trial's seeds; return the median score or raise ``TrialPruned``."""
+        """Run the trial; return its score or raise ``TrialPruned``."""
         mark_trial(trial)
         params = suggest(trial, self.space)
         try:
@@ -141,6 +140,15 @@ class SeedObjective:
             reason = " ".join(reason.split())[:500]
             trial.set_user_attr("reason", reason)
             raise optuna.TrialPruned(reason) from None
+
+
+class SeedObjective(TrialObjective):
+    """Score = the median over ``spec.seeds`` of the final evaluation (eq. (3)).
+
+    Seeds run one after another; the evaluations of seed ``i`` are reported at step
+    ``i * steps + step``, so the pruner compares a trial with the others at the same point
+    of the same seed.
+    """
 
     def _score(self, trial: optuna.Trial, params: dict[str, Any]) -> float:
         spec, scores, last = self.spec, [], [-1]
