@@ -112,8 +112,9 @@ def annual_volatility(equity: pd.Series) -> float:
 
 
 # --8<-- [start:sharpe]
-def sharpe_of_returns(r: np.ndarray) -> np.ndarray:
-    """sqrt(365) * mean(r) / std(r) (ddof 1) along the last axis of daily returns (eq. (5));
+def sharpe_of_returns(r: np.ndarray, periods_per_year: float = DAYS_PER_YEAR) -> np.ndarray:
+    """sqrt(periods_per_year) * mean(r) / std(r) (ddof 1) along the last axis of returns
+    (eq. (5); daily returns by default, ``periods_per_year=1`` for the per-bar ratio);
     0 where std is 0 or there are fewer than two returns. The one Sharpe rule: :func:`sharpe`
     and the bootstrap (:mod:`marketsim.evaluation.bootstrap`) both call it."""
     r = np.asarray(r, dtype=np.float64)
@@ -122,7 +123,7 @@ def sharpe_of_returns(r: np.ndarray) -> np.ndarray:
     s = np.std(r, axis=-1, ddof=1)
     ok = np.isfinite(s) & (s > 0)
     m = r.mean(axis=-1)
-    return np.where(ok, math.sqrt(DAYS_PER_YEAR) * m / np.where(ok, s, 1.0), 0.0)
+    return np.where(ok, math.sqrt(periods_per_year) * m / np.where(ok, s, 1.0), 0.0)
 
 
 def sharpe(equity: pd.Series, risk_free: float = 0.0) -> float:

@@ -1,7 +1,7 @@
 """A :class:`~rlcore.sinks.LogSink` that exposes a training run to Prometheus.
 
 Pass it to a :class:`~rlcore.runner.Runner` (alone, or beside another sink through
-:class:`TeeSink`); it turns the runner's named scalars into gauges of its own registry:
+:class:`rlcore.sinks.TeeSink`); it turns the runner's named scalars into gauges of its own registry:
 
 * ``charts/sps`` -> ``rlcore_train_steps_per_second``;
 * ``charts/episode_return`` -> ``rlcore_train_episode_return``;
@@ -22,6 +22,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from rlcore.hparams import Change
+from rlcore.sinks import TeeSink
 
 __all__ = ["PrometheusSink", "TeeSink", "TRAINING_METRICS"]
 
@@ -100,34 +101,3 @@ class PrometheusSink:
         server, _ = start_http_server(port, addr=addr, registry=self.registry)
         return server
 
-
-class TeeSink:
-    """Hands every record to each of several sinks (a run folder and Prometheus, say)."""
-
-    def __init__(self, *sinks: Any) -> None:
-        self.sinks = sinks
-
-    def scalars(self, values: dict[str, float], step: int) -> None:
-        """To every sink."""
-        for s in self.sinks:
-            s.scalars(values, step)
-
-    def change(self, change: Change) -> None:
-        """To every sink."""
-        for s in self.sinks:
-            s.change(change)
-
-    def rejection(self, step: int, field: str, value: Any, reason: str) -> None:
-        """To every sink."""
-        for s in self.sinks:
-            s.rejection(step, field, value, reason)
-
-    def evaluation(self, result: dict[str, float], step: int) -> None:
-        """To every sink."""
-        for s in self.sinks:
-            s.evaluation(result, step)
-
-    def close(self) -> None:
-        """Close every sink."""
-        for s in self.sinks:
-            s.close()

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from rlcore.hparams import Change
 from rlcore.io import append_jsonl, brief, dumps_strict
 
-__all__ = ["LogSink", "RunFolderSink", "MemorySink"]
+__all__ = ["LogSink", "RunFolderSink", "MemorySink", "TeeSink"]
 
 
 @runtime_checkable
@@ -121,6 +121,38 @@ class RunFolderSink:
         from tqdm import tqdm
 
         tqdm.write(msg)
+
+
+class TeeSink:
+    """Hands every record to each of several sinks (a run folder and Prometheus, say)."""
+
+    def __init__(self, *sinks: Any) -> None:
+        self.sinks = sinks
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        """To every sink."""
+        for s in self.sinks:
+            s.scalars(values, step)
+
+    def change(self, change: Change) -> None:
+        """To every sink."""
+        for s in self.sinks:
+            s.change(change)
+
+    def rejection(self, step: int, field: str, value: Any, reason: str) -> None:
+        """To every sink."""
+        for s in self.sinks:
+            s.rejection(step, field, value, reason)
+
+    def evaluation(self, result: dict[str, float], step: int) -> None:
+        """To every sink."""
+        for s in self.sinks:
+            s.evaluation(result, step)
+
+    def close(self) -> None:
+        """Close every sink."""
+        for s in self.sinks:
+            s.close()
 
 
 def brief_text(text: str, limit: int) -> str:

@@ -61,7 +61,7 @@ class TrainingRun:
             folder = RunFolderSink(run_dir.tb, run_dir.changes, run_dir.rejections,
                                    purge_step=int(state["step"]) if state else None)
             if sink is not None:  # another sink beside the folder's (Prometheus, say)
-                from rlcore.prometheus_sink import TeeSink
+                from rlcore.sinks import TeeSink
 
                 sink = TeeSink(folder, sink)
             else:

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from marketsim.metrics import sharpe_of_returns
+
 __all__ = ["unit_returns", "sharpe", "sharpe_std_error", "probabilistic_sharpe", "drawdown"]
 
 
@@ -24,12 +26,9 @@ def unit_returns(equity: np.ndarray) -> np.ndarray:
 
 
 def sharpe(r: np.ndarray) -> float:
-    """Eq. (2): SR = mean(r) / std(r) per bar (0 when r does not vary)."""
-    r = np.asarray(r, dtype=np.float64)
-    if r.size < 2:
-        return 0.0
-    sd = float(r.std(ddof=1))
-    return float(r.mean()) / sd if sd > 1e-15 else 0.0
+    """Eq. (2): SR = mean(r) / std(r) per bar (0 when r does not vary): the one Sharpe rule,
+    :func:`marketsim.metrics.sharpe_of_returns`, not annualised."""
+    return float(sharpe_of_returns(r, periods_per_year=1))
 
 
 def _moments(r: np.ndarray) -> tuple[float, float]:
