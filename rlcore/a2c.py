@@ -21,9 +21,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import torch
 
-from rlcore.losses.a2c import policy_gradient_loss
-from rlcore.losses.ppo import entropy_loss, standardise_advantages, value_loss
-from rlcore.on_policy import ON_POLICY_HPARAMS, OnPolicyConfig, OnPolicyCore
+from rlcore.on_policy import ON_POLICY_HPARAMS, OnPolicyConfig, OnPolicyCore, OnPolicyLossSpec
 from rlcore.optim import clip_grad_norm
 from rlcore.scalars import mean_scalars
 
@@ -86,20 +84,11 @@ class A2C(OnPolicyCore):
     def update(self) -> dict[str, float]:
         """One gradient step on the A2C loss (docs/algorithms/a2c.md, eq. (5)) over the rollout."""
         hp = self.hp
+        spec = OnPolicyLossSpec(None, None, hp["vf_coef"], hp["ent_coef"],
+                                self.config.normalize_advantage)
         (_, sel), = self.selections(None)  # the whole rollout, one selection
-        mb = self.minibatch(sel)
-        w, adv = mb.weights, mb.advantages
-        if self.config.normalize_advantage:
-            adv = standardise_advantages(adv, w)
-        pg_loss, _ = policy_gradient_loss(mb.log_probs, adv, w)
-        v_loss, _ = value_loss(mb.values, mb.returns, None, None, w)
-        e_loss, e_info = entropy_loss(mb.entropy, w)
-        loss = pg_loss + hp["vf_coef"] * v_loss + hp["ent_coef"] * e_loss  # eq. (5)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = clip_grad_norm(self.params, hp["max_grad_norm"])
+        terms = self.gradients(spec, sel)  # eq. (5) on the rollout, into .grad
+        terms["grad_norm"] = clip_grad_norm(self.params, hp["max_grad_norm"])
         self.optimizer.step()
-        return self._finish_update(mean_scalars({
-            "losses/policy": [pg_loss], "losses/value": [v_loss],
-            "losses/entropy": [e_info["entropy"]], "losses/grad_norm": [grad_norm]}))
+        return self._finish_update(mean_scalars({f"losses/{k}": [v] for k, v in terms.items()}))
     # --8<-- [end:update]

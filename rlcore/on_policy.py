@@ -32,11 +32,16 @@ import torch
 
 from rlcore.actor_critic import ActorCritic, check_on_policy_spaces
 from rlcore.agent import ActResult, Transition
+from rlcore.handgrad import HandGradients, OnPolicyLossSpec
 from rlcore.hparams import HParamSpec, LiveHParams, make_hparams
+from rlcore.losses.a2c import policy_gradient_loss
+from rlcore.losses.ppo import clipped_surrogate, entropy_loss, standardise_advantages, value_loss
 from rlcore.returns import explained_variance
 from rlcore.rollout import RolloutBuffer
 
-__all__ = ["OnPolicyCore", "OnPolicyConfig", "ON_POLICY_HPARAMS", "Minibatch"]
+__all__ = [
+    "OnPolicyCore", "OnPolicyConfig", "ON_POLICY_HPARAMS", "Minibatch", "OnPolicyLossSpec",
+]
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,10 @@ class OnPolicyConfig:
     """Initial log standard deviation of a Gaussian policy."""
     adam_eps: float = 1e-5
     """Adam epsilon."""
+    hand_gradients: bool = True
+    """Compute the gradients of the plain-MLP network in closed form instead of with autograd
+    (docs/algorithms/hand-gradients.md): the same gradients to float rounding, several times
+    fewer operations. Other networks (resmlp, lstm, gelu/elu) always use autograd."""
 
 
 ON_POLICY_HPARAMS = [
@@ -136,6 +145,9 @@ class OnPolicyCore(LiveHParams):
                                   config.activation, config.lstm_hidden,
                                   config.log_std_init).to(self.device)
         self.params = list(self.policy.parameters())  # built once: the clip reads it per step
+        self.hand = (HandGradients(self.policy, config.activation) if config.hand_gradients
+                     and HandGradients.supports(self.policy, config.net, config.activation)
+                     else None)
         self.optimizer = make_optimizer(self.params, self.hp["learning_rate"])
         self.buffer = self._new_buffer(self.hp["n_steps"])
         self._cols: dict[str, torch.Tensor] | None = None  # the full rollout as tensors
@@ -172,7 +184,8 @@ class OnPolicyCore(LiveHParams):
     def act(self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
             deterministic: bool = False) -> ActResult:
         """Sample (or take the mode of) pi(.|s); extras carry raw actions, log-probs, values."""
-        return self.policy.act_numpy(obs, state, episode_start, deterministic, self.action_space)
+        return self.policy.act_numpy(obs, state, episode_start, deterministic, self.action_space,
+                                     self.hand.heads if self.hand is not None else None)
 
     # --8<-- [start:observe]
     def observe(self, tr: Transition) -> bool:
@@ -183,7 +196,8 @@ class OnPolicyCore(LiveHParams):
         self.buffer.add(tr, e["raw_actions"], e["log_probs"], e["values"])
         if not self.buffer.full:
             return False
-        last_v = self.policy.values_numpy(tr.next_obs, tr.next_state)
+        last_v = self.policy.values_numpy(tr.next_obs, tr.next_state,
+                                          self.hand.values if self.hand is not None else None)
         self.buffer.finish(last_v, self.hp["gamma"], self.hp["gae_lambda"])
         return True
     # --8<-- [end:observe]
@@ -256,6 +270,42 @@ class OnPolicyCore(LiveHParams):
         return Minibatch(logp, ent, self.policy.value(z_v), col("log_probs"), col("values"),
                          col("advantages"), col("returns"), weights)
     # --8<-- [end:minibatch]
+
+    # --8<-- [start:gradients]
+    def gradients(self, spec: OnPolicyLossSpec, sel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Put the gradient of the on-policy loss (docs/algorithms/ppo.md, eq. (1); A2C's eq. (5)
+        when ``spec.clip_range`` is None) on the minibatch ``sel`` into the parameters' ``.grad``.
+
+        The plain-MLP network takes the closed-form gradients (``rlcore/handgrad.py``), every
+        other network autograd over the loss functions of ``rlcore/losses``; both return the
+        loss terms as 0-d tensors named ``policy``, ``value``, ``entropy`` (PPO adds
+        ``approx_kl`` and ``clip_fraction``).
+        """
+        if self.hand is not None:
+            cols = self.columns()
+            sel = sel.to(cols["obs"].device)
+            return self.hand.on_policy_step(
+                spec, cols["obs"][sel], cols["actions"][sel], cols["log_probs"][sel],
+                cols["advantages"][sel], cols["returns"][sel], cols["values"][sel])
+        mb = self.minibatch(sel)
+        w, a = mb.weights, mb.advantages
+        if spec.normalize_advantage:
+            a = standardise_advantages(a, w)
+        if spec.clip_range is None:
+            pg_loss, _ = policy_gradient_loss(mb.log_probs, a, w)
+            pg_info = {}
+        else:
+            pg_loss, pg_info = clipped_surrogate(mb.log_probs, mb.old_log_probs, a,
+                                                 spec.clip_range, w)
+        v_loss, _ = value_loss(mb.values, mb.returns, mb.old_values,
+                               spec.clip_range_vf or None, w)
+        e_loss, e_info = entropy_loss(mb.entropy, w)
+        loss = pg_loss + spec.vf_coef * v_loss + spec.ent_coef * e_loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return {"policy": pg_loss.detach(), "value": v_loss.detach(),
+                "entropy": e_info["entropy"], **pg_info}
+    # --8<-- [end:gradients]
 
     def _finish_update(self, out: dict[str, float]) -> dict[str, float]:
         """Add the rollout-level metrics, mark the rollout consumed, count the update."""

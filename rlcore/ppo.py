@@ -16,8 +16,7 @@ import gymnasium as gym
 import torch
 
 from rlcore.hparams import HParamSpec
-from rlcore.losses import clipped_surrogate, entropy_loss, standardise_advantages, value_loss
-from rlcore.on_policy import ON_POLICY_HPARAMS, OnPolicyConfig, OnPolicyCore
+from rlcore.on_policy import ON_POLICY_HPARAMS, OnPolicyConfig, OnPolicyCore, OnPolicyLossSpec
 from rlcore.optim import clip_grad_norm
 from rlcore.scalars import mean_scalars
 
@@ -64,37 +63,24 @@ class PPO(OnPolicyCore):
 
     def update(self) -> dict[str, float]:
         """Minibatch epochs of the PPO loss (docs/algorithms/ppo.md, eq. (1)) on the rollout."""
-        hp, cfg = self.hp, self.config
-        clip, clip_vf = hp["clip_range"], hp["clip_range_vf"] or None
-        ent_coef, vf_coef = hp["ent_coef"], hp["vf_coef"]
+        hp = self.hp
+        spec = OnPolicyLossSpec(hp["clip_range"], hp["clip_range_vf"] or None, hp["vf_coef"],
+                                hp["ent_coef"], self.config.normalize_advantage)
         target_kl, max_norm = hp["target_kl"], hp["max_grad_norm"]
         stats: dict[str, list[torch.Tensor]] = {}
         stopped = False
         epochs_done = 0
         # --8<-- [start:minibatch-loss]
         for epoch, sel in self.selections(hp["batch_size"], hp["n_epochs"]):
-            mb = self.minibatch(sel)
-            w, a = mb.weights, mb.advantages
-            if cfg.normalize_advantage:
-                a = standardise_advantages(a, w)
-            pg_loss, pg_info = clipped_surrogate(mb.log_probs, mb.old_log_probs, a, clip, w)
-            v_loss, _ = value_loss(mb.values, mb.returns, mb.old_values, clip_vf, w)
-            e_loss, e_info = entropy_loss(mb.entropy, w)
-            if target_kl > 0 and pg_info["approx_kl"].item() > 1.5 * target_kl:
+            terms = self.gradients(spec, sel)  # eq. (1) on the minibatch, into .grad
+            if target_kl > 0 and terms["approx_kl"].item() > 1.5 * target_kl:
                 stopped = True
                 break
-            loss = pg_loss + vf_coef * v_loss + ent_coef * e_loss
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = clip_grad_norm(self.params, max_norm)
+            terms["grad_norm"] = clip_grad_norm(self.params, max_norm)
             self.optimizer.step()
             epochs_done = epoch + 1
-            for k, val in (("losses/policy", pg_loss), ("losses/value", v_loss),
-                           ("losses/entropy", e_info["entropy"]),
-                           ("losses/approx_kl", pg_info["approx_kl"]),
-                           ("losses/clip_fraction", pg_info["clip_fraction"]),
-                           ("losses/grad_norm", grad_norm)):
-                stats.setdefault(k, []).append(val.detach())
+            for k, val in terms.items():
+                stats.setdefault(f"losses/{k}", []).append(val)
         # --8<-- [end:minibatch-loss]
         out = mean_scalars(stats)
         out["losses/epochs"] = float(epochs_done)

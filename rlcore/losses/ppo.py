@@ -81,7 +81,9 @@ def standardise_advantages(a: torch.Tensor, w: torch.Tensor | None = None) -> to
     the sample standard deviation (n - 1, as torch's ``std``) (docs/algorithms/ppo.md, eq. (11)).
 
     One function for flat and recurrent PPO and for A2C, so they agree on ddof."""
-    w = torch.ones_like(a) if w is None else w
+    if w is None:  # the same rule in fewer operations (the hand-gradient path's minibatches)
+        n = a.numel()
+        return (a - a.mean()) / (a.var(correction=1 if n > 1 else 0).sqrt() + 1e-8)
     n = w.sum()
     mean = (a * w).sum() / n.clamp_min(1.0)
     var = ((a - mean) ** 2 * w).sum() / (n - 1.0).clamp_min(1.0)

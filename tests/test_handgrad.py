@@ -1,0 +1,147 @@
+"""The closed-form gradients of rlcore/handgrad.py against autograd over rlcore/losses.
+
+Two agents built from the same seed (same weights), one with ``hand_gradients`` and one without,
+get the same rollout; every parameter's gradient and every logged loss term must agree to float
+rounding, for discrete and Gaussian policies, tanh and ReLU, PPO (with and without value
+clipping, entropy bonus, advantage standardisation) and A2C.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlcore.a2c import A2C, A2CConfig
+from rlcore.handgrad import _tanh_
+from rlcore.on_policy import OnPolicyLossSpec
+from rlcore.ppo import PPO, PPOConfig
+
+T, N = 16, 8
+
+
+def _spaces(kind: str):
+    obs = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
+    act = gym.spaces.Discrete(3) if kind == "discrete" else gym.spaces.Box(-1, 1, (2,), np.float32)
+    return obs, act
+
+
+def _pair(kind: str, activation: str, cls=PPO, cfg_cls=PPOConfig, **cfg):
+    """Two agents with identical weights and rollouts: hand gradients on, and off."""
+    obs_space, act_space = _spaces(kind)
+    agents = []
+    for hand in (True, False):
+        torch.manual_seed(3)
+        agents.append(cls(cfg_cls(n_steps=T, activation=activation, hand_gradients=hand,
+                                  log_std_init=-0.3, **cfg), obs_space, act_space, N))
+    hand, auto = agents
+    assert hand.hand is not None and auto.hand is None
+    rng = np.random.default_rng(7)
+    src = hand.buffer
+    src.obs[:] = rng.standard_normal(src.obs.shape)
+    if kind == "discrete":
+        src.actions[:] = rng.integers(0, 3, src.actions.shape)
+    else:
+        src.actions[:] = rng.standard_normal(src.actions.shape)
+    src.log_probs[:] = rng.normal(-1.0, 0.3, src.log_probs.shape)
+    src.values[:] = rng.standard_normal(src.values.shape)
+    src.advantages[:] = rng.normal(0.4, 1.5, src.advantages.shape)
+    src.returns[:] = rng.standard_normal(src.returns.shape)
+    src.valid[:] = True
+    for name in ("obs", "actions", "log_probs", "values", "advantages", "returns", "valid"):
+        getattr(auto.buffer, name)[:] = getattr(src, name)
+    return hand, auto
+
+
+def _log_probs_at_init(agent) -> None:
+    """Store the current policy's log-probabilities as the rollout's, plus noise, so that PPO's
+    ratios sit on both sides of the clip range."""
+    cols = agent.columns()
+    with torch.no_grad():
+        z, _, _ = agent.policy.features(cols["obs"])
+        logp, _ = agent.policy.log_prob_entropy(agent.policy.dist_params(z), cols["actions"])
+    noise = np.random.default_rng(1).normal(0.0, 0.25, agent.buffer.log_probs.shape)
+    agent.buffer.log_probs[:] = logp.numpy().reshape(T, N) + noise
+    agent._cols = None
+
+
+def _assert_same_gradients(hand, auto, spec, sel):
+    th, ta = hand.gradients(spec, sel), auto.gradients(spec, sel)
+    assert th.keys() == ta.keys()
+    for k in th:
+        assert float(th[k]) == pytest.approx(float(ta[k]), rel=1e-5, abs=1e-6), k
+    for (name, p), q in zip(hand.policy.named_parameters(), auto.policy.parameters()):
+        assert p.grad is not None and q.grad is not None, name
+        scale = float(q.grad.abs().max()) + 1e-8
+        assert float((p.grad - q.grad).abs().max()) <= 1e-5 * scale + 1e-9, name
+
+
+@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("clip_vf,ent_coef,normalize", [(None, 0.0, True), (0.2, 0.01, True),
+                                                        (None, 0.05, False)])
+def test_ppo_gradients_equal_autograd(kind, activation, clip_vf, ent_coef, normalize):
+    hand, auto = _pair(kind, activation, normalize_advantage=normalize)
+    for ag in (hand, auto):
+        _log_probs_at_init(ag)
+    spec = OnPolicyLossSpec(0.2, clip_vf, 0.5, ent_coef, normalize)
+    clipped = hand.gradients(spec, torch.arange(T * N))["clip_fraction"]
+    assert 0.05 < float(clipped) < 0.95  # both branches of the min are exercised
+    sel = torch.randperm(T * N)[:64]
+    _assert_same_gradients(hand, auto, spec, sel)
+
+
+@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+def test_a2c_gradients_equal_autograd(kind):
+    hand, auto = _pair(kind, "tanh", A2C, A2CConfig)
+    spec = OnPolicyLossSpec(None, None, 1.0, 0.01, False)
+    _assert_same_gradients(hand, auto, spec, torch.arange(T * N))
+
+
+@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+def test_one_ppo_update_moves_the_weights_as_autograd_does(kind):
+    """A whole update (epochs, shuffles, clip, Adam) lands on the same weights either way."""
+    hand, auto = _pair(kind, "tanh", batch_size=32, n_epochs=3, ent_coef=0.01)
+    for ag in (hand, auto):
+        _log_probs_at_init(ag)
+        ag.buffer.pos = T  # a full rollout, ready to train on
+    before = [p.detach().clone() for p in hand.policy.parameters()]
+    torch.manual_seed(11)
+    out_h = hand.update()
+    torch.manual_seed(11)
+    out_a = auto.update()
+    for k in ("losses/policy", "losses/value", "losses/entropy", "losses/approx_kl"):
+        assert out_h[k] == pytest.approx(out_a[k], rel=1e-4, abs=1e-6), k
+    for p, q, p0 in zip(hand.policy.parameters(), auto.policy.parameters(), before):
+        assert not torch.equal(p, p0)  # the update moved it
+        assert torch.allclose(p, q, rtol=1e-4, atol=1e-6)
+
+
+def test_other_networks_use_autograd():
+    obs_space, act_space = _spaces("discrete")
+    for cfg in (PPOConfig(net="resmlp"), PPOConfig(net="lstm", lstm_hidden=8),
+                PPOConfig(activation="gelu"), PPOConfig(hand_gradients=False)):
+        assert PPO(cfg, obs_space, act_space, 2).hand is None, cfg
+
+
+def test_tanh_by_sigmoid_matches_tanh():
+    x = torch.linspace(-30.0, 30.0, 20001)
+    assert float((_tanh_(x.clone()) - torch.tanh(x)).abs().max()) < 1e-6
+    assert _tanh_(torch.tensor([0.0])).item() == 0.0
+
+
+@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+def test_acting_heads_equal_the_module_forward(kind):
+    hand, _ = _pair(kind, "tanh")
+    x = torch.randn(32, 5)
+    params, values = hand.hand.heads(x)
+    z_pi, z_v, _ = hand.policy.features(x)
+    ref = hand.policy.dist_params(z_pi)
+    with torch.no_grad():
+        assert torch.allclose(values, hand.policy.value(z_v), atol=1e-6)
+        if kind == "discrete":
+            assert torch.allclose(params, ref, atol=1e-6)
+        else:
+            assert torch.allclose(params[0], ref[0], atol=1e-6)
+            assert torch.equal(params[1], ref[1])
