@@ -20,8 +20,9 @@ import torch
 from torch import nn
 
 from rlcore.agent import ActResult, Transition
+from rlcore.handgrad import HandMLP, linears
 from rlcore.hparams import HParams, HParamSpec, LiveHParams
-from rlcore.losses.dqn import dqn_target, dqn_td_loss
+from rlcore.losses.dqn import dqn_target, dqn_td_loss, dqn_td_loss_grad
 from rlcore.nets import make_encoder
 from rlcore.off_policy import check_off_policy_net, due_off_policy, gradient_steps_per_update
 from rlcore.optim import clip_grad_norm
@@ -92,6 +93,10 @@ class DQNConfig:
     """Hidden widths (default 64-64 for mlp)."""
     activation: str = "relu"
     """Activation of the plain MLP."""
+    hand_gradients: bool = True
+    """Closed-form gradients for the plain MLP without dueling head instead of autograd
+    (docs/algorithms/hand-gradients.md): the same gradients to float rounding, fewer
+    operations. Other networks always use autograd."""
 
 
 DQN_HPARAMS = [
@@ -170,6 +175,10 @@ class DQN(LiveHParams):
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
         self._online, self._target = list(self.q.parameters()), list(self.q_target.parameters())
+        hand = (c.hand_gradients and c.net == "mlp" and not c.dueling
+                and c.activation in HandMLP.ACTIVATIONS)
+        self.hand = HandMLP(linears(self.q), c.activation) if hand else None
+        self.hand_target = HandMLP(linears(self.q_target), c.activation) if hand else None
         self.optimizer = torch.optim.Adam(self.q.parameters(), lr=self.hp["learning_rate"],
                                           fused=True)
         # replay sampling and exploration draw from torch's seed (the runner seeds it)
@@ -253,21 +262,15 @@ class DQN(LiveHParams):
             act = torch.from_numpy(b.actions).to(dev)
             rew, term = torch.from_numpy(b.rewards).to(dev), torch.from_numpy(b.terminated).to(dev)
             disc = torch.from_numpy(b.discounts).to(dev)
-            q_all = self.q(obs)
-            with torch.no_grad():  # a separate forward: one over cat([obs, nobs]) made the
-                # backward's weight products run over both halves (19% more per step on CPU)
-                next_online = self.q(nobs) if cfg.double else None
-                target = dqn_target(rew, term, disc, self.q_target(nobs), next_online)
-            q_taken = q_all.gather(1, act.view(-1, 1)).squeeze(1)
             w = torch.from_numpy(b.weights).to(dev) if cfg.per else None
-            loss, info = dqn_td_loss(q_taken, target, w, cfg.loss)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss, info = (self._hand_gradients(obs, nobs, act, rew, term, disc, w)
+                          if self.hand is not None
+                          else self._autograd_gradients(obs, nobs, act, rew, term, disc, w))
             gn = clip_grad_norm(self._online, hp["max_grad_norm"])
             self.optimizer.step()
             if cfg.per:
                 self.replay.update_priorities(b.slots, info["td_abs"].cpu().numpy())
-            for k, v in (("losses/td", loss.detach()), ("charts/q_mean", info["q_mean"]),
+            for k, v in (("losses/td", loss), ("charts/q_mean", info["q_mean"]),
                          ("losses/td_abs", info["td_abs"].mean()), ("losses/grad_norm", gn)):
                 stats.setdefault(k, []).append(v)
         self.n_updates += 1
@@ -277,6 +280,35 @@ class DQN(LiveHParams):
             out["charts/per_beta"] = float(hp["per_beta"])
         return out
     # --8<-- [end:update]
+
+    def _autograd_gradients(self, obs, nobs, act, rew, term, disc, w):
+        """TD loss (eq. (11)) on one batch and its gradient by autograd, into ``.grad``."""
+        q_all = self.q(obs)
+        with torch.no_grad():  # a separate forward: one over cat([obs, nobs]) made the
+            # backward's weight products run over both halves (19% more per step on CPU)
+            next_online = self.q(nobs) if self.config.double else None
+            target = dqn_target(rew, term, disc, self.q_target(nobs), next_online)
+        q_taken = q_all.gather(1, act.view(-1, 1)).squeeze(1)
+        loss, info = dqn_td_loss(q_taken, target, w, self.config.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return loss.detach(), info
+
+    # --8<-- [start:hand-gradients]
+    @torch.no_grad()
+    def _hand_gradients(self, obs, nobs, act, rew, term, disc, w):
+        """The same as :meth:`_autograd_gradients` in closed form (rlcore/handgrad.py; the
+        loss's derivative is :func:`rlcore.losses.dqn.dqn_td_loss_grad`)."""
+        acts = self.hand.forward(obs)
+        next_online = self.hand.forward(nobs)[-1] if self.config.double else None
+        target = dqn_target(rew, term, disc, self.hand_target.forward(nobs)[-1], next_online)
+        idx = act.view(-1, 1)
+        q_taken = acts[-1].gather(1, idx).squeeze(1)
+        loss, info = dqn_td_loss(q_taken, target, w, self.config.loss)
+        d_q = dqn_td_loss_grad(q_taken, target, w, self.config.loss)
+        self.hand.backward(acts, torch.zeros_like(acts[-1]).scatter_(1, idx, d_q.unsqueeze(1)))
+        return loss, info
+    # --8<-- [end:hand-gradients]
 
     # -- hyperparameters -----------------------------------------------------------------------
     def _on_value(self, name: str, old: Any, new: Any) -> None:

@@ -21,7 +21,7 @@ from torch import nn
 
 from rlcore.losses.ppo import standardise_advantages
 
-__all__ = ["HandGradients", "OnPolicyLossSpec"]
+__all__ = ["HandGradients", "HandMLP", "OnPolicyLossSpec", "linears"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -42,56 +42,47 @@ class OnPolicyLossSpec:
     normalize_advantage: bool
 
 
-def _linears(module: nn.Module) -> list[nn.Linear]:
+def linears(module: nn.Module) -> list[nn.Linear]:
+    """The ``nn.Linear`` layers of a module, in order."""
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
-class HandGradients:
-    """Forward pass and closed-form gradients of an :class:`rlcore.actor_critic.ActorCritic`
-    whose encoders are plain MLPs (``net=mlp``, activation tanh or relu)."""
+class HandMLP:
+    """A plain MLP given as its linear layers (activation between them, none after the last):
+    its forward pass keeping the activations, and its closed-form backward (eqs. (1)-(2))."""
 
     ACTIVATIONS = ("tanh", "relu")
 
-    @classmethod
-    def supports(cls, policy: nn.Module, net: str, activation: str) -> bool:
-        """True for a feed-forward plain-MLP actor-critic with a tanh or ReLU activation."""
-        return (net == "mlp" and activation in cls.ACTIVATIONS
-                and not getattr(policy, "recurrent", True))
-
-    def __init__(self, policy: nn.Module, activation: str):
-        self.discrete = policy.discrete
+    def __init__(self, layers: list[nn.Linear], activation: str):
+        if activation not in self.ACTIVATIONS:
+            raise ValueError(f"activation {activation!r}: hand gradients support "
+                             f"{', '.join(self.ACTIVATIONS)}")
+        self.layers = layers
         self.tanh = activation == "tanh"
-        self.pi_layers = _linears(policy.pi_enc) + [policy.pi_head.fc]
-        self.v_layers = _linears(policy.v_enc) + [policy.v_head.fc]
-        self.log_std = None if self.discrete else policy.pi_head.log_std
-        self.params = [p for lin in self.pi_layers + self.v_layers
-                       for p in (lin.weight, lin.bias)]
-        if self.log_std is not None:
-            self.params.append(self.log_std)
 
     # --8<-- [start:forward]
-    def _tower(self, x: torch.Tensor, layers: list[nn.Linear]) -> list[torch.Tensor]:
-        """[x, h_1, ..., h_L, out]: h_l = act(W_l h_{l-1} + b_l), out = W h_L + b (eq. (1))."""
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """[x, h_1, ..., h_L, out]: h_l = act(W_l h_{l-1} + b_l), out = W h_L + b (eq. (1)).
+        Call it under ``torch.no_grad()``: nothing is recorded for autograd."""
         acts = [x]
-        for lin in layers[:-1]:
+        for lin in self.layers[:-1]:
             pre = torch.addmm(lin.bias, acts[-1], lin.weight.t())
             acts.append(_tanh_(pre) if self.tanh else pre.relu_())
-        out = layers[-1]
+        out = self.layers[-1]
         acts.append(torch.addmm(out.bias, acts[-1], out.weight.t()))
         return acts
     # --8<-- [end:forward]
 
     # --8<-- [start:backward]
-    def _backward(self, acts: list[torch.Tensor], layers: list[nn.Linear],
-                  d_out: torch.Tensor) -> None:
+    def backward(self, acts: list[torch.Tensor], d_out: torch.Tensor) -> None:
         """Write dL/dW_l = delta_l^T h_{l-1} and dL/db_l = sum delta_l into ``.grad``, with
-        delta_{l-1} = (delta_l W_l) * act'(h_{l-1}) (eq. (2))."""
+        delta_{l-1} = (delta_l W_l) * act'(h_{l-1}) (eq. (2)); ``d_out`` = dL/d out."""
         delta = d_out
-        for i in range(len(layers) - 1, -1, -1):
-            lin = layers[i]
+        for i in range(len(self.layers) - 1, -1, -1):
+            lin = self.layers[i]
             h_in = acts[i]
-            _write(lin.weight, torch.mm(delta.t(), h_in))
-            _write(lin.bias, delta.sum(0))
+            lin.weight.grad = torch.mm(delta.t(), h_in)
+            lin.bias.grad = delta.sum(0)
             if i == 0:
                 break
             d_h = torch.mm(delta, lin.weight)
@@ -101,11 +92,28 @@ class HandGradients:
                 delta = d_h * (h_in > 0)
     # --8<-- [end:backward]
 
+
+class HandGradients:
+    """Forward pass and closed-form gradients of an :class:`rlcore.actor_critic.ActorCritic`
+    whose encoders are plain MLPs (``net=mlp``, activation tanh or relu)."""
+
+    @classmethod
+    def supports(cls, policy: nn.Module, net: str, activation: str) -> bool:
+        """True for a feed-forward plain-MLP actor-critic with a tanh or ReLU activation."""
+        return (net == "mlp" and activation in HandMLP.ACTIVATIONS
+                and not getattr(policy, "recurrent", True))
+
+    def __init__(self, policy: nn.Module, activation: str):
+        self.discrete = policy.discrete
+        self.pi = HandMLP(linears(policy.pi_enc) + [policy.pi_head.fc], activation)
+        self.v = HandMLP(linears(policy.v_enc) + [policy.v_head.fc], activation)
+        self.log_std = None if self.discrete else policy.pi_head.log_std
+
     @torch.no_grad()
     def heads(self, x: torch.Tensor):
         """(logits, or (mean, log_std) broadcast to the batch; values V(s)) of observations
         ``x``: what the module forward gives, for acting."""
-        out = self._tower(x, self.pi_layers)[-1]
+        out = self.pi.forward(x)[-1]
         values = self.values(x)
         if self.discrete:
             return out, values
@@ -114,7 +122,7 @@ class HandGradients:
     @torch.no_grad()
     def values(self, x: torch.Tensor) -> torch.Tensor:
         """V(s) of observations ``x`` (the bootstrap at the end of a rollout)."""
-        return self._tower(x, self.v_layers)[-1].squeeze(1)
+        return self.v.forward(x)[-1].squeeze(1)
 
     @torch.no_grad()
     def on_policy_step(self, spec: OnPolicyLossSpec, obs: torch.Tensor, actions: torch.Tensor,
@@ -127,8 +135,8 @@ class HandGradients:
         them: ``policy``, ``value``, ``entropy``, and for PPO ``approx_kl`` and ``clip_fraction``.
         """
         n = obs.shape[0]
-        pi = self._tower(obs, self.pi_layers)
-        vt = self._tower(obs, self.v_layers)
+        pi = self.pi.forward(obs)
+        vt = self.v.forward(obs)
         values = vt[-1].squeeze(1)
         adv = standardise_advantages(advantages) if spec.normalize_advantage else advantages
         stats: dict[str, torch.Tensor] = {}
@@ -174,7 +182,7 @@ class HandGradients:
             stats["entropy"] = log_std.sum() + (0.5 + _HALF_LOG_2PI) * z.shape[1]
             gz = z * g.unsqueeze(1)
             d_logits = (gz * inv_std).mul_(inv_n)
-            _write(self.log_std, (gz * z).sum(0).sub_(g.sum()).mul_(inv_n).sub_(c_e))
+            self.log_std.grad = (gz * z).sum(0).sub_(g.sum()).mul_(inv_n).sub_(c_e)
         err = values - returns
         if spec.clip_range_vf:  # eq. (4) of the PPO page: the larger error carries the gradient
             e_v = spec.clip_range_vf
@@ -188,8 +196,8 @@ class HandGradients:
             d_v = err
         d_v = d_v.mul_(spec.vf_coef * inv_n).unsqueeze(1)
         # --8<-- [end:loss-grad]
-        self._backward(pi, self.pi_layers, d_logits)
-        self._backward(vt, self.v_layers, d_v)
+        self.pi.backward(pi, d_logits)
+        self.v.backward(vt, d_v)
         return stats
 
 
@@ -205,7 +213,3 @@ def _tanh_(x: torch.Tensor) -> torch.Tensor:
     return x.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
 # --8<-- [end:tanh]
 
-
-def _write(p: torch.Tensor, grad: torch.Tensor) -> None:
-    """Make ``grad`` the parameter's gradient (no copy: the optimiser reads ``p.grad``)."""
-    p.grad = grad

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from rlcore.a2c import A2C, A2CConfig
+from rlcore.dqn import DQN, DQNConfig
 from rlcore.handgrad import _tanh_
 from rlcore.on_policy import OnPolicyLossSpec
 from rlcore.ppo import PPO, PPOConfig
@@ -145,3 +146,42 @@ def test_acting_heads_equal_the_module_forward(kind):
         else:
             assert torch.allclose(params[0], ref[0], atol=1e-6)
             assert torch.equal(params[1], ref[1])
+
+
+@pytest.mark.parametrize("loss,per,double,activation", [("huber", True, True, "relu"),
+                                                        ("mse", False, False, "tanh"),
+                                                        ("huber", False, True, "tanh")])
+def test_dqn_gradients_equal_autograd(loss, per, double, activation):
+    """DQN's closed-form TD gradient (eq. (9)) against autograd over dqn_td_loss, on a batch
+    whose TD errors fall on both sides of the Huber threshold."""
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
+    agents = []
+    for hand in (True, False):
+        torch.manual_seed(5)
+        agents.append(DQN(DQNConfig(loss=loss, per=per, double=double, activation=activation,
+                                    hidden=(32, 32), hand_gradients=hand),
+                          obs_space, gym.spaces.Discrete(4), 1))
+    hand, auto = agents
+    assert hand.hand is not None and auto.hand is None
+    g = torch.Generator().manual_seed(2)
+    b = 64
+    obs, nobs = torch.randn(b, 5, generator=g), torch.randn(b, 5, generator=g)
+    act = torch.randint(0, 4, (b,), generator=g)
+    rew = torch.randn(b, generator=g) * 3.0
+    term = (torch.rand(b, generator=g) < 0.2).float()
+    disc = torch.full((b,), 0.99)
+    w = torch.rand(b, generator=g) if per else None
+    loss_h, info_h = hand._hand_gradients(obs, nobs, act, rew, term, disc, w)
+    loss_a, info_a = auto._autograd_gradients(obs, nobs, act, rew, term, disc, w)
+    td = info_a["td_abs"]
+    assert bool((td > 1.0).any()) and bool((td < 1.0).any())
+    assert float(loss_h) == pytest.approx(float(loss_a), rel=1e-6)
+    assert torch.allclose(info_h["td_abs"], td, atol=1e-6)
+    for p, q in zip(hand.q.parameters(), auto.q.parameters()):
+        scale = float(q.grad.abs().max()) + 1e-8
+        assert float((p.grad - q.grad).abs().max()) <= 1e-5 * scale + 1e-9
+
+
+def test_dqn_dueling_uses_autograd():
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
+    assert DQN(DQNConfig(dueling=True), obs_space, gym.spaces.Discrete(3), 1).hand is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["dqn_target", "dqn_td_loss"]
+__all__ = ["dqn_target", "dqn_td_loss", "dqn_td_loss_grad"]
 
 Info = dict[str, torch.Tensor]
 
@@ -52,3 +52,20 @@ def dqn_td_loss(q_taken: torch.Tensor, target: torch.Tensor, weights: torch.Tens
     value = per.mean() if weights is None else (weights * per).mean()
     return value, {"td_abs": (target - q_taken).detach().abs(), "q_mean": q_taken.detach().mean()}
 # --8<-- [end:dqn-target]
+
+
+# --8<-- [start:td-loss-grad]
+def dqn_td_loss_grad(q_taken: torch.Tensor, target: torch.Tensor,
+                     weights: torch.Tensor | None = None, loss: str = "huber",
+                     delta: float = 1.0) -> torch.Tensor:
+    """d/dQ(s, a) of :func:`dqn_td_loss`, per sample (docs/algorithms/hand-gradients.md,
+    eq. (9)): w x / B with x = clip(Q - y, -delta, delta) for huber, Q - y for mse."""
+    x = q_taken - target
+    if loss == "huber":
+        x = x.clamp_(-delta, delta)
+    elif loss != "mse":
+        raise ValueError(f"dqn loss {loss!r}: expected 'huber' or 'mse'")
+    if weights is not None:
+        x = x.mul_(weights)
+    return x.div_(len(q_taken))
+# --8<-- [end:td-loss-grad]
