@@ -1,0 +1,147 @@
+"""One gradient step, closed-form gradients against autograd, in one process (CPU time).
+
+    python benchmarks/bench_grad_step.py                 # every case; JSON path printed last
+    python benchmarks/bench_grad_step.py --rounds 5 --steps 100
+
+For each case two agents are built from the same seed, one with ``hand_gradients`` and one
+without, and timed in alternating rounds of ``--steps`` gradient steps each (gradients, the
+gradient-norm clip and the optimiser step: what one minibatch costs in ``update``); the figure is
+the median over rounds of the CPU time per step, and the ratio autograd / hand per round. The
+cases are the benchmark's settings (docs/guide/performance.md): PPO at CartPole's sizes (batch
+256, 64-64 tanh), PPO with a Gaussian policy at the futures market's batch, A2C's whole
+CartPole rollout (8 environments x 5 steps), DQN at rl-zoo3's CartPole sizes (batch 64,
+256-256 ReLU, prioritised weights, double DQN). Written to ``--out`` (default
+``runs/bench/grad-step-<time>.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rlcore.a2c import A2C, A2CConfig  # noqa: E402
+from rlcore.dqn import DQN, DQNConfig  # noqa: E402
+from rlcore.io import atomic_write_text  # noqa: E402
+from rlcore.on_policy import OnPolicyLossSpec  # noqa: E402
+from rlcore.optim import clip_grad_norm  # noqa: E402
+from rlcore.ppo import PPO, PPOConfig  # noqa: E402
+
+
+def _on_policy_case(cls, cfg_cls, obs_dim: int, action_space: gym.Space, n_envs: int,
+                    n_steps: int, batch: int, spec: OnPolicyLossSpec, **cfg):
+    """(hand step, autograd step) closures over two identical agents with one filled rollout."""
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+    rng = np.random.default_rng(0)
+    steps = []
+    for hand in (True, False):
+        torch.manual_seed(0)
+        ag = cls(cfg_cls(n_steps=n_steps, hand_gradients=hand, **cfg), obs_space, action_space,
+                 n_envs)
+        buf = ag.buffer
+        r = np.random.default_rng(0)
+        buf.obs[:] = r.standard_normal(buf.obs.shape)
+        buf.actions[:] = (r.integers(0, action_space.n, buf.actions.shape)
+                          if isinstance(action_space, gym.spaces.Discrete)
+                          else r.standard_normal(buf.actions.shape))
+        buf.log_probs[:] = r.normal(-0.7, 0.2, buf.log_probs.shape)
+        buf.values[:] = r.standard_normal(buf.values.shape)
+        buf.advantages[:] = r.standard_normal(buf.advantages.shape)
+        buf.returns[:] = r.standard_normal(buf.returns.shape)
+        buf.valid[:] = True
+        sel = torch.from_numpy(rng.permutation(n_steps * n_envs)[:batch])
+
+        def step(ag=ag, sel=sel):
+            ag.gradients(spec, sel)
+            clip_grad_norm(ag.params, 0.5)
+            ag.optimizer.step()
+        steps.append(step)
+    return steps
+
+
+def _dqn_case():
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+    g = torch.Generator().manual_seed(0)
+    b = 64
+    batch = (torch.randn(b, 4, generator=g), torch.randn(b, 4, generator=g),
+             torch.randint(0, 2, (b,), generator=g), torch.randn(b, generator=g),
+             torch.zeros(b), torch.full((b,), 0.99), torch.rand(b, generator=g))
+    steps = []
+    for hand in (True, False):
+        torch.manual_seed(0)
+        ag = DQN(DQNConfig(hidden=(256, 256), batch_size=b, hand_gradients=hand), obs_space,
+                 gym.spaces.Discrete(2), 1)
+        grads = ag._hand_gradients if hand else ag._autograd_gradients
+
+        def step(ag=ag, grads=grads):
+            grads(*batch)
+            clip_grad_norm(ag._online, 10.0)
+            ag.optimizer.step()
+        steps.append(step)
+    return steps
+
+
+CASES = {
+    "ppo-cartpole (batch 256, 64-64 tanh, discrete)": lambda: _on_policy_case(
+        PPO, PPOConfig, 4, gym.spaces.Discrete(2), 8, 32, 256,
+        OnPolicyLossSpec(0.2, None, 0.5, 0.0, True)),
+    "ppo-futures (batch 256, 64-64 tanh, Gaussian)": lambda: _on_policy_case(
+        PPO, PPOConfig, 87, gym.spaces.Box(-1, 1, (1,), np.float32), 64, 128, 256,
+        OnPolicyLossSpec(0.2, None, 0.5, 0.0, True)),
+    "a2c-cartpole (batch 40, 64-64 tanh, discrete)": lambda: _on_policy_case(
+        A2C, A2CConfig, 4, gym.spaces.Discrete(2), 8, 5, 40,
+        OnPolicyLossSpec(None, None, 1.0, 0.0, False)),
+    "dqn-cartpole (batch 64, 256-256 relu, PER, double)": _dqn_case,
+}
+
+
+def _cpu_us(fn, n: int) -> float:
+    t = time.process_time()
+    for _ in range(n):
+        fn()
+    return (time.process_time() - t) / n * 1e6
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Run every case; write the JSON; return its path."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rounds", type=int, default=11, help="alternating rounds (default 11)")
+    p.add_argument("--steps", type=int, default=200, help="gradient steps per round (default 200)")
+    p.add_argument("--out", type=Path, default=None, help="JSON path")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    results = {}
+    for name, build in CASES.items():
+        hand, auto = build()
+        for fn in (hand, auto):  # warm-up
+            _cpu_us(fn, 20)
+        h, a = [], []
+        for _ in range(args.rounds):
+            h.append(_cpu_us(hand, args.steps))
+            a.append(_cpu_us(auto, args.steps))
+        ratios = [y / x for x, y in zip(h, a)]
+        results[name] = {"hand_us": statistics.median(h), "autograd_us": statistics.median(a),
+                         "speedup": statistics.median(ratios),
+                         "speedup_range": [min(ratios), max(ratios)]}
+        print(f"{name}: hand {results[name]['hand_us']:.0f} us, autograd "
+              f"{results[name]['autograd_us']:.0f} us, {results[name]['speedup']:.2f}x")
+    out = args.out or Path("runs/bench") / f"grad-step-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps({"torch": torch.__version__, "threads": 1,
+                                       "rounds": args.rounds, "steps": args.steps,
+                                       "cases": results}, indent=2))
+    print(out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
