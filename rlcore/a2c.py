@@ -22,7 +22,7 @@ import gymnasium as gym
 import torch
 
 from rlcore.on_policy import ON_POLICY_HPARAMS, OnPolicyConfig, OnPolicyCore, OnPolicyLossSpec
-from rlcore.optim import clip_grad_norm
+from rlcore.optim import Adam, RMSprop, clip_grad_norm
 from rlcore.scalars import mean_scalars
 
 __all__ = ["A2C", "A2CConfig", "A2C_HPARAMS", "OPTIMIZERS"]
@@ -74,9 +74,8 @@ class A2C(OnPolicyCore):
 
         def make_optimizer(params, lr: float) -> torch.optim.Optimizer:
             if config.optimizer == "rmsprop":
-                return torch.optim.RMSprop(params, lr=lr, alpha=config.rms_alpha,
-                                           eps=config.rms_eps, foreach=True)
-            return torch.optim.Adam(params, lr=lr, eps=config.adam_eps, fused=True)
+                return RMSprop(params, lr=lr, alpha=config.rms_alpha, eps=config.rms_eps)
+            return Adam(params, lr=lr, eps=config.adam_eps)
 
         self._build(config, obs_space, action_space, n_envs, total_steps, device, make_optimizer)
 

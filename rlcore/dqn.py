@@ -25,7 +25,7 @@ from rlcore.hparams import HParams, HParamSpec, LiveHParams
 from rlcore.losses.dqn import dqn_target, dqn_td_loss, dqn_td_loss_grad
 from rlcore.nets import make_encoder
 from rlcore.off_policy import check_off_policy_net, due_off_policy, gradient_steps_per_update
-from rlcore.optim import clip_grad_norm
+from rlcore.optim import Adam, clip_grad_norm
 from rlcore.per import PrioritizedReplayBuffer
 from rlcore.replay import ReplayBuffer
 from rlcore.scalars import mean_scalars
@@ -179,8 +179,7 @@ class DQN(LiveHParams):
                 and c.activation in HandMLP.ACTIVATIONS)
         self.hand = HandMLP(linears(self.q), c.activation) if hand else None
         self.hand_target = HandMLP(linears(self.q_target), c.activation) if hand else None
-        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=self.hp["learning_rate"],
-                                          fused=True)
+        self.optimizer = Adam(self.q.parameters(), lr=self.hp["learning_rate"])
         # replay sampling and exploration draw from torch's seed (the runner seeds it)
         seed = torch.initial_seed() % (2**32)
         buf = ReplayBuffer(c.buffer_size, self.n_envs, (self.obs_dim,), (), np.int64, seed=seed)

@@ -17,7 +17,7 @@ import torch
 
 from rlcore.hparams import HParamSpec
 from rlcore.on_policy import ON_POLICY_HPARAMS, OnPolicyConfig, OnPolicyCore, OnPolicyLossSpec
-from rlcore.optim import clip_grad_norm
+from rlcore.optim import Adam, clip_grad_norm
 from rlcore.scalars import mean_scalars
 
 __all__ = ["PPO", "PPOConfig", "PPO_HPARAMS"]
@@ -58,8 +58,7 @@ class PPO(OnPolicyCore):
     def __init__(self, config: PPOConfig, obs_space: gym.Space, action_space: gym.Space,
                  n_envs: int, total_steps: int = 0, device: str = "cpu"):
         self._build(config, obs_space, action_space, n_envs, total_steps, device,
-                    lambda params, lr: torch.optim.Adam(params, lr=lr, eps=config.adam_eps,
-                                                       fused=True))
+                    lambda params, lr: Adam(params, lr=lr, eps=config.adam_eps))
 
     def update(self) -> dict[str, float]:
         """Minibatch epochs of the PPO loss (docs/algorithms/ppo.md, eq. (1)) on the rollout."""

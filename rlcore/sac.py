@@ -35,6 +35,7 @@ from rlcore.losses.sac import (
 )
 from rlcore.nets import make_encoder
 from rlcore.off_policy import check_off_policy_net, due_off_policy, gradient_steps_per_update
+from rlcore.optim import Adam
 from rlcore.replay import ReplayBuffer
 from rlcore.scalars import mean_scalars
 
@@ -211,10 +212,10 @@ class SAC(LiveHParams):
         self._online = list(self.critic.parameters())
         self._target = list(self.critic_target.parameters())
         lr = self.hp["learning_rate"]
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr, fused=True)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
+        self.actor_opt = Adam(self.actor.parameters(), lr=lr)
+        self.critic_opt = Adam(self.critic.parameters(), lr=lr)
         self.log_alpha = torch.tensor(math.log(self.hp["alpha"]), device=dev, requires_grad=True)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=lr, fused=True)
+        self.alpha_opt = Adam([self.log_alpha], lr=lr)
         # replay sampling and exploration draw from torch's seed (the runner seeds it)
         seed = torch.initial_seed() % (2**32)
         act_shape = () if self.discrete else (self.act_dim,)

@@ -1,5 +1,7 @@
 """rlcore.optim.clip_grad_norm against torch's clip_grad_norm_ (the rule it copies)."""
 
+import copy
+
 import torch
 from torch import nn
 
@@ -30,3 +32,74 @@ def test_same_norm_and_gradients_as_torch_clipped_and_unclipped():
 def test_no_gradients_gives_zero_norm():
     net = nn.Linear(2, 2)
     assert float(clip_grad_norm(list(net.parameters()), 1.0)) == 0.0
+
+
+def _twin_steps(make_ref, make_ours, steps: int = 6):
+    """Run torch's optimiser and ours on identical nets and gradients; return both nets."""
+    nets = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        nets.append(nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3)))
+    ref, ours = make_ref(nets[0].parameters()), make_ours(nets[1].parameters())
+    g = torch.Generator().manual_seed(2)
+    for k in range(steps):
+        grads = [torch.randn(p.shape, generator=g) for p in nets[0].parameters()]
+        for net in nets:
+            for p, gr in zip(net.parameters(), grads):
+                p.grad = gr.clone()
+        if k == 3:  # a schedule writes the learning rate into the group
+            for opt in (ref, ours):
+                opt.param_groups[0]["lr"] = 3e-3
+        ref.step()
+        ours.step()
+    return nets, ref, ours
+
+
+def test_adam_and_rmsprop_steps_equal_torch_bit_for_bit():
+    from rlcore.optim import Adam, RMSprop
+
+    for make_ref, make_ours in (
+            (lambda p: torch.optim.Adam(p, lr=1e-2, eps=1e-5, fused=True),
+             lambda p: Adam(p, lr=1e-2, eps=1e-5)),
+            (lambda p: torch.optim.RMSprop(p, lr=1e-2, alpha=0.99, eps=1e-5, foreach=True),
+             lambda p: RMSprop(p, lr=1e-2, alpha=0.99, eps=1e-5))):
+        (a, b), ref, ours = _twin_steps(make_ref, make_ours)
+        assert ours._lists is not None  # the fast step ran after the first
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            assert torch.equal(pa, pb)
+        sa, sb = ref.state_dict(), ours.state_dict()
+        for k, v in sa["state"].items():
+            for name, t in v.items():
+                assert torch.equal(t, sb["state"][k][name]), name
+
+
+def test_fast_step_after_load_state_dict_and_missing_gradient():
+    from rlcore.optim import Adam
+
+    (a, b), ref, ours = _twin_steps(lambda p: torch.optim.Adam(p, lr=1e-2, fused=True),
+                                    lambda p: Adam(p, lr=1e-2))
+    ours.load_state_dict(copy.deepcopy(ref.state_dict()))  # as from a file: no shared tensors
+    assert ours._lists is None
+    for net, opt in ((a, ref), (b, ours)):
+        for p in net.parameters():
+            p.grad = torch.ones_like(p)
+        list(net.parameters())[-1].grad = None  # torch skips it; so does the fallback
+        opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_step_pre_hooks_run_once_on_the_fast_and_the_fallback_path():
+    from rlcore.optim import Adam
+
+    torch.optim.Adam([nn.Parameter(torch.zeros(1))])  # torch's own Adam.step is now hooked too
+    p = nn.Parameter(torch.zeros(3))
+    opt = Adam([p], lr=1e-2)
+    calls = []
+    opt.register_step_pre_hook(lambda o, args, kwargs: calls.append(1))
+    for _ in range(3):  # first step: torch's (state is created), then the fast one
+        p.grad = torch.ones(3)
+        opt.step()
+    p.grad = None
+    opt.step()  # fallback: a missing gradient
+    assert len(calls) == 4
