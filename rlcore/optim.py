@@ -118,7 +118,8 @@ class RMSprop(_ListStep, torch.optim.RMSprop):
 
     def __init__(self, params, **kwargs):
         super().__init__(params, foreach=True, **kwargs)
-        self._one = torch.tensor(1.0)
+        self._one, self._zero = torch.tensor(1.0), torch.tensor(0.0)
+        self._flat: tuple | None = None
 
     def _plain(self) -> bool:
         g = self.param_groups[0]
@@ -129,12 +130,37 @@ class RMSprop(_ListStep, torch.optim.RMSprop):
 
     def _kernel(self, g, lists, grads) -> None:
         # torch's _multi_tensor_rmsprop, plain case: v <- alpha v + (1 - alpha) g^2,
-        # p <- p - lr g / (sqrt(v) + eps)
+        # p <- p + (-lr) g / (sqrt(v) + eps); on the CPU torch's foreach operations loop over
+        # the tensors one by one, so the square averages live in one flat buffer (their
+        # per-parameter state entries are views of it) and the arithmetic runs on it at once
         params, square_avgs, steps = lists
+        if self._flat is None or self._flat[0] is not square_avgs:
+            self._flatten(params, square_avgs)
+        _, v, flat_g, g_views, delta, delta_views = self._flat
         alpha = g["alpha"]
         torch._foreach_add_(steps, self._one, alpha=1.0)
-        torch._foreach_mul_(square_avgs, alpha)
-        torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - alpha)
-        avg = torch._foreach_sqrt(square_avgs)
-        torch._foreach_add_(avg, g["eps"])
-        torch._foreach_addcdiv_(params, grads, avg, value=-g["lr"])
+        torch._foreach_copy_(g_views, grads)
+        v.mul_(alpha).addcmul_(flat_g, flat_g, value=1 - alpha)
+        torch.addcdiv(self._zero, flat_g, v.sqrt().add_(g["eps"]), value=-g["lr"], out=delta)
+        torch._foreach_add_(params, delta_views)
+
+    def _flatten(self, params, square_avgs) -> None:
+        """Move the square averages into one flat buffer (values kept); gradient and update
+        buffers beside it, with per-parameter views."""
+        v = torch.cat([t.reshape(-1) for t in square_avgs])
+        views = _views(v, params)
+        for p, view in zip(params, views):
+            self.state[p]["square_avg"] = view
+        square_avgs[:] = views
+        flat_g, delta = torch.empty_like(v), torch.empty_like(v)
+        self._flat = (square_avgs, v, flat_g, _views(flat_g, params), delta,
+                      _views(delta, params))
+
+
+def _views(flat: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Views of consecutive pieces of ``flat`` shaped as the tensors of ``like``."""
+    out, i = [], 0
+    for t in like:
+        out.append(flat[i:i + t.numel()].view_as(t))
+        i += t.numel()
+    return out
