@@ -71,6 +71,7 @@ BUDGET: list[tuple[str, str]] = [
     (r"^python cli\.py models\b", ""),
     (r"^python benchmarks/bench_ab\.py\b", "--seeds 1 --bars 150"),
     (r"^python benchmarks/bench_sb3\.py\b", "--cases a2c-cartpole --seeds 0 --scale 0.01"),
+    (r"^python benchmarks/bench_grad_step\.py\b", "--rounds 1 --steps 2"),
     (r"^python cli\.py tune .*--mode pbt", "--steps 512 --population 2 --pbt-interval 256 "
      "--set n_envs=2 --set n_steps=64 --set batch_size=64 --set eval_episodes=1 "
      "--set eval_envs=1"),
