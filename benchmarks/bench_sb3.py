@@ -128,6 +128,13 @@ CASES: dict[str, Case] = {
     "dqn-cartpole-uniform": Case("dqn", "CartPole-v1", 50_000, 1,
                                  {**_DQN_ZOO, "per": False, "double": False}, _sb3_dqn_zoo,
                                  seeds=2, note="SB3's algorithm: no PER, no double DQN"),
+    "dqn-cartpole-torch-init": Case("dqn", "CartPole-v1", 50_000, 1, {**_DQN_ZOO, "init": "torch"},
+                                    _sb3_dqn_zoo, seeds=3,
+                                    note="our defaults with SB3's initialisation"),
+    "dqn-cartpole-uniform-torch-init": Case(
+        "dqn", "CartPole-v1", 50_000, 1,
+        {**_DQN_ZOO, "per": False, "double": False, "init": "torch"}, _sb3_dqn_zoo, seeds=3,
+        note="SB3's algorithm and SB3's initialisation (nn.Linear's default)"),
     "sac-pendulum": Case("sac", "Pendulum-v1", 10_000, 1, {"learning_rate": 1e-3}, _sb3_sac),
     "ppo-known-optimum": Case("ppo", KNOWN_OPTIMUM, 100_000, 16, _PPO_FUT, _sb3_ppo_futures,
                               env_args={"action_type": "discrete"},

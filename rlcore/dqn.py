@@ -79,6 +79,9 @@ class DQNConfig:
     """Double-DQN targets (online net selects, target net evaluates)."""
     dueling: bool = False
     """Dueling head: Q = V + A - mean_a A."""
+    init: str = "orthogonal"
+    """Weight initialisation of the Q-network: ``orthogonal`` (docs/networks.md, gain sqrt(2)
+    on hidden layers) or ``torch`` (``nn.Linear``'s default, as stable-baselines3's DQN)."""
     n_step: int = 1
     """Steps summed in the TD target."""
     loss: str = "huber"
@@ -120,17 +123,26 @@ PER_FIELDS = ("per_alpha", "per_beta", "per_eps", "per_recent_frac", "per_recent
 """Mutable only with prioritised replay (``per=True``)."""
 
 
+DQN_INITS = ("orthogonal", "torch")
+
+
 class QNetwork(nn.Module):
     """Q(s, .) over n actions: encoder plus a linear head, or a dueling V/A head (eq. (12))."""
 
     def __init__(self, obs_dim: int, n_actions: int, net: str = "mlp",
                  hidden: tuple[int, ...] | None = None, activation: str = "relu",
-                 dueling: bool = False):
+                 dueling: bool = False, init: str = "orthogonal"):
         super().__init__()
+        if init not in DQN_INITS:
+            raise ValueError(f"dqn: init {init!r}: expected one of {', '.join(DQN_INITS)}")
         self.encoder = make_encoder(net, obs_dim, hidden, activation)
         self.dueling = dueling
         self.head = nn.Linear(self.encoder.out_dim, n_actions)
         self.value = nn.Linear(self.encoder.out_dim, 1) if dueling else None
+        if init == "torch":  # every linear layer back to nn.Linear's own initialisation
+            for m in self.modules():
+                if isinstance(m, nn.Linear):
+                    m.reset_parameters()
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Q values (B, n)."""
@@ -169,9 +181,9 @@ class DQN(LiveHParams):
         self.hp = HParams(specs, initial, total_steps)
         c = config
         self.q = QNetwork(self.obs_dim, self.n_actions, c.net, c.hidden, c.activation,
-                          c.dueling).to(self.device)
+                          c.dueling, c.init).to(self.device)
         self.q_target = QNetwork(self.obs_dim, self.n_actions, c.net, c.hidden, c.activation,
-                                 c.dueling).to(self.device)
+                                 c.dueling, c.init).to(self.device)
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
         self._online, self._target = list(self.q.parameters()), list(self.q_target.parameters())

@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from rlcore.agent import Transition
 from rlcore.dqn import DQN, DQNConfig, QNetwork
@@ -279,3 +280,22 @@ def test_default_learns_one_gradient_step_per_train_freq_environment_steps(n_env
     envs.close()
     p = next(agent.q.parameters())
     assert int(agent.optimizer.state[p]["step"]) == 64 // 4
+
+
+def test_init_torch_is_nn_linear_default_and_orthogonal_is_the_default():
+    """``init=torch`` gives nn.Linear's own initialisation (uniform within 1/sqrt(fan_in), as
+    SB3's DQN); the default is orthogonal with gain sqrt(2) on hidden layers."""
+    torch.manual_seed(0)
+    ortho = QNetwork(4, 3, hidden=(64, 64))
+    w = ortho.encoder.net[2].weight
+    assert torch.allclose(w @ w.T, 2.0 * torch.eye(64), atol=1e-4)
+    plain = QNetwork(4, 3, hidden=(64, 64), init="torch")
+    for m in plain.modules():
+        if isinstance(m, nn.Linear):
+            bound = 1.0 / m.in_features ** 0.5
+            assert float(m.weight.abs().max()) <= bound and float(m.bias.abs().max()) <= bound
+            assert float(m.bias.abs().max()) > 0.0  # not the orthogonal recipe's zero bias
+    w = plain.encoder.net[2].weight
+    assert not torch.allclose(w @ w.T, 2.0 * torch.eye(64), atol=0.1)
+    with pytest.raises(ValueError, match="init 'xavier'"):
+        QNetwork(4, 3, init="xavier")
