@@ -289,7 +289,7 @@ def test_init_torch_is_nn_linear_default_and_orthogonal_is_the_default():
     ortho = QNetwork(4, 3, hidden=(64, 64))
     w = ortho.encoder.net[2].weight
     assert torch.allclose(w @ w.T, 2.0 * torch.eye(64), atol=1e-4)
-    plain = QNetwork(4, 3, hidden=(64, 64), init="torch")
+    plain = QNetwork(4, 3, hidden=(64, 64), init="torch").requires_grad_(False)
     for m in plain.modules():
         if isinstance(m, nn.Linear):
             bound = 1.0 / m.in_features ** 0.5
