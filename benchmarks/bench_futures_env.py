@@ -1,8 +1,9 @@
 """Steps per second of the futures environment: single env and batched (N = 1, 64, 1024).
 
-Usage: ``python benchmarks/bench_futures_env.py [--seconds 3] [--out PATH]``. Prints one JSON
-object, writes it to ``runs/bench/futures_env-<timestamp>.json`` (or ``--out``) and prints that
-path as the last line. Data: the shared Binance ETHUSDT 1m file when present, else a random walk.
+Usage: ``python benchmarks/bench_futures_env.py [--seconds 3] [--num-envs 1 64 1024]
+[--out PATH]``. Prints one JSON object, writes it to
+``runs/bench/futures_env-<timestamp>.json`` (or ``--out``) and prints that path as the last
+line. Data: the shared Binance ETHUSDT 1m file when present, else a random walk.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     parser.add_argument("--out", type=Path, default=None, help="JSON output file")
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 64, 1024],
+                        help="batch sizes of the vector measurement (default 1 64 1024)")
     args = parser.parse_args()
     df, source = load_data()
     result = {
@@ -107,7 +110,7 @@ def main() -> None:
         "load_average_before": os.getloadavg(),
         "single_steps_per_s": bench_single(df, args.seconds),
         "vector_env_steps_per_s": {
-            str(n): bench_vector(df, n, args.seconds) for n in (1, 64, 1024)
+            str(n): bench_vector(df, n, args.seconds) for n in args.num_envs
         },
         "targets": {"single_steps_per_s": 50_000, "vector_1024_env_steps_per_s": 2_000_000},
     }
