@@ -72,12 +72,26 @@ class RunDir:
     def save_checkpoint(self, obj: dict[str, Any], step: int, keep: int = 3) -> Path:
         """Write ``checkpoints/step_<step>.pt`` and point ``latest`` at it; keep the newest ``keep``
         checkpoints (older ones and stale temp files of killed writes are deleted)."""
-        path = self.checkpoints / f"step_{step:012d}.pt"
+        path = self.checkpoint_path(step)
         atomic_torch_save(obj, path)
         atomic_write_text(self.checkpoints / "latest", path.name + "\n")
         for p in self.checkpoint_files()[keep:]:
             p.unlink(missing_ok=True)
         return path
+
+    def checkpoint_path(self, step: int) -> Path:
+        """``checkpoints/step_<step>.pt`` (whether or not it exists)."""
+        return self.checkpoints / f"step_{step:012d}.pt"
+
+    def roll_back_to(self, step: int) -> None:
+        """Undo what a killed process did after its checkpoint of ``step``: its
+        ``changes.jsonl`` lines, its newer (unreadable) checkpoints, its half-written temp
+        files."""
+        truncate_jsonl(self.changes, step)
+        for p in self.checkpoint_files():
+            if int(_CKPT.match(p.name).group(1)) > step:
+                p.unlink(missing_ok=True)
+        self.remove_temp_files()
 
     def checkpoint_files(self) -> list[Path]:
         """The ``step_<N>.pt`` files, newest (highest step) first."""

@@ -77,13 +77,7 @@ class TrainingRun:
             self.runner.load_state_dict(state)
             self.runner.last_checkpoint = path
             step = self.runner.step
-            # what the interrupted process did after this checkpoint is rolled back: its
-            # changes, its newer (unreadable) checkpoints, its half-written temp files
-            truncate_jsonl(run_dir.changes, step)
-            for p in run_dir.checkpoint_files():
-                if int(p.stem.split("_")[1]) > step:
-                    p.unlink(missing_ok=True)
-            run_dir.remove_temp_files()
+            run_dir.roll_back_to(step)  # what the interrupted process did after this checkpoint
             config = config_to_dict(run, algo_cfg)
             atomic_write_text(run_dir.config, _yaml(config))  # --steps may have grown
             if not control.path.exists():

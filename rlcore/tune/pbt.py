@@ -121,18 +121,12 @@ def resume_member(member: Member, rd: Any, step: int) -> None:
     process did after it: newer checkpoints, ``changes.jsonl`` lines, half-written files."""
     import torch
 
-    from rlcore.runs import truncate_jsonl
-
-    path = rd.checkpoints / f"step_{step:012d}.pt"
+    path = rd.checkpoint_path(step)
     if not path.is_file():
         raise PBTError(f"{member.folder}: no checkpoint of step {step} (the round recorded in "
                        f"{STATE}); the run cannot be resumed")
     member.runner.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
-    for p in rd.checkpoint_files():
-        if int(p.stem.split("_")[1]) > step:
-            p.unlink(missing_ok=True)
-    truncate_jsonl(rd.changes, step)
-    rd.remove_temp_files()
+    rd.roll_back_to(step)
 
 
 def _yaml(d: dict[str, Any]) -> str:
