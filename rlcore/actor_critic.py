@@ -159,7 +159,7 @@ class ActorCritic(nn.Module):
                                                                     dtype=torch.bool, device=dev)
             if state is None:
                 state = self.initial_state(n)
-        if heads is not None and not self.recurrent:
+        if heads is not None:  # given for feed-forward nets only
             (params, values), new_state = heads(x), None
         else:
             z_pi, z_v, new_state = self.features(x, state, es)
@@ -180,7 +180,7 @@ class ActorCritic(nn.Module):
         replaces the module forward of a feed-forward net, as ``heads`` in :meth:`act_numpy`."""
         dev = self.v_head.fc.weight.device
         x = torch.as_tensor(obs, dtype=torch.float32, device=dev).reshape(len(obs), -1)
-        if value is not None and not self.recurrent:
+        if value is not None:
             return value(x).cpu().numpy()
         _, z_v, _ = self.features(x, state, None)
         return self.value(z_v).cpu().numpy()

@@ -187,8 +187,7 @@ class DQN(LiveHParams):
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
         self._online, self._target = list(self.q.parameters()), list(self.q_target.parameters())
-        hand = (c.hand_gradients and c.net == "mlp" and not c.dueling
-                and c.activation in HandMLP.ACTIVATIONS)
+        hand = c.hand_gradients and not c.dueling and HandMLP.supports(c.net, c.activation)
         self.hand = HandMLP(linears(self.q), c.activation) if hand else None
         self.hand_target = HandMLP(linears(self.q_target), c.activation) if hand else None
         self.optimizer = Adam(self.q.parameters(), lr=self.hp["learning_rate"])

@@ -8,7 +8,7 @@ gradients in closed form (docs/algorithms/hand-gradients.md, eqs. (1)-(9)) with 
 list of tensor operations and writes them into each parameter's ``.grad``; the optimiser steps
 as usual. ``tests/test_handgrad.py`` checks every gradient against autograd on the loss functions
 of ``rlcore/losses``, which stay the definition; the agents fall back to autograd for every other
-network (``HandGradients.supports``) and when ``hand_gradients: false``.
+network (``HandMLP.supports``) and when ``hand_gradients: false``.
 """
 
 from __future__ import annotations
@@ -52,6 +52,12 @@ class HandMLP:
     its forward pass keeping the activations, and its closed-form backward (eqs. (1)-(2))."""
 
     ACTIVATIONS = ("tanh", "relu")
+
+    @classmethod
+    def supports(cls, net: str, activation: str) -> bool:
+        """True for the plain MLP (``net=mlp``, feed-forward) with a tanh or ReLU activation:
+        the networks whose gradients this module writes (every agent asks here)."""
+        return net == "mlp" and activation in cls.ACTIVATIONS
 
     def __init__(self, layers: list[nn.Linear], activation: str):
         if activation not in self.ACTIVATIONS:
@@ -97,31 +103,25 @@ class HandGradients:
     """Forward pass and closed-form gradients of an :class:`rlcore.actor_critic.ActorCritic`
     whose encoders are plain MLPs (``net=mlp``, activation tanh or relu)."""
 
-    @classmethod
-    def supports(cls, policy: nn.Module, net: str, activation: str) -> bool:
-        """True for a feed-forward plain-MLP actor-critic with a tanh or ReLU activation."""
-        return (net == "mlp" and activation in HandMLP.ACTIVATIONS
-                and not getattr(policy, "recurrent", True))
-
     def __init__(self, policy: nn.Module, activation: str):
         self.discrete = policy.discrete
         self.pi = HandMLP(linears(policy.pi_enc) + [policy.pi_head.fc], activation)
         self.v = HandMLP(linears(policy.v_enc) + [policy.v_head.fc], activation)
         self.log_std = None if self.discrete else policy.pi_head.log_std
 
-    @torch.no_grad()
     def heads(self, x: torch.Tensor):
         """(logits, or (mean, log_std) broadcast to the batch; values V(s)) of observations
-        ``x``: what the module forward gives, for acting."""
+        ``x``: what the module forward gives, for acting. Call it under ``torch.no_grad()``
+        (``ActorCritic.act_numpy`` does)."""
         out = self.pi.forward(x)[-1]
         values = self.values(x)
         if self.discrete:
             return out, values
         return (out, self.log_std.expand_as(out)), values
 
-    @torch.no_grad()
     def values(self, x: torch.Tensor) -> torch.Tensor:
-        """V(s) of observations ``x`` (the bootstrap at the end of a rollout)."""
+        """V(s) of observations ``x`` (the bootstrap at the end of a rollout), under
+        ``torch.no_grad()`` (``ActorCritic.values_numpy`` calls it so)."""
         return self.v.forward(x)[-1].squeeze(1)
 
     @torch.no_grad()

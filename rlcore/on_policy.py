@@ -32,7 +32,7 @@ import torch
 
 from rlcore.actor_critic import ActorCritic, check_on_policy_spaces
 from rlcore.agent import ActResult, Transition
-from rlcore.handgrad import HandGradients, OnPolicyLossSpec
+from rlcore.handgrad import HandGradients, HandMLP, OnPolicyLossSpec
 from rlcore.hparams import HParamSpec, LiveHParams, make_hparams
 from rlcore.losses.a2c import policy_gradient_loss
 from rlcore.losses.ppo import clipped_surrogate, entropy_loss, standardise_advantages, value_loss
@@ -146,8 +146,7 @@ class OnPolicyCore(LiveHParams):
                                   config.log_std_init).to(self.device)
         self.params = list(self.policy.parameters())  # built once: the clip reads it per step
         self.hand = (HandGradients(self.policy, config.activation) if config.hand_gradients
-                     and HandGradients.supports(self.policy, config.net, config.activation)
-                     else None)
+                     and HandMLP.supports(config.net, config.activation) else None)
         self.optimizer = make_optimizer(self.params, self.hp["learning_rate"])
         self.buffer = self._new_buffer(self.hp["n_steps"])
         self._cols: dict[str, torch.Tensor] | None = None  # the full rollout as tensors

@@ -63,7 +63,7 @@ class PPO(OnPolicyCore):
     def update(self) -> dict[str, float]:
         """Minibatch epochs of the PPO loss (docs/algorithms/ppo.md, eq. (1)) on the rollout."""
         hp = self.hp
-        spec = OnPolicyLossSpec(hp["clip_range"], hp["clip_range_vf"] or None, hp["vf_coef"],
+        spec = OnPolicyLossSpec(hp["clip_range"], hp["clip_range_vf"], hp["vf_coef"],
                                 hp["ent_coef"], self.config.normalize_advantage)
         target_kl, max_norm = hp["target_kl"], hp["max_grad_norm"]
         stats: dict[str, list[torch.Tensor]] = {}

@@ -19,9 +19,8 @@ class TBLogger:
         self.writer = SummaryWriter(log_dir=str(path), flush_secs=10, purge_step=purge_step)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
-        """Log one scalar."""
-        if value is not None and math.isfinite(value):
-            self.writer.add_scalar(tag, value, step)
+        """Log one scalar (as :meth:`scalars` does)."""
+        self.scalars({tag: value}, step)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         """Log every scalar of a dict under its own tag, as one event: the same records
