@@ -88,8 +88,8 @@ def gate(scores: dict[str, dict[str, float]], margin: float = 0.0) -> str | None
     return best if best_s is not None and best_s > margin else None
 
 
-def gate_record(split: ValidationSplit, scores: dict[str, dict[str, float]],
-                picked: str | None) -> dict[str, Any]:
-    """The fold's validation entry of the report: the windows, every candidate's figures and the
-    pick (``None``: the gate held the account flat)."""
-    return {**split.to_dict(), "score": SCORE_KEY, "scores": scores, "picked": picked}
+def gate_record(scores: dict[str, dict[str, float]], picked: str | None) -> dict[str, Any]:
+    """The gate's part of a fold's validation entry (beside the windows of its
+    :class:`ValidationSplit`): every candidate's figures and the pick (``None``: the gate held
+    the account flat)."""
+    return {"score": SCORE_KEY, "scores": scores, "picked": picked}

@@ -424,8 +424,7 @@ def run_walkforward(spec: WalkForwardSpec, progress: Callable[[str], None] | Non
             pick = gate(scores)
             frames["validated"][f.index] = (frames[pick][f.index] if pick
                                             else baselines[f.index]["flat"])
-            picks[f.index] = gate_record(split_validation(f.train_start, f.train_end,
-                                                          val_span), scores, pick)
+            picks[f.index] = gate_record(scores, pick)  # the windows are in the fold's row
             say(f"fold {f.index} (test {windows[f.index]}) validation gate: "
                 + (f"picked {pick} (validation return "
                    f"{fmt('total_return', scores[pick]['total_return'])})" if pick
