@@ -10,18 +10,26 @@ the median over rounds of the CPU time per step, and the ratio autograd / hand p
 cases are the benchmark's settings (docs/guide/performance.md): PPO at CartPole's sizes (batch
 256, 64-64 tanh), PPO with a Gaussian policy at the futures market's batch, A2C's whole
 CartPole rollout (8 environments x 5 steps), DQN at rl-zoo3's CartPole sizes (batch 64,
-256-256 ReLU, prioritised weights, double DQN). Written to ``--out`` (default
+256-256 ReLU, prioritised weights, double DQN). The same alternation then times the smaller
+changes against what they replaced (``PARTS``: the optimiser steps of ``rlcore.optim`` against
+torch's, the two forms of tanh, one TensorBoard event against two ``add_scalar`` calls). Each
+entry: ``ours_us`` (closed form, or the engine's version), ``reference_us`` (autograd, or what it
+replaced), ``speedup`` = reference / ours. Written to ``--out`` (default
 ``runs/bench/grad-step-<time>.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -31,10 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rlcore.a2c import A2C, A2CConfig  # noqa: E402
 from rlcore.dqn import DQN, DQNConfig  # noqa: E402
+from rlcore.handgrad import _tanh_  # noqa: E402
 from rlcore.io import atomic_write_text  # noqa: E402
 from rlcore.on_policy import OnPolicyLossSpec  # noqa: E402
-from rlcore.optim import clip_grad_norm  # noqa: E402
+from rlcore.optim import Adam, RMSprop, clip_grad_norm  # noqa: E402
 from rlcore.ppo import PPO, PPOConfig  # noqa: E402
+from rlcore.tblog import TBLogger  # noqa: E402
 
 
 def _on_policy_case(cls, cfg_cls, obs_dim: int, action_space: gym.Space, n_envs: int,
@@ -104,11 +114,94 @@ CASES = {
 }
 
 
+def _optimiser_case(ours_cls, torch_cls, **kwargs):
+    """(our step, torch's step) on the 12 tensors of a 64-64 actor-critic with fixed gradients."""
+    steps = []
+    for cls in (ours_cls, torch_cls):
+        torch.manual_seed(0)
+        ag = PPO(PPOConfig(), gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
+                 gym.spaces.Discrete(2), 1)
+        for p in ag.params:
+            p.grad = torch.randn_like(p) * 1e-3
+        opt = cls(ag.params, lr=1e-4, **({} if cls is ours_cls else kwargs))
+        steps.append(opt.step)
+    return steps
+
+
+def _tanh_case(rows: int):
+    """(the engine's tanh, the other form) on a rows x 64 activation: below 4,096 elements
+    ``_tanh_`` is torch's ``tanh`` and the other form 2 sigmoid(2x) - 1, from 4,096 the
+    reverse."""
+    x = torch.randn(rows, 64)
+    if x.numel() < 4096:
+        other = lambda: x.clone().mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)  # noqa: E731
+    else:
+        other = lambda: x.clone().tanh_()  # noqa: E731
+    return (lambda: _tanh_(x.clone())), other
+
+
+def _tensorboard_case():
+    """(one event with two scalars, two ``add_scalar`` calls): an episode's record."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    dirs = [tempfile.mkdtemp(prefix="bench-tb-") for _ in range(2)]
+    tb, writer = TBLogger(dirs[0]), SummaryWriter(dirs[1])
+
+    def clean() -> None:  # the event files are not kept
+        tb.close()
+        writer.close()
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+    atexit.register(clean)
+    k = [0]
+
+    def ours():
+        k[0] += 1
+        tb.scalars({"charts/episode_return": 1.0, "charts/episode_length": 20.0}, k[0])
+
+    def two():
+        k[0] += 1
+        writer.add_scalar("charts/episode_return", 1.0, k[0])
+        writer.add_scalar("charts/episode_length", 20.0, k[0])
+    return ours, two
+
+
+PARTS = {
+    "Adam step (rlcore.optim vs torch fused), 64-64 actor-critic": lambda: _optimiser_case(
+        Adam, torch.optim.Adam, fused=True),
+    "RMSprop step (rlcore.optim vs torch foreach), 64-64 actor-critic": lambda: _optimiser_case(
+        RMSprop, torch.optim.RMSprop, foreach=True),
+    "tanh 256x64 (2 sigmoid(2x) - 1 vs tanh)": lambda: _tanh_case(256),
+    "tanh 8x64 (tanh vs 2 sigmoid(2x) - 1)": lambda: _tanh_case(8),
+    "TensorBoard, 2 scalars (one event vs two add_scalar)": _tensorboard_case,
+}
+"""The smaller changes of docs/guide/performance.md ("What changed"), each against what it
+replaced; the second of each pair is the reference."""
+
+
 def _cpu_us(fn, n: int) -> float:
     t = time.process_time()
     for _ in range(n):
         fn()
     return (time.process_time() - t) / n * 1e6
+
+
+def _compare(name: str, build, rounds: int, steps: int) -> dict[str, Any]:
+    """Median CPU time per call of the pair ``build()`` gives (ours, reference) over
+    ``rounds`` alternating rounds, and the per-round ratio reference / ours."""
+    ours, ref = build()
+    for fn in (ours, ref):  # warm-up
+        _cpu_us(fn, 20)
+    o, r = [], []
+    for _ in range(rounds):
+        o.append(_cpu_us(ours, steps))
+        r.append(_cpu_us(ref, steps))
+    ratios = [y / x for x, y in zip(o, r)]
+    res = {"ours_us": statistics.median(o), "reference_us": statistics.median(r),
+           "speedup": statistics.median(ratios), "speedup_range": [min(ratios), max(ratios)]}
+    print(f"{name}: ours {res['ours_us']:.0f} us, reference {res['reference_us']:.0f} us, "
+          f"{res['speedup']:.2f}x")
+    return res
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -119,21 +212,8 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--out", type=Path, default=None, help="JSON path")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    results = {}
-    for name, build in CASES.items():
-        hand, auto = build()
-        for fn in (hand, auto):  # warm-up
-            _cpu_us(fn, 20)
-        h, a = [], []
-        for _ in range(args.rounds):
-            h.append(_cpu_us(hand, args.steps))
-            a.append(_cpu_us(auto, args.steps))
-        ratios = [y / x for x, y in zip(h, a)]
-        results[name] = {"hand_us": statistics.median(h), "autograd_us": statistics.median(a),
-                         "speedup": statistics.median(ratios),
-                         "speedup_range": [min(ratios), max(ratios)]}
-        print(f"{name}: hand {results[name]['hand_us']:.0f} us, autograd "
-              f"{results[name]['autograd_us']:.0f} us, {results[name]['speedup']:.2f}x")
+    results = {name: _compare(name, build, args.rounds, args.steps)
+               for name, build in {**CASES, **PARTS}.items()}
     out = args.out or Path("runs/bench") / f"grad-step-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, json.dumps({"torch": torch.__version__, "threads": 1,
