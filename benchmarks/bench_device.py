@@ -27,6 +27,8 @@ CASES = [
     ("a2c-lstm", "CartPole-v1", 8, 4096, {"net": "lstm"}),
     ("sac", "Pendulum-v1", 1, 2000, {"learning_starts": 500}),
     ("dqn", "CartPole-v1", 1, 4000, {"learning_starts": 500}),
+    ("ppo-futures", "marketsim/CryptoFutures-v0", 256, 65536,
+     {"n_steps": 128, "batch_size": 256, "n_epochs": 10}),
 ]
 
 

@@ -12,7 +12,7 @@ cases are the benchmark's settings (docs/guide/performance.md): PPO at CartPole'
 CartPole rollout (8 environments x 5 steps), DQN at rl-zoo3's CartPole sizes (batch 64,
 256-256 ReLU, prioritised weights, double DQN). The same alternation then times the smaller
 changes against what they replaced (``PARTS``: the optimiser steps of ``rlcore.optim`` against
-torch's, the two forms of tanh, one TensorBoard event against two ``add_scalar`` calls). Each
+torch's, acting in NumPy against the module forward, one TensorBoard event against two ``add_scalar`` calls). Each
 entry: ``ours_us`` (closed form, or the engine's version), ``reference_us`` (autograd, or what it
 replaced), ``speedup`` = reference / ours. Written to ``--out`` (default
 ``runs/bench/grad-step-<time>.json``).
@@ -39,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rlcore.a2c import A2C, A2CConfig  # noqa: E402
 from rlcore.dqn import DQN, DQNConfig  # noqa: E402
-from rlcore.handgrad import _tanh_  # noqa: E402
 from rlcore.io import atomic_write_text  # noqa: E402
 from rlcore.on_policy import OnPolicyLossSpec  # noqa: E402
 from rlcore.optim import Adam, RMSprop, clip_grad_norm  # noqa: E402
@@ -128,16 +127,15 @@ def _optimiser_case(ours_cls, torch_cls, **kwargs):
     return steps
 
 
-def _tanh_case(rows: int):
-    """(the engine's tanh, the other form) on a rows x 64 activation: below 4,096 elements
-    ``_tanh_`` is torch's ``tanh`` and the other form 2 sigmoid(2x) - 1, from 4,096 the
-    reverse."""
-    x = torch.randn(rows, 64)
-    if x.numel() < 4096:
-        other = lambda: x.clone().mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)  # noqa: E731
-    else:
-        other = lambda: x.clone().tanh_()  # noqa: E731
-    return (lambda: _tanh_(x.clone())), other
+def _acting_case(obs_dim: int, action_space: gym.Space, n_envs: int):
+    """(the engine's NumPy acting, the module forward in torch) for one vector step of
+    ``n_envs`` environments: sample, log-probability and value."""
+    torch.manual_seed(0)
+    ag = PPO(PPOConfig(), gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32),
+             action_space, n_envs)
+    obs = np.random.default_rng(0).standard_normal((n_envs, obs_dim)).astype(np.float32)
+    return (lambda: ag.act(obs)), (lambda: ag.policy.act_numpy(obs, None, None, False,
+                                                               action_space))
 
 
 def _tensorboard_case():
@@ -171,8 +169,10 @@ PARTS = {
         Adam, torch.optim.Adam, fused=True),
     "RMSprop step (rlcore.optim vs torch foreach), 64-64 actor-critic": lambda: _optimiser_case(
         RMSprop, torch.optim.RMSprop, foreach=True),
-    "tanh 256x64 (2 sigmoid(2x) - 1 vs tanh)": lambda: _tanh_case(256),
-    "tanh 8x64 (tanh vs 2 sigmoid(2x) - 1)": lambda: _tanh_case(8),
+    "acting, 8 envs, CartPole sizes (NumPy vs module forward)": lambda: _acting_case(
+        4, gym.spaces.Discrete(2), 8),
+    "acting, 8 envs, futures sizes (NumPy vs module forward)": lambda: _acting_case(
+        87, gym.spaces.Box(-1, 1, (1,), np.float32), 8),
     "TensorBoard, 2 scalars (one event vs two add_scalar)": _tensorboard_case,
 }
 """The smaller changes of docs/guide/performance.md ("What changed"), each against what it

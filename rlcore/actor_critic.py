@@ -9,7 +9,7 @@ costs less per step.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -140,15 +140,13 @@ class ActorCritic(nn.Module):
     # -- acting on numpy batches (what PPO and A2C hand the runner) ---------------------------
     @torch.no_grad()
     def act_numpy(self, obs: np.ndarray, state=None, episode_start: np.ndarray | None = None,
-                  deterministic: bool = False, action_space: gym.Space | None = None,
-                  heads: Callable | None = None) -> ActResult:
+                  deterministic: bool = False, action_space: gym.Space | None = None
+                  ) -> ActResult:
         """Sample (or take the mode of) pi(.|s) for N observations.
 
         Continuous actions are clipped to ``action_space`` for the environment; the raw samples,
         their log-probabilities and the values go back in ``extras`` for the rollout buffer.
-        ``heads(x) -> (distribution parameters, values)`` replaces the module forward of a
-        feed-forward net (the hand-gradient path's, ``rlcore/handgrad.py``: the same numbers in
-        fewer operations).
+        (The plain MLP on the CPU acts through ``rlcore/handgrad.py`` instead.)
         """
         dev = self.v_head.fc.weight.device
         n = len(obs)
@@ -159,11 +157,8 @@ class ActorCritic(nn.Module):
                                                                     dtype=torch.bool, device=dev)
             if state is None:
                 state = self.initial_state(n)
-        if heads is not None:  # given for feed-forward nets only
-            (params, values), new_state = heads(x), None
-        else:
-            z_pi, z_v, new_state = self.features(x, state, es)
-            params, values = self.dist_params(z_pi), self.value(z_v)
+        z_pi, z_v, new_state = self.features(x, state, es)
+        params, values = self.dist_params(z_pi), self.value(z_v)
         a = self.sample(params, deterministic)
         logp, _ = self.log_prob_entropy(params, a, entropy=False)
         raw, logp_np, v_np = to_host(a, logp, values, one_copy=dev.type != "cpu")
@@ -174,14 +169,10 @@ class ActorCritic(nn.Module):
                                             "values": v_np})
 
     @torch.no_grad()
-    def values_numpy(self, obs: np.ndarray, state=None, value: Callable | None = None
-                     ) -> np.ndarray:
-        """V(s) for N observations (with the recurrent state that pairs with them); ``value(x)``
-        replaces the module forward of a feed-forward net, as ``heads`` in :meth:`act_numpy`."""
+    def values_numpy(self, obs: np.ndarray, state=None) -> np.ndarray:
+        """V(s) for N observations (with the recurrent state that pairs with them)."""
         dev = self.v_head.fc.weight.device
         x = torch.as_tensor(obs, dtype=torch.float32, device=dev).reshape(len(obs), -1)
-        if value is not None:
-            return value(x).cpu().numpy()
         _, z_v, _ = self.features(x, state, None)
         return self.value(z_v).cpu().numpy()
 

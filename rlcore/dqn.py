@@ -187,7 +187,8 @@ class DQN(LiveHParams):
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
         self._online, self._target = list(self.q.parameters()), list(self.q_target.parameters())
-        hand = c.hand_gradients and not c.dueling and HandMLP.supports(c.net, c.activation)
+        hand = (c.hand_gradients and not c.dueling
+                and HandMLP.supports(c.net, c.activation, self.device))
         self.hand = HandMLP(linears(self.q), c.activation) if hand else None
         self.hand_target = HandMLP(linears(self.q_target), c.activation) if hand else None
         self.optimizer = Adam(self.q.parameters(), lr=self.hp["learning_rate"])
@@ -237,8 +238,10 @@ class DQN(LiveHParams):
         return ActResult(np.where(explore, random_actions, self._greedy(obs)))
 
     def _greedy(self, obs: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
-        return self.q(x.to(self.device)).argmax(-1).cpu().numpy()
+        x = np.ascontiguousarray(obs, dtype=np.float32).reshape(len(obs), -1)
+        if self.hand is not None:  # the plain MLP on the CPU: NumPy's forward (handgrad.py)
+            return self.hand.forward(x)[-1].argmax(-1)
+        return self.q(torch.from_numpy(x).to(self.device)).argmax(-1).cpu().numpy()
 
     def observe(self, tr: Transition) -> bool:
         """Store valid rows; update targets on schedule; True when an update is due."""
@@ -307,16 +310,22 @@ class DQN(LiveHParams):
     # --8<-- [start:hand-gradients]
     @torch.no_grad()
     def _hand_gradients(self, obs, nobs, act, rew, term, disc, w):
-        """The same as :meth:`_autograd_gradients` in closed form (rlcore/handgrad.py; the
-        loss's derivative is :func:`rlcore.losses.dqn.dqn_td_loss_grad`)."""
-        acts = self.hand.forward(obs)
-        next_online = self.hand.forward(nobs)[-1] if self.config.double else None
-        target = dqn_target(rew, term, disc, self.hand_target.forward(nobs)[-1], next_online)
+        """The same as :meth:`_autograd_gradients` in closed form: the networks' forward and
+        backward in NumPy (rlcore/handgrad.py), the target and the loss's derivative
+        (:func:`rlcore.losses.dqn.dqn_td_loss_grad`) on zero-copy tensor views of their
+        outputs."""
+        acts = self.hand.forward(obs.numpy())
+        q_all = torch.from_numpy(acts[-1])
+        next_online = (torch.from_numpy(self.hand.forward(nobs.numpy())[-1])
+                       if self.config.double else None)
+        q_next = torch.from_numpy(self.hand_target.forward(nobs.numpy())[-1])
+        target = dqn_target(rew, term, disc, q_next, next_online)
         idx = act.view(-1, 1)
-        q_taken = acts[-1].gather(1, idx).squeeze(1)
+        q_taken = q_all.gather(1, idx).squeeze(1)
         loss, info = dqn_td_loss(q_taken, target, w, self.config.loss)
         d_q = dqn_td_loss_grad(q_taken, target, w, self.config.loss)
-        self.hand.backward(acts, torch.zeros_like(acts[-1]).scatter_(1, idx, d_q.unsqueeze(1)))
+        self.hand.backward(acts, torch.zeros_like(q_all).scatter_(1, idx, d_q.unsqueeze(1))
+                           .numpy())
         return loss, info
     # --8<-- [end:hand-gradients]
 

@@ -1,14 +1,16 @@
-"""Hand-derived gradients of the on-policy losses through the plain-MLP actor-critic.
+"""Hand-derived gradients of the on-policy losses through the plain-MLP actor-critic, in NumPy.
 
 Autograd records every operator of a PPO minibatch step and replays it backwards; on the small
 networks of reinforcement learning (64-64 tanh towers, a few hundred samples) that bookkeeping,
-not the arithmetic, is most of the time (docs/guide/performance.md, "Where the time goes"). For
-the default network (``net=mlp``, tanh or ReLU, feed-forward) this module computes the same
-gradients in closed form (docs/algorithms/hand-gradients.md, eqs. (1)-(9)) with a fixed, short
-list of tensor operations and writes them into each parameter's ``.grad``; the optimiser steps
-as usual. ``tests/test_handgrad.py`` checks every gradient against autograd on the loss functions
-of ``rlcore/losses``, which stay the definition; the agents fall back to autograd for every other
-network (``HandMLP.supports``) and when ``hand_gradients: false``.
+not the arithmetic, is most of the time, and so is torch's own cost of a few microseconds per
+operator (docs/guide/performance.md, "Where the time goes"). For the default network
+(``net=mlp``, tanh or ReLU, feed-forward) on the CPU this module computes the same gradients in
+closed form (docs/algorithms/hand-gradients.md, eqs. (1)-(9)) with a short, fixed list of NumPy
+operations on views of the parameters (no copies) and writes them into each parameter's
+``.grad``; the torch optimiser steps as usual. Acting and the rollout's bootstrap value use the
+same forward pass. ``tests/test_handgrad.py`` checks every gradient against autograd on the loss
+functions of ``rlcore/losses``, which stay the definition; every other network, and every
+device but the CPU, uses autograd (``HandMLP.supports``), as does ``hand_gradients: false``.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
+from rlcore.agent import ActResult
 from rlcore.losses.ppo import standardise_advantages
 
-__all__ = ["HandGradients", "HandMLP", "OnPolicyLossSpec", "linears"]
+__all__ = ["HandGradients", "HandMLP", "OnPolicyLossSpec", "linears", "one_blas_thread"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -47,89 +52,162 @@ def linears(module: nn.Module) -> list[nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
+_BLAS_LIMITED = False
+
+
+def one_blas_thread() -> None:
+    """Run NumPy's BLAS on one thread from now on (once per process).
+
+    The closed-form path's matrices are small; OpenBLAS's threads, spinning beside torch's own
+    pool between calls, cost more CPU time than they save (a PPO step on 2 cores took 2.3 ms of
+    CPU time against 0.7 ms on one BLAS thread; docs/guide/performance.md)."""
+    global _BLAS_LIMITED
+    if not _BLAS_LIMITED:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
+        _BLAS_LIMITED = True
+
+
 class HandMLP:
     """A plain MLP given as its linear layers (activation between them, none after the last):
-    its forward pass keeping the activations, and its closed-form backward (eqs. (1)-(2))."""
+    its forward pass on NumPy arrays keeping the activations, and its closed-form backward
+    (eqs. (1)-(2)) into each parameter's ``.grad``. The arrays are views of the parameters and
+    gradient buffers, made again when a parameter's storage moves."""
 
     ACTIVATIONS = ("tanh", "relu")
 
     @classmethod
-    def supports(cls, net: str, activation: str) -> bool:
-        """True for the plain MLP (``net=mlp``, feed-forward) with a tanh or ReLU activation:
-        the networks whose gradients this module writes (every agent asks here)."""
-        return net == "mlp" and activation in cls.ACTIVATIONS
+    def supports(cls, net: str, activation: str, device: str | torch.device = "cpu") -> bool:
+        """True for the plain MLP (``net=mlp``, feed-forward) with a tanh or ReLU activation on
+        the CPU: the networks whose gradients this module writes (every agent asks here)."""
+        return (net == "mlp" and activation in cls.ACTIVATIONS
+                and torch.device(device).type == "cpu")
 
     def __init__(self, layers: list[nn.Linear], activation: str):
         if activation not in self.ACTIVATIONS:
             raise ValueError(f"activation {activation!r}: hand gradients support "
                              f"{', '.join(self.ACTIVATIONS)}")
         self.layers = layers
+        self.params = [p for lin in layers for p in (lin.weight, lin.bias)]
         self.tanh = activation == "tanh"
+        self._key: tuple[int, ...] | None = None
+        one_blas_thread()
+
+    def _arrays(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """(weights W_l as (out, in), biases, gradient buffers) as NumPy views, in layer order
+        (the gradient buffers as [dW_1, db_1, dW_2, ...])."""
+        key = tuple(p.data_ptr() for p in self.params)
+        if key != self._key:
+            self._grads = [torch.zeros_like(p) for p in self.params]
+            self._np = ([lin.weight.detach().numpy() for lin in self.layers],
+                        [lin.bias.detach().numpy() for lin in self.layers],
+                        [g.numpy() for g in self._grads])
+            self._key = key
+        return self._np
 
     # --8<-- [start:forward]
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """[x, h_1, ..., h_L, out]: h_l = act(W_l h_{l-1} + b_l), out = W h_L + b (eq. (1)).
-        Call it under ``torch.no_grad()``: nothing is recorded for autograd."""
+    def forward(self, x: np.ndarray) -> list[np.ndarray]:
+        """[x, h_1, ..., h_L, out] for float32 rows ``x``: h_l = act(h_{l-1} W_l^T + b_l),
+        out = h_L W^T + b (eq. (1))."""
+        weights, biases, _ = self._arrays()
         acts = [x]
-        for lin in self.layers[:-1]:
-            pre = torch.addmm(lin.bias, acts[-1], lin.weight.t())
-            acts.append(_tanh_(pre) if self.tanh else pre.relu_())
-        out = self.layers[-1]
-        acts.append(torch.addmm(out.bias, acts[-1], out.weight.t()))
+        last = len(weights) - 1
+        for i, (w, b) in enumerate(zip(weights, biases)):
+            h = acts[-1] @ w.T
+            h += b
+            if i < last:
+                if self.tanh:
+                    np.tanh(h, out=h)
+                else:
+                    np.maximum(h, 0.0, out=h)
+            acts.append(h)
         return acts
     # --8<-- [end:forward]
 
     # --8<-- [start:backward]
-    def backward(self, acts: list[torch.Tensor], d_out: torch.Tensor) -> None:
+    def backward(self, acts: list[np.ndarray], d_out: np.ndarray) -> None:
         """Write dL/dW_l = delta_l^T h_{l-1} and dL/db_l = sum delta_l into ``.grad``, with
         delta_{l-1} = (delta_l W_l) * act'(h_{l-1}) (eq. (2)); ``d_out`` = dL/d out."""
+        weights, _, grads = self._arrays()
         delta = d_out
-        for i in range(len(self.layers) - 1, -1, -1):
-            lin = self.layers[i]
+        for i in range(len(weights) - 1, -1, -1):
             h_in = acts[i]
-            lin.weight.grad = torch.mm(delta.t(), h_in)
-            lin.bias.grad = delta.sum(0)
+            np.matmul(delta.T, h_in, out=grads[2 * i])
+            np.sum(delta, 0, out=grads[2 * i + 1])
             if i == 0:
                 break
-            d_h = torch.mm(delta, lin.weight)
+            d_h = delta @ weights[i]
             if self.tanh:  # tanh' = 1 - h^2
-                delta = torch.addcmul(d_h, d_h, h_in * h_in, value=-1.0)
+                d_h *= 1.0 - h_in * h_in
             else:  # relu' = [h > 0]
-                delta = d_h * (h_in > 0)
+                d_h *= h_in > 0
+            delta = d_h
+        for p, g in zip(self.params, self._grads):
+            p.grad = g
     # --8<-- [end:backward]
 
 
 class HandGradients:
-    """Forward pass and closed-form gradients of an :class:`rlcore.actor_critic.ActorCritic`
-    whose encoders are plain MLPs (``net=mlp``, activation tanh or relu)."""
+    """Acting, bootstrap values and closed-form gradients of an
+    :class:`rlcore.actor_critic.ActorCritic` whose encoders are plain MLPs (``net=mlp``,
+    activation tanh or relu), on the CPU."""
 
     def __init__(self, policy: nn.Module, activation: str):
         self.discrete = policy.discrete
         self.pi = HandMLP(linears(policy.pi_enc) + [policy.pi_head.fc], activation)
         self.v = HandMLP(linears(policy.v_enc) + [policy.v_head.fc], activation)
         self.log_std = None if self.discrete else policy.pi_head.log_std
+        self._log_std_grad = None if self.discrete else torch.zeros_like(self.log_std)
 
-    def heads(self, x: torch.Tensor):
-        """(logits, or (mean, log_std) broadcast to the batch; values V(s)) of observations
-        ``x``: what the module forward gives, for acting. Call it under ``torch.no_grad()``
-        (``ActorCritic.act_numpy`` does)."""
+    # --8<-- [start:act]
+    def act(self, obs: np.ndarray, deterministic: bool = False,
+            action_space: gym.Space | None = None) -> ActResult:
+        """Sample (or take the mode of) pi(.|s) for N observations, as
+        ``ActorCritic.act_numpy`` does: extras ``raw_actions``, ``log_probs``, ``values``.
+
+        Categorical: inverse-CDF sampling with one uniform per environment; Gaussian:
+        mu + sigma eps (docs/networks.md, eqs. (4)-(6)). The random numbers come from torch's
+        generator, which the runner seeds and checkpoints."""
+        x = np.ascontiguousarray(obs, dtype=np.float32).reshape(len(obs), -1)
+        n = len(x)
         out = self.pi.forward(x)[-1]
-        values = self.values(x)
+        values = self.v.forward(x)[-1][:, 0]
         if self.discrete:
-            return out, values
-        return (out, self.log_std.expand_as(out)), values
+            z = out - out.max(1, keepdims=True)
+            logp_all = z - np.log(np.exp(z).sum(1, keepdims=True))
+            if deterministic:
+                a = logp_all.argmax(1)
+            else:
+                u = torch.rand(n, dtype=torch.float64).numpy()
+                cdf = np.exp(logp_all).cumsum(1, dtype=np.float64)
+                a = np.minimum((cdf < u[:, None]).sum(1), out.shape[1] - 1)
+            logp = logp_all[np.arange(n), a]
+            return ActResult(a, None, {"raw_actions": a, "log_probs": logp, "values": values})
+        log_std = self.log_std.detach().numpy()
+        logp = np.full(n, -(log_std.sum() + _HALF_LOG_2PI * out.shape[1]), np.float32)
+        raw = out
+        if not deterministic:
+            eps = torch.randn(out.shape).numpy()
+            raw = out + np.exp(log_std) * eps
+            logp -= 0.5 * (eps * eps).sum(1)
+        env_a = raw
+        if action_space is not None:
+            env_a = np.clip(raw, action_space.low, action_space.high)
+        return ActResult(env_a, None, {"raw_actions": raw, "log_probs": logp, "values": values})
+    # --8<-- [end:act]
 
-    def values(self, x: torch.Tensor) -> torch.Tensor:
-        """V(s) of observations ``x`` (the bootstrap at the end of a rollout), under
-        ``torch.no_grad()`` (``ActorCritic.values_numpy`` calls it so)."""
-        return self.v.forward(x)[-1].squeeze(1)
+    def values(self, obs: np.ndarray) -> np.ndarray:
+        """V(s) of N observations (the bootstrap at the end of a rollout)."""
+        x = np.ascontiguousarray(obs, dtype=np.float32).reshape(len(obs), -1)
+        return self.v.forward(x)[-1][:, 0]
 
-    @torch.no_grad()
-    def on_policy_step(self, spec: OnPolicyLossSpec, obs: torch.Tensor, actions: torch.Tensor,
-                       old_log_probs: torch.Tensor, advantages: torch.Tensor,
-                       returns: torch.Tensor, old_values: torch.Tensor
+    def on_policy_step(self, spec: OnPolicyLossSpec, obs: np.ndarray, actions: np.ndarray,
+                       old_log_probs: np.ndarray, advantages: np.ndarray,
+                       returns: np.ndarray, old_values: np.ndarray
                        ) -> dict[str, torch.Tensor]:
-        """Write the gradient of the on-policy loss on one minibatch into ``.grad``.
+        """Write the gradient of the on-policy loss on one minibatch (float32 rows) into
+        ``.grad``.
 
         Returns the loss terms and diagnostics as 0-d tensors, named as the autograd path names
         them: ``policy``, ``value``, ``entropy``, and for PPO ``approx_kl`` and ``clip_fraction``.
@@ -137,22 +215,24 @@ class HandGradients:
         n = obs.shape[0]
         pi = self.pi.forward(obs)
         vt = self.v.forward(obs)
-        values = vt[-1].squeeze(1)
-        adv = standardise_advantages(advantages) if spec.normalize_advantage else advantages
-        stats: dict[str, torch.Tensor] = {}
+        values = vt[-1][:, 0]
+        adv = advantages
+        if spec.normalize_advantage:  # one rule for every path: rlcore/losses/ppo.py
+            adv = standardise_advantages(torch.from_numpy(adv)).numpy()
+        stats: dict[str, float] = {}
         # --8<-- [start:log-prob]
         if self.discrete:  # eqs. (3)-(4)
-            logp_all = torch.log_softmax(pi[-1], 1)
-            probs = logp_all.exp()
-            idx = actions.long().unsqueeze(1)
-            logp = logp_all.gather(1, idx).squeeze(1)
+            z = pi[-1] - pi[-1].max(1, keepdims=True)
+            logp_all = z - np.log(np.exp(z).sum(1, keepdims=True))
+            probs = np.exp(logp_all)
+            rows, idx = np.arange(n), actions.astype(np.int64)
+            logp = logp_all[rows, idx]
             neg_ent = (probs * logp_all).sum(1)  # -H per sample
         else:  # eqs. (5)-(6)
-            log_std = self.log_std
-            inv_std = torch.exp(-log_std)
-            z = (actions - pi[-1]) * inv_std
-            logp = (z * z).sum(1).mul_(-0.5).sub_(log_std.sum() + _HALF_LOG_2PI * z.shape[1])
-            neg_ent = None
+            log_std = self.log_std.detach().numpy()
+            inv_std = np.exp(-log_std)
+            u = (actions - pi[-1]) * inv_std
+            logp = (u * u).sum(1) * -0.5 - (log_std.sum() + _HALF_LOG_2PI * u.shape[1])
         # --8<-- [end:log-prob]
         # --8<-- [start:loss-grad]
         # g = dL/d log pi(a|s) per sample, without the 1/n of the mean (eqs. (7)-(8)).
@@ -162,54 +242,41 @@ class HandGradients:
         else:  # PPO: the unclipped term carries the gradient where it is the smaller one
             eps = spec.clip_range
             log_ratio = logp - old_log_probs
-            ratio = log_ratio.exp()
+            ratio = np.exp(log_ratio)
             unclipped = ratio * adv
-            clipped = ratio.clamp(1.0 - eps, 1.0 + eps) * adv
+            clipped = np.clip(ratio, 1.0 - eps, 1.0 + eps) * adv
             taken = unclipped <= clipped
-            stats["policy"] = -torch.minimum(unclipped, clipped).mean()
+            stats["policy"] = -np.minimum(unclipped, clipped).mean()
             g = -(unclipped * taken)
-            stats["approx_kl"] = (torch.expm1(log_ratio) - log_ratio).mean()
-            stats["clip_fraction"] = ((ratio - 1.0).abs() > eps).float().mean()
-        inv_n = 1.0 / n
-        c_e = spec.ent_coef
-        if self.discrete:  # d log pi / dz = onehot(a) - p; dH/dz = -p (log p + H)  (eq. (4))
+            stats["approx_kl"] = (np.expm1(log_ratio) - log_ratio).mean()
+            stats["clip_fraction"] = (np.abs(ratio - 1.0) > eps).mean()
+        inv_n = np.float32(1.0 / n)
+        c_e = np.float32(spec.ent_coef)
+        if self.discrete:  # d log pi / dz = onehot(a) - p; dH/dz = -p (log p + H)  (eq. (8))
             stats["entropy"] = -neg_ent.mean()
-            d_logits = probs * (logp_all - neg_ent.unsqueeze(1)).mul_(c_e)
-            d_logits.addcmul_(probs, g.unsqueeze(1), value=-1.0)
-            d_logits.scatter_add_(1, idx, g.unsqueeze(1))
-            d_logits.mul_(inv_n)
-        else:  # d log pi / d mu = z / sigma; d log pi / d log sigma = z^2 - 1; dH/d log sigma = 1
-            stats["entropy"] = log_std.sum() + (0.5 + _HALF_LOG_2PI) * z.shape[1]
-            gz = z * g.unsqueeze(1)
-            d_logits = (gz * inv_std).mul_(inv_n)
-            self.log_std.grad = (gz * z).sum(0).sub_(g.sum()).mul_(inv_n).sub_(c_e)
+            d_logits = probs * ((logp_all - neg_ent[:, None]) * c_e - g[:, None])
+            d_logits[rows, idx] += g
+            d_logits *= inv_n
+        else:  # d log pi / d mu = u / sigma; d log pi / d log sigma = u^2 - 1; dH/d log sigma = 1
+            stats["entropy"] = log_std.sum() + (0.5 + _HALF_LOG_2PI) * u.shape[1]
+            gu = u * g[:, None]
+            d_logits = gu * (inv_std * inv_n)
+            self._log_std_grad.numpy()[:] = ((gu * u).sum(0) - g.sum()) * inv_n - c_e
+            self.log_std.grad = self._log_std_grad
         err = values - returns
         if spec.clip_range_vf:  # eq. (4) of the PPO page: the larger error carries the gradient
             e_v = spec.clip_range_vf
             diff = values - old_values
-            err_c = old_values + diff.clamp(-e_v, e_v) - returns
+            err_c = old_values + np.clip(diff, -e_v, e_v) - returns
             big = err * err >= err_c * err_c
-            stats["value"] = 0.5 * torch.maximum(err * err, err_c * err_c).mean()
-            d_v = torch.where(big, err, err_c * (diff.abs() <= e_v))
+            stats["value"] = 0.5 * np.maximum(err * err, err_c * err_c).mean()
+            d_v = np.where(big, err, err_c * (np.abs(diff) <= e_v))
         else:
             stats["value"] = 0.5 * (err * err).mean()
             d_v = err
-        d_v = d_v.mul_(spec.vf_coef * inv_n).unsqueeze(1)
+        d_v = (d_v * np.float32(spec.vf_coef * inv_n)).astype(np.float32)[:, None]
         # --8<-- [end:loss-grad]
-        self.pi.backward(pi, d_logits)
+        self.pi.backward(pi, d_logits.astype(np.float32, copy=False))
         self.v.backward(vt, d_v)
-        return stats
-
-
-# --8<-- [start:tanh]
-def _tanh_(x: torch.Tensor) -> torch.Tensor:
-    """tanh in place; from 4,096 elements on as tanh(x) = 2 sigmoid(2x) - 1 (eq. (10)).
-
-    This torch build's CPU ``tanh`` kernel takes about 3 ns per element, ``sigmoid`` under 1 ns:
-    at a minibatch of 256 x 64 the four operations take 20 us against tanh's 46 us, at the 8 x 64
-    of acting 10 us against 4 us (``benchmarks/bench_grad_step.py``). The two agree to 2e-7."""
-    if x.numel() < 4096:
-        return x.tanh_()
-    return x.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
-# --8<-- [end:tanh]
-
+        terms = torch.from_numpy(np.array(list(stats.values()), np.float32))
+        return dict(zip(stats, terms.unbind(0)))

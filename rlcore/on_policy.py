@@ -146,7 +146,7 @@ class OnPolicyCore(LiveHParams):
                                   config.log_std_init).to(self.device)
         self.params = list(self.policy.parameters())  # built once: the clip reads it per step
         self.hand = (HandGradients(self.policy, config.activation) if config.hand_gradients
-                     and HandMLP.supports(config.net, config.activation) else None)
+                     and HandMLP.supports(config.net, config.activation, self.device) else None)
         self.optimizer = make_optimizer(self.params, self.hp["learning_rate"])
         self.buffer = self._new_buffer(self.hp["n_steps"])
         self._cols: dict[str, torch.Tensor] | None = None  # the full rollout as tensors
@@ -183,8 +183,9 @@ class OnPolicyCore(LiveHParams):
     def act(self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
             deterministic: bool = False) -> ActResult:
         """Sample (or take the mode of) pi(.|s); extras carry raw actions, log-probs, values."""
-        return self.policy.act_numpy(obs, state, episode_start, deterministic, self.action_space,
-                                     self.hand.heads if self.hand is not None else None)
+        if self.hand is not None:  # the plain MLP on the CPU: rlcore/handgrad.py
+            return self.hand.act(obs, deterministic, self.action_space)
+        return self.policy.act_numpy(obs, state, episode_start, deterministic, self.action_space)
 
     # --8<-- [start:observe]
     def observe(self, tr: Transition) -> bool:
@@ -195,8 +196,8 @@ class OnPolicyCore(LiveHParams):
         self.buffer.add(tr, e["raw_actions"], e["log_probs"], e["values"])
         if not self.buffer.full:
             return False
-        last_v = self.policy.values_numpy(tr.next_obs, tr.next_state,
-                                          self.hand.values if self.hand is not None else None)
+        last_v = (self.hand.values(tr.next_obs) if self.hand is not None
+                  else self.policy.values_numpy(tr.next_obs, tr.next_state))
         self.buffer.finish(last_v, self.hp["gamma"], self.hp["gae_lambda"])
         return True
     # --8<-- [end:observe]
@@ -280,12 +281,15 @@ class OnPolicyCore(LiveHParams):
         loss terms as 0-d tensors named ``policy``, ``value``, ``entropy`` (PPO adds
         ``approx_kl`` and ``clip_fraction``).
         """
-        if self.hand is not None:
-            cols = self.columns()
-            sel = sel.to(cols["obs"].device)
+        if self.hand is not None:  # the rollout's rows, gathered from the buffer in NumPy
+            buf, rows = self.buffer, sel.numpy()
+            n = buf.n_steps * buf.n_envs
+
+            def take(x: np.ndarray) -> np.ndarray:
+                return x.reshape(n, *x.shape[2:]).take(rows, 0).astype(np.float32, copy=False)
             return self.hand.on_policy_step(
-                spec, cols["obs"][sel], cols["actions"][sel], cols["log_probs"][sel],
-                cols["advantages"][sel], cols["returns"][sel], cols["values"][sel])
+                spec, take(buf.obs), take(buf.actions), take(buf.log_probs),
+                take(buf.advantages), take(buf.returns), take(buf.values))
         mb = self.minibatch(sel)
         w, a = mb.weights, mb.advantages
         if spec.normalize_advantage:

@@ -15,7 +15,7 @@ import torch
 
 from rlcore.a2c import A2C, A2CConfig
 from rlcore.dqn import DQN, DQNConfig
-from rlcore.handgrad import _tanh_
+from rlcore.handgrad import HandMLP
 from rlcore.on_policy import OnPolicyLossSpec
 from rlcore.ppo import PPO, PPOConfig
 
@@ -126,26 +126,63 @@ def test_other_networks_use_autograd():
         assert PPO(cfg, obs_space, act_space, 2).hand is None, cfg
 
 
-def test_tanh_by_sigmoid_matches_tanh():
-    x = torch.linspace(-30.0, 30.0, 20001)
-    assert float((_tanh_(x.clone()) - torch.tanh(x)).abs().max()) < 1e-6
-    assert _tanh_(torch.tensor([0.0])).item() == 0.0
+def test_closed_form_is_for_the_cpu_only():
+    assert HandMLP.supports("mlp", "tanh", "cpu")
+    assert not HandMLP.supports("mlp", "tanh", "cuda")  # autograd on a GPU
+    assert not HandMLP.supports("resmlp", "tanh", "cpu")
+
+
+def test_numpy_blas_runs_on_one_thread():
+    from threadpoolctl import threadpool_info
+
+    _pair("discrete", "tanh")
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    assert blas and all(i["num_threads"] == 1 for i in blas)
 
 
 @pytest.mark.parametrize("kind", ["discrete", "continuous"])
-def test_acting_heads_equal_the_module_forward(kind):
+def test_acting_mode_equals_the_module_forward(kind):
     hand, _ = _pair(kind, "tanh")
-    x = torch.randn(32, 5)
-    params, values = hand.hand.heads(x)
-    z_pi, z_v, _ = hand.policy.features(x)
-    ref = hand.policy.dist_params(z_pi)
+    obs = np.random.default_rng(0).standard_normal((32, 5)).astype(np.float32)
+    res = hand.act(obs, deterministic=True)
     with torch.no_grad():
-        assert torch.allclose(values, hand.policy.value(z_v), atol=1e-6)
-        if kind == "discrete":
-            assert torch.allclose(params, ref, atol=1e-6)
-        else:
-            assert torch.allclose(params[0], ref[0], atol=1e-6)
-            assert torch.equal(params[1], ref[1])
+        z_pi, z_v, _ = hand.policy.features(torch.from_numpy(obs))
+        params = hand.policy.dist_params(z_pi)
+        values = hand.policy.value(z_v)
+        mode = params.argmax(1) if kind == "discrete" else params[0]
+        logp, _ = hand.policy.log_prob_entropy(params, mode)
+    np.testing.assert_allclose(res.extras["values"], values.numpy(), atol=1e-5)
+    if kind == "discrete":
+        np.testing.assert_array_equal(res.actions, mode.numpy())
+    else:
+        np.testing.assert_allclose(res.extras["raw_actions"], mode.numpy(), atol=1e-5)
+        np.testing.assert_array_equal(res.actions, np.clip(res.extras["raw_actions"], -1, 1))
+    np.testing.assert_allclose(res.extras["log_probs"], logp.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+def test_acting_samples_pi_and_reports_its_log_probability(kind):
+    """Samples follow the module's distribution (frequencies within 5 standard errors, or
+    standardised noise with mean 0 and deviation 1) and carry its log-probabilities."""
+    hand, _ = _pair(kind, "tanh")
+    n = 20_000
+    obs = np.repeat(np.random.default_rng(1).standard_normal((1, 5)).astype(np.float32), n, 0)
+    torch.manual_seed(0)
+    res = hand.act(obs)
+    raw = torch.from_numpy(np.asarray(res.extras["raw_actions"]))
+    with torch.no_grad():
+        params = hand.policy.dist_params(hand.policy.features(torch.from_numpy(obs))[0])
+        logp, _ = hand.policy.log_prob_entropy(params, raw)
+    np.testing.assert_allclose(res.extras["log_probs"], logp.numpy(), atol=1e-4)
+    if kind == "discrete":
+        p = torch.softmax(params[0], 0).numpy()
+        freq = np.bincount(res.actions, minlength=3) / n
+        assert np.all(np.abs(freq - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-9)
+    else:
+        mean, log_std = params[0][0].numpy(), params[1][0].detach().numpy()
+        eps = (raw.numpy() - mean) / np.exp(log_std)
+        assert np.all(np.abs(eps.mean(0)) < 5 / np.sqrt(n))
+        assert np.all(np.abs(eps.std(0) - 1.0) < 0.03)
 
 
 @pytest.mark.parametrize("loss,per,double,activation", [("huber", True, True, "relu"),
