@@ -14,8 +14,8 @@ CartPole rollout (8 environments x 5 steps), DQN at rl-zoo3's CartPole sizes (ba
 changes against what they replaced (``PARTS``: the optimiser steps of ``rlcore.optim`` against
 torch's, acting in NumPy against the module forward, one TensorBoard event against two
 ``add_scalar`` calls). Each entry: ``ours_us`` (closed form, or the engine's version),
-``reference_us`` (autograd, or what it replaced), ``speedup`` = reference / ours. Written to ``--out`` (default
-``runs/bench/grad-step-<time>.json``).
+``reference_us`` (autograd, or what it replaced), ``speedup`` = reference / ours. Written to
+``--out`` (default ``runs/bench/grad-step-<time>.json``).
 """
 
 from __future__ import annotations
