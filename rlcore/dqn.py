@@ -97,9 +97,10 @@ class DQNConfig:
     activation: str = "relu"
     """Activation of the plain MLP."""
     hand_gradients: bool = True
-    """Closed-form gradients for the plain MLP without dueling head instead of autograd
-    (docs/algorithms/hand-gradients.md): the same gradients to float rounding, fewer
-    operations. Other networks always use autograd."""
+    """Closed-form gradients (in NumPy) for the plain MLP without dueling head instead of
+    autograd, and greedy actions through the same forward (docs/algorithms/hand-gradients.md):
+    the same gradients to float rounding, fewer operations. CPU only; other networks and
+    devices always use autograd."""
 
 
 DQN_HPARAMS = [

@@ -79,9 +79,10 @@ class OnPolicyConfig:
     adam_eps: float = 1e-5
     """Adam epsilon."""
     hand_gradients: bool = True
-    """Compute the gradients of the plain-MLP network in closed form instead of with autograd
-    (docs/algorithms/hand-gradients.md): the same gradients to float rounding, several times
-    fewer operations. Other networks (resmlp, lstm, gelu/elu) always use autograd."""
+    """Compute the gradients of the plain-MLP network in closed form, in NumPy, instead of with
+    autograd, and act through the same NumPy forward (docs/algorithms/hand-gradients.md): the
+    same gradients to float rounding, far fewer operations. CPU only; other networks (resmlp,
+    lstm, gelu/elu) and other devices always use autograd."""
 
 
 ON_POLICY_HPARAMS = [
@@ -276,10 +277,10 @@ class OnPolicyCore(LiveHParams):
         """Put the gradient of the on-policy loss (docs/algorithms/ppo.md, eq. (1); A2C's eq. (5)
         when ``spec.clip_range`` is None) on the minibatch ``sel`` into the parameters' ``.grad``.
 
-        The plain-MLP network takes the closed-form gradients (``rlcore/handgrad.py``), every
-        other network autograd over the loss functions of ``rlcore/losses``; both return the
-        loss terms as 0-d tensors named ``policy``, ``value``, ``entropy`` (PPO adds
-        ``approx_kl`` and ``clip_fraction``).
+        The plain-MLP network on the CPU takes the closed-form gradients
+        (``rlcore/handgrad.py``), every other network and device autograd over the loss
+        functions of ``rlcore/losses``; both return the loss terms as 0-d tensors named
+        ``policy``, ``value``, ``entropy`` (PPO adds ``approx_kl`` and ``clip_fraction``).
         """
         if self.hand is not None:  # the rollout's rows, gathered from the buffer in NumPy
             buf, rows = self.buffer, sel.numpy()
