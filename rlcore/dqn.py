@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from rlcore.agent import ActResult, Transition
-from rlcore.handgrad import HandMLP, linears
+from rlcore.handgrad import GradBuffer, HandMLP, linears
 from rlcore.hparams import HParams, HParamSpec, LiveHParams
 from rlcore.losses.dqn import dqn_target, dqn_td_loss, dqn_td_loss_grad
 from rlcore.nets import make_encoder
@@ -190,7 +190,8 @@ class DQN(LiveHParams):
         self._online, self._target = list(self.q.parameters()), list(self.q_target.parameters())
         hand = (c.hand_gradients and not c.dueling
                 and HandMLP.supports(c.net, c.activation, self.device))
-        self.hand = HandMLP(linears(self.q), c.activation) if hand else None
+        self.hand = (HandMLP(linears(self.q), c.activation, GradBuffer(self._online))
+                     if hand else None)
         self.hand_target = HandMLP(linears(self.q_target), c.activation) if hand else None
         self.optimizer = Adam(self.q.parameters(), lr=self.hp["learning_rate"])
         # replay sampling and exploration draw from torch's seed (the runner seeds it)

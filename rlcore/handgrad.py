@@ -26,7 +26,7 @@ from torch import nn
 from rlcore.agent import ActResult
 from rlcore.losses.ppo import standardise_advantages
 
-__all__ = ["HandGradients", "HandMLP", "OnPolicyLossSpec", "linears", "one_blas_thread"]
+__all__ = ["GradBuffer", "HandGradients", "HandMLP", "OnPolicyLossSpec", "linears", "one_blas_thread"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -69,6 +69,29 @@ def one_blas_thread() -> None:
         _BLAS_LIMITED = True
 
 
+class GradBuffer:
+    """One flat gradient buffer for a network's parameters: each parameter's ``.grad`` is a view
+    of it, so the gradient-norm clip reads and scales one tensor (``rlcore/optim.py``). Made
+    again when a parameter's storage moves."""
+
+    def __init__(self, params: list[torch.Tensor]):
+        self.params = list(params)
+        self._key: tuple[int, ...] | None = None
+        self._views: dict[int, torch.Tensor] = {}
+
+    def view(self, param: torch.Tensor) -> torch.Tensor:
+        """The gradient view of ``param`` (one of ``params``)."""
+        key = tuple(p.data_ptr() for p in self.params)
+        if key != self._key:
+            flat = torch.zeros(sum(p.numel() for p in self.params), dtype=self.params[0].dtype)
+            self._views, off = {}, 0
+            for p in self.params:
+                self._views[id(p)] = flat[off:off + p.numel()].view_as(p)
+                off += p.numel()
+            self._key = key
+        return self._views[id(param)]
+
+
 class HandMLP:
     """A plain MLP given as its linear layers (activation between them, none after the last):
     its forward pass on NumPy arrays keeping the activations, and its closed-form backward
@@ -84,13 +107,15 @@ class HandMLP:
         return (net == "mlp" and activation in cls.ACTIVATIONS
                 and torch.device(device).type == "cpu")
 
-    def __init__(self, layers: list[nn.Linear], activation: str):
+    def __init__(self, layers: list[nn.Linear], activation: str,
+                 grads: GradBuffer | None = None):
         if activation not in self.ACTIVATIONS:
             raise ValueError(f"activation {activation!r}: hand gradients support "
                              f"{', '.join(self.ACTIVATIONS)}")
         self.layers = layers
         self.params = [p for lin in layers for p in (lin.weight, lin.bias)]
         self.tanh = activation == "tanh"
+        self._buffer = grads
         self._key: tuple[int, ...] | None = None
         one_blas_thread()
 
@@ -99,7 +124,8 @@ class HandMLP:
         (the gradient buffers as [dW_1, db_1, dW_2, ...])."""
         key = tuple(p.data_ptr() for p in self.params)
         if key != self._key:
-            self._grads = [torch.zeros_like(p) for p in self.params]
+            self._grads = [self._buffer.view(p) if self._buffer is not None
+                           else torch.zeros_like(p) for p in self.params]
             self._np = ([lin.weight.detach().numpy() for lin in self.layers],
                         [lin.bias.detach().numpy() for lin in self.layers],
                         [g.numpy() for g in self._grads])
@@ -155,10 +181,10 @@ class HandGradients:
 
     def __init__(self, policy: nn.Module, activation: str):
         self.discrete = policy.discrete
-        self.pi = HandMLP(linears(policy.pi_enc) + [policy.pi_head.fc], activation)
-        self.v = HandMLP(linears(policy.v_enc) + [policy.v_head.fc], activation)
+        self.grads = GradBuffer(list(policy.parameters()))
+        self.pi = HandMLP(linears(policy.pi_enc) + [policy.pi_head.fc], activation, self.grads)
+        self.v = HandMLP(linears(policy.v_enc) + [policy.v_head.fc], activation, self.grads)
         self.log_std = None if self.discrete else policy.pi_head.log_std
-        self._log_std_grad = None if self.discrete else torch.zeros_like(self.log_std)
 
     # --8<-- [start:act]
     def act(self, obs: np.ndarray, deterministic: bool = False,
@@ -261,8 +287,9 @@ class HandGradients:
             stats["entropy"] = log_std.sum() + (0.5 + _HALF_LOG_2PI) * u.shape[1]
             gu = u * g[:, None]
             d_logits = gu * (inv_std * inv_n)
-            self._log_std_grad.numpy()[:] = ((gu * u).sum(0) - g.sum()) * inv_n - c_e
-            self.log_std.grad = self._log_std_grad
+            log_std_grad = self.grads.view(self.log_std)
+            log_std_grad.numpy()[:] = ((gu * u).sum(0) - g.sum()) * inv_n - c_e
+            self.log_std.grad = log_std_grad
         err = values - returns
         if spec.clip_range_vf:  # eq. (4) of the PPO page: the larger error carries the gradient
             e_v = spec.clip_range_vf

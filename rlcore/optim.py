@@ -31,11 +31,19 @@ def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> torch.Ten
 
     g <- g * min(1, max_norm / (||g||_2 + 1e-6)), where ||g||_2 is the norm of all gradients
     concatenated (docs/guide/performance.md, eq. (1)): torch's ``clip_grad_norm_`` rule.
-    All ``params`` are on one device (one agent's network).
+    All ``params`` are on one device (one agent's network). Gradients that tile one flat buffer
+    (``rlcore.handgrad.GradBuffer``: every one a view of the same 1-D tensor, together its whole
+    length) are read and scaled as that one tensor.
     """
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
+    flat = grads[0]._base
+    if (flat is not None and flat.dim() == 1 and all(g._base is flat for g in grads)
+            and sum(g.numel() for g in grads) == flat.numel()):
+        total = torch.linalg.vector_norm(flat)
+        flat.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+        return total
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
     torch._foreach_mul_(grads, coef)

@@ -126,6 +126,31 @@ def test_other_networks_use_autograd():
         assert PPO(cfg, obs_space, act_space, 2).hand is None, cfg
 
 
+@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+def test_gradients_are_views_of_one_buffer_also_in_a_deep_copy(kind):
+    """Every parameter's .grad tiles one flat buffer (the clip reads it at once); a deep copy
+    of the agent writes into its own buffer and leaves the original's weights alone."""
+    import copy
+
+    hand, _ = _pair(kind, "tanh")
+    spec = OnPolicyLossSpec(0.2, None, 0.5, 0.01, True)
+    hand.gradients(spec, torch.arange(T * N))
+    grads = [p.grad for p in hand.policy.parameters()]
+    base = grads[0]._base
+    assert base is not None and all(g._base is base for g in grads)
+    assert sum(g.numel() for g in grads) == base.numel()
+    before = [p.detach().clone() for p in hand.policy.parameters()]
+    cand = copy.deepcopy(hand)
+    cand.gradients(spec, torch.arange(T * N))
+    cgrads = [p.grad for p in cand.policy.parameters()]
+    assert cgrads[0]._base is not base and all(g._base is cgrads[0]._base for g in cgrads)
+    for g, cg in zip(grads, cgrads):
+        assert torch.allclose(g, cg, atol=1e-7)
+    cand.optimizer.step()
+    assert all(torch.equal(p, q) for p, q in zip(before, hand.policy.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(before, cand.policy.parameters()))
+
+
 def test_closed_form_is_for_the_cpu_only():
     assert HandMLP.supports("mlp", "tanh", "cpu")
     assert not HandMLP.supports("mlp", "tanh", "cuda")  # autograd on a GPU

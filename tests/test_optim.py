@@ -29,6 +29,34 @@ def test_same_norm_and_gradients_as_torch_clipped_and_unclipped():
                 assert torch.equal(pa.grad, pb.grad)
 
 
+def test_gradients_in_one_flat_buffer_clip_as_one_tensor():
+    """Views that tile a GradBuffer take the one-tensor path: the same norm and scaled
+    gradients as torch's rule, to float rounding; views that do not tile it take the list
+    path."""
+    from rlcore.handgrad import GradBuffer
+
+    for scale, max_norm in ((1.0, 0.5), (1e-3, 0.5)):
+        a = _net_with_grads(0, scale)
+        a[3].bias.grad = torch.randn_like(a[3].bias) * scale
+        b = _net_with_grads(0, scale)
+        buf = GradBuffer(list(b.parameters()))
+        for p, pa in zip(b.parameters(), a.parameters()):
+            v = buf.view(p)
+            v.copy_(pa.grad)
+            p.grad = v
+        n_ref = nn.utils.clip_grad_norm_(a.parameters(), max_norm, foreach=True)
+        n_ours = clip_grad_norm(list(b.parameters()), max_norm)
+        assert torch.allclose(n_ref, n_ours, rtol=1e-6)
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            assert torch.allclose(pa.grad, pb.grad, rtol=1e-6, atol=1e-9)
+            assert pb.grad._base is buf.view(pb)._base  # scaled in place, still the views
+    b[3].bias.grad = None  # no longer tiles the buffer: the list path, the same rule
+    n = clip_grad_norm(list(b.parameters()), 1e6)
+    ref = torch.linalg.vector_norm(torch.cat([p.grad.reshape(-1) for p in b.parameters()
+                                              if p.grad is not None]))
+    assert torch.allclose(n, ref, rtol=1e-6)
+
+
 def test_no_gradients_gives_zero_norm():
     net = nn.Linear(2, 2)
     assert float(clip_grad_norm(list(net.parameters()), 1.0)) == 0.0
