@@ -193,7 +193,7 @@ class HandGradients:
         ``ActorCritic.act_numpy`` does: extras ``raw_actions``, ``log_probs``, ``values``.
 
         Categorical: inverse-CDF sampling with one uniform per environment; Gaussian:
-        mu + sigma eps (docs/networks.md, eqs. (4)-(6)). The random numbers come from torch's
+        mu + sigma eps (docs/algorithms/hand-gradients.md, eq. (10)). The random numbers come from torch's
         generator, which the runner seeds and checkpoints."""
         x = np.ascontiguousarray(obs, dtype=np.float32).reshape(len(obs), -1)
         n = len(x)
@@ -232,8 +232,8 @@ class HandGradients:
                        old_log_probs: np.ndarray, advantages: np.ndarray,
                        returns: np.ndarray, old_values: np.ndarray
                        ) -> dict[str, torch.Tensor]:
-        """Write the gradient of the on-policy loss on one minibatch (float32 rows) into
-        ``.grad``.
+        """Write the gradient of the on-policy loss on one minibatch (float32 rows; integer
+        actions for a categorical policy) into ``.grad``.
 
         Returns the loss terms and diagnostics as 0-d tensors, named as the autograd path names
         them: ``policy``, ``value``, ``entropy``, and for PPO ``approx_kl`` and ``clip_fraction``.
@@ -251,7 +251,7 @@ class HandGradients:
             z = pi[-1] - pi[-1].max(1, keepdims=True)
             logp_all = z - np.log(np.exp(z).sum(1, keepdims=True))
             probs = np.exp(logp_all)
-            rows, idx = np.arange(n), actions.astype(np.int64)
+            rows, idx = np.arange(n), actions.astype(np.int64, copy=False)
             logp = logp_all[rows, idx]
             neg_ent = (probs * logp_all).sum(1)  # -H per sample
         else:  # eqs. (5)-(6)
@@ -301,7 +301,7 @@ class HandGradients:
         else:
             stats["value"] = 0.5 * (err * err).mean()
             d_v = err
-        d_v = (d_v * np.float32(spec.vf_coef * inv_n)).astype(np.float32)[:, None]
+        d_v = (d_v * np.float32(spec.vf_coef * inv_n))[:, None]
         # --8<-- [end:loss-grad]
         self.pi.backward(pi, d_logits.astype(np.float32, copy=False))
         self.v.backward(vt, d_v)

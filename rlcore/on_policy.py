@@ -286,8 +286,9 @@ class OnPolicyCore(LiveHParams):
             buf, rows = self.buffer, sel.numpy()
             n = buf.n_steps * buf.n_envs
 
-            def take(x: np.ndarray) -> np.ndarray:
-                return x.reshape(n, *x.shape[2:]).take(rows, 0).astype(np.float32, copy=False)
+            def take(x: np.ndarray) -> np.ndarray:  # float32 rows (advantages are float64)
+                x = x.reshape(n, *x.shape[2:]).take(rows, 0)
+                return x if x.dtype != np.float64 else x.astype(np.float32)
             return self.hand.on_policy_step(
                 spec, take(buf.obs), take(buf.actions), take(buf.log_probs),
                 take(buf.advantages), take(buf.returns), take(buf.values))
