@@ -8,11 +8,16 @@ actor-critic (CPU, 1 thread); this one takes 90 us and gives the same numbers bi
 
 :class:`Adam` and :class:`RMSprop` are torch's optimisers (their state, ``state_dict`` and
 parameter groups unchanged) whose ``step`` calls the same kernels torch calls (``_fused_adam_``;
-RMSprop's foreach sequence) on lists built once, instead of regrouping the parameters, gradients
-and state on every call: on a 64-64 actor-critic Adam's step takes 48 us against torch's 74,
-RMSprop's 60 against 155 (``benchmarks/bench_grad_step.py``). Anything but the plain case
+RMSprop's arithmetic) once over the whole network: on the CPU the parameters and the optimiser's
+state move into one flat buffer each on the first fast step (every ``param.data`` and state entry
+a view of it, values kept), so the kernel runs on one tensor of all the weights instead of one
+call per tensor; gradients that already tile one buffer in the same order
+(``rlcore.handgrad.GradBuffer``) are read in place, others are copied into a flat scratch
+buffer. The step also skips torch's profiling wrapper (a ``record_function`` per call) unless a
+step hook is registered or the profiler runs. On the futures-size actor-critic the step takes
+20 us against torch's 100 (``benchmarks/bench_grad_step.py``). Anything but the plain case
 (several groups, a closure, momentum, centred, weight decay, amsgrad, a missing gradient, the
-very first step) goes through torch's own ``step``. Both give torch's numbers bit for bit
+very first step) goes through torch's own ``step``. Both give torch's numbers
 (``tests/test_optim.py``).
 """
 
@@ -21,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch.optim.optimizer import _global_optimizer_post_hooks as _GLOBAL_POST_HOOKS
+from torch.optim.optimizer import _global_optimizer_pre_hooks as _GLOBAL_PRE_HOOKS
 
 __all__ = ["Adam", "RMSprop", "clip_grad_norm"]
 
@@ -50,12 +57,53 @@ def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> torch.Ten
     return total
 
 
-class _ListStep:
-    """The list cache behind :class:`Adam` and :class:`RMSprop`'s fast ``step``."""
+class _FlatState:
+    """The flat buffers behind one optimiser's fast step: parameters, state and a gradient
+    scratch buffer, each a 1-D tensor with per-parameter views."""
+
+    def __init__(self, params: list[torch.Tensor], state_lists: list[list[torch.Tensor]]):
+        with torch.no_grad():
+            self.p = torch.cat([p.detach().reshape(-1) for p in params])
+            for p, view in zip(params, _views(self.p, params)):
+                p.data = view
+            self.state = []
+            for lst in state_lists:  # each state list becomes views of one flat buffer
+                flat = torch.cat([t.reshape(-1) for t in lst])
+                lst[:] = _views(flat, params)
+                self.state.append(flat)
+        self.key = tuple(p.data_ptr() for p in params)
+        self.lists = state_lists
+        self.offsets = [v.data_ptr() - self.p.data_ptr() for v in params]
+        self.g = torch.empty_like(self.p)
+        self.g_views = _views(self.g, params)
+
+    def grad(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        """The gradients as one flat tensor: their own buffer when they tile one in the
+        parameters' order, else a copy in the scratch buffer."""
+        base = grads[0]._base
+        if base is not None and base.dim() == 1 and base.numel() == self.p.numel():
+            b0 = base.data_ptr()
+            if all(g._base is base and g.data_ptr() - b0 == off
+                   for g, off in zip(grads, self.offsets)):
+                return base
+        torch._foreach_copy_(self.g_views, grads)
+        return self.g
+
+
+class _FastStep:
+    """The cached, flat, unwrapped ``step`` behind :class:`Adam` and :class:`RMSprop`."""
 
     _BASE: type[torch.optim.Optimizer]
     _STATE: tuple[str, ...] = ()
+    _FLAT: tuple[str, ...] = ()
+    """The state entries kept in flat buffers (the per-parameter step counts stay apart)."""
     _lists: list[list[torch.Tensor]] | None = None
+    _flat: _FlatState | None = None
+
+    def _patch_step_function(self) -> None:
+        """torch wraps ``step`` in a profiling and hook wrapper here; this class's ``step``
+        calls that wrapper itself only when a hook or the profiler needs it."""
+        self._zero_grad_profile_name = f"Optimizer.zero_grad#{type(self).__name__}.zero_grad"
 
     def _plain(self) -> bool:
         return False
@@ -68,38 +116,73 @@ class _ListStep:
                 return None
             self._lists = [list(params), *([self.state[p][k] for p in params]
                                            for k in self._STATE)]
+            self._flat = None
         return self._lists
+
+    def _flat_state(self, lists: list[list[torch.Tensor]]) -> _FlatState | None:
+        """The flat buffers, made (again) when a parameter's storage moved (a deep copy, a
+        ``.data`` assignment) or the state was loaded; None off the CPU or for mixed dtypes."""
+        params = lists[0]
+        fl = self._flat
+        if fl is not None and fl.lists is lists and fl.key == tuple(p.data_ptr() for p in params):
+            return fl
+        if not all(p.device.type == "cpu" and p.dtype == torch.float32 and p.is_contiguous()
+                   and p.layout == torch.strided for p in params):
+            return None
+        flat_lists = [lists[1 + self._STATE.index(k)] for k in self._FLAT]
+        self._flat = fl = _FlatState(params, flat_lists)
+        for p, *entries in zip(params, *flat_lists):  # the state dict holds the views
+            for k, t in zip(self._FLAT, entries):
+                self.state[p][k] = t
+        fl.lists = lists
+        return fl
 
     def load_state_dict(self, state_dict) -> None:
         """torch's, then rebuild the lists (the state tensors were replaced)."""
         super().load_state_dict(state_dict)
         self._lists = None
+        self._flat = None
+
+    def step(self, closure=None):
+        """One step: through torch's hook and profiler wrapper only when a step hook is
+        registered or the profiler runs."""
+        if (self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
+                or _GLOBAL_PRE_HOOKS or _GLOBAL_POST_HOOKS
+                or torch._C._autograd._profiler_enabled()):
+            return self._hooked_step(closure)
+        return self._step(closure)
 
     @torch.no_grad()
-    def step(self, closure=None):
-        """One step: the kernel on the cached lists in the plain case, torch's ``step``
-        otherwise."""
+    def _step(self, closure=None):
+        """The kernel on the flat buffers (or the cached lists) in the plain case, torch's
+        ``step`` otherwise."""
         lists = self._cached() if closure is None and self._plain() else None
         grads = None if lists is None else [p.grad for p in lists[0]]
         if lists is None or any(g is None for g in grads):
             return self._torch_step(closure)
-        self._kernel(self.param_groups[0], lists, grads)
+        fl = self._flat_state(lists)
+        if fl is None:
+            self._kernel(self.param_groups[0], lists, grads)
+        else:
+            self._flat_kernel(self.param_groups[0], lists, fl, fl.grad(grads))
         return None
 
+    _hooked_step = torch.optim.Optimizer.profile_hook_step(_step)
+
     def _torch_step(self, closure):
-        """torch's ``step`` without its hook wrapper: this class's ``step`` is wrapped already,
-        and step pre-hooks (continual learning's Fisher meter and anchor) must run once."""
+        """torch's own ``step`` (unwrapped: the hooks ran already where they had to)."""
         base = self._BASE.step
         if getattr(base, "hooked", False):
             base = base.__wrapped__
         return base(self, closure)
 
 
-class Adam(_ListStep, torch.optim.Adam):
-    """``torch.optim.Adam(fused=True)`` with a step that skips the per-call regrouping."""
+class Adam(_FastStep, torch.optim.Adam):
+    """``torch.optim.Adam(fused=True)`` with a step over one flat buffer of all parameters."""
 
     _BASE = torch.optim.Adam
     _STATE = ("exp_avg", "exp_avg_sq", "step")
+    _FLAT = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, **kwargs):
         super().__init__(params, fused=True, **kwargs)
@@ -110,60 +193,61 @@ class Adam(_ListStep, torch.optim.Adam):
                 and not g["weight_decay"] and not g["differentiable"]
                 and not isinstance(g["lr"], torch.Tensor))
 
-    def _kernel(self, g, lists, grads) -> None:
-        params, exp_avgs, exp_avg_sqs, steps = lists
+    def _fused(self, g, params, grads, exp_avgs, exp_avg_sqs, steps) -> None:
         beta1, beta2 = g["betas"]
-        torch._foreach_add_(steps, 1)
         torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
                            lr=g["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0, eps=g["eps"],
                            maximize=False, grad_scale=None, found_inf=None)
 
+    def _kernel(self, g, lists, grads) -> None:
+        params, exp_avgs, exp_avg_sqs, steps = lists
+        torch._foreach_add_(steps, 1)
+        self._fused(g, params, grads, exp_avgs, exp_avg_sqs, steps)
 
-class RMSprop(_ListStep, torch.optim.RMSprop):
-    """``torch.optim.RMSprop(foreach=True)`` with a step that skips the per-call regrouping."""
+    def _flat_kernel(self, g, lists, fl: _FlatState, grad: torch.Tensor) -> None:
+        # every parameter's step count moves (state_dict), the kernel reads the first
+        steps = lists[3]
+        torch._foreach_add_(steps, 1)
+        self._fused(g, [fl.p], [grad], [fl.state[0]], [fl.state[1]], steps[:1])
+
+
+class RMSprop(_FastStep, torch.optim.RMSprop):
+    """``torch.optim.RMSprop(foreach=True)`` with a step over one flat buffer of all
+    parameters."""
 
     _BASE = torch.optim.RMSprop
     _STATE = ("square_avg", "step")
+    _FLAT = ("square_avg",)
 
     def __init__(self, params, **kwargs):
         super().__init__(params, foreach=True, **kwargs)
-        self._one, self._zero = torch.tensor(1.0), torch.tensor(0.0)
-        self._flat: tuple | None = None
+        self._one = torch.tensor(1.0)
 
     def _plain(self) -> bool:
         g = self.param_groups[0]
         return (len(self.param_groups) == 1 and not g["momentum"] and not g["centered"]
                 and not g["weight_decay"] and not g["maximize"] and not g["differentiable"]
-                and not g["capturable"] and not isinstance(g["lr"], torch.Tensor)
-                and g["params"][0].is_cpu)
+                and not g["capturable"] and not isinstance(g["lr"], torch.Tensor))
 
     def _kernel(self, g, lists, grads) -> None:
-        # torch's _multi_tensor_rmsprop, plain case: v <- alpha v + (1 - alpha) g^2,
-        # p <- p + (-lr) g / (sqrt(v) + eps); on the CPU torch's foreach operations loop over
-        # the tensors one by one, so the square averages live in one flat buffer (their
-        # per-parameter state entries are views of it) and the arithmetic runs on it at once
+        # torch's _multi_tensor_rmsprop, plain case, tensor by tensor (off the CPU)
         params, square_avgs, steps = lists
-        if self._flat is None or self._flat[0] is not square_avgs:
-            self._flatten(params, square_avgs)
-        _, v, flat_g, g_views, delta, delta_views = self._flat
         alpha = g["alpha"]
         torch._foreach_add_(steps, self._one, alpha=1.0)
-        torch._foreach_copy_(g_views, grads)
-        v.mul_(alpha).addcmul_(flat_g, flat_g, value=1 - alpha)
-        torch.addcdiv(self._zero, flat_g, v.sqrt().add_(g["eps"]), value=-g["lr"], out=delta)
-        torch._foreach_add_(params, delta_views)
+        torch._foreach_mul_(square_avgs, alpha)
+        torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - alpha)
+        avg = torch._foreach_sqrt(square_avgs)
+        torch._foreach_add_(avg, g["eps"])
+        torch._foreach_addcdiv_(params, grads, avg, value=-g["lr"])
 
-    def _flatten(self, params, square_avgs) -> None:
-        """Move the square averages into one flat buffer (values kept); gradient and update
-        buffers beside it, with per-parameter views."""
-        v = torch.cat([t.reshape(-1) for t in square_avgs])
-        views = _views(v, params)
-        for p, view in zip(params, views):
-            self.state[p]["square_avg"] = view
-        square_avgs[:] = views
-        flat_g, delta = torch.empty_like(v), torch.empty_like(v)
-        self._flat = (square_avgs, v, flat_g, _views(flat_g, params), delta,
-                      _views(delta, params))
+    def _flat_kernel(self, g, lists, fl: _FlatState, grad: torch.Tensor) -> None:
+        # the same arithmetic on the flat buffers: v <- alpha v + (1 - alpha) g^2,
+        # p <- p - lr g / (sqrt(v) + eps)
+        alpha = g["alpha"]
+        torch._foreach_add_(lists[2], self._one, alpha=1.0)
+        v = fl.state[0]
+        v.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+        fl.p.addcdiv_(grad, v.sqrt().add_(g["eps"]), value=-g["lr"])
 
 
 def _views(flat: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:

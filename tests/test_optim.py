@@ -1,7 +1,10 @@
-"""rlcore.optim.clip_grad_norm against torch's clip_grad_norm_ (the rule it copies)."""
+"""rlcore.optim: clip_grad_norm against torch's clip_grad_norm_ (the rule it copies); Adam and
+RMSprop against torch's optimisers, their flat buffers, deep copies, hooks and the profiler."""
 
 import copy
 
+import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -131,3 +134,74 @@ def test_step_pre_hooks_run_once_on_the_fast_and_the_fallback_path():
     p.grad = None
     opt.step()  # fallback: a missing gradient
     assert len(calls) == 4
+
+
+def test_fast_step_keeps_parameters_and_state_in_one_flat_buffer():
+    from rlcore.optim import Adam, RMSprop
+
+    for make in (lambda p: Adam(p, lr=1e-2), lambda p: RMSprop(p, lr=1e-2)):
+        (_, net), _, opt = _twin_steps(lambda p: torch.optim.Adam(p, lr=1e-2), make, steps=2)
+        params = list(net.parameters())
+        flat = opt._flat.p
+        assert flat.numel() == sum(p.numel() for p in params)
+        offsets = [p.data_ptr() - flat.data_ptr() for p in params]
+        assert offsets == [4 * k for k in np.cumsum([0] + [p.numel() for p in params[:-1]])]
+        for name in opt._FLAT:  # the state dict's entries are views of the flat state
+            base = opt._flat.state[opt._FLAT.index(name)]
+            assert all(opt.state[p][name].data_ptr() - base.data_ptr() == off
+                       for p, off in zip(params, offsets))
+
+
+def test_gradients_that_tile_one_buffer_are_read_in_place():
+    from rlcore.handgrad import GradBuffer
+    from rlcore.optim import Adam
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    params = list(net.parameters())
+    opt = Adam(params, lr=1e-2)
+    for p in params:  # the first step is torch's: it makes the state
+        p.grad = torch.ones_like(p)
+    opt.step()
+    buf = GradBuffer(params)
+    grads = [buf.view(p) for p in params]
+    for g in grads:
+        g.fill_(0.5)
+    assert opt._flat_state(opt._cached()).grad(grads) is grads[0]._base  # no copy
+    other = [torch.full_like(p, 0.25) for p in params]  # separate tensors: copied, same values
+    flat = opt._flat.grad(other)
+    assert flat is opt._flat.g and torch.equal(flat, torch.full_like(flat, 0.25))
+
+
+def test_deep_copy_steps_on_its_own_buffers_and_matches_torch():
+    from rlcore.optim import Adam
+
+    (ref_net, net), ref, opt = _twin_steps(lambda p: torch.optim.Adam(p, lr=1e-2, fused=True),
+                                           lambda p: Adam(p, lr=1e-2), steps=3)
+    twin_net, twin_opt = copy.deepcopy((net, opt))  # parameters cloned apart, state shared views
+    before = [p.detach().clone() for p in net.parameters()]
+    for n, o in ((ref_net, ref), (twin_net, twin_opt)):
+        for p in n.parameters():
+            p.grad = torch.full_like(p, 0.1)
+        o.step()
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))  # original untouched
+    for pa, pb in zip(ref_net.parameters(), twin_net.parameters()):
+        assert torch.equal(pa, pb)
+    assert twin_opt._flat.p.data_ptr() != opt._flat.p.data_ptr()
+
+
+def test_profiler_sees_the_step_and_hooks_run_on_the_wrapped_path():
+    from torch.profiler import ProfilerActivity, profile
+
+    from rlcore.optim import Adam
+
+    p = nn.Parameter(torch.zeros(3))
+    opt = Adam([p], lr=1e-2)
+    for _ in range(2):
+        p.grad = torch.ones(3)
+        opt.step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        p.grad = torch.ones(3)
+        opt.step()
+    assert any(e.name == "Optimizer.step#Adam.step" for e in prof.events())
+    assert float(p.detach()[0]) == pytest.approx(-3e-2, rel=1e-3)  # three Adam steps of lr each
