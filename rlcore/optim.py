@@ -61,7 +61,8 @@ class _FlatState:
     """The flat buffers behind one optimiser's fast step: parameters, state and a gradient
     scratch buffer, each a 1-D tensor with per-parameter views."""
 
-    def __init__(self, params: list[torch.Tensor], state_lists: list[list[torch.Tensor]]):
+    def __init__(self, params: list[torch.Tensor], state_lists: list[list[torch.Tensor]],
+                 steps: list[torch.Tensor]):
         with torch.no_grad():
             self.p = torch.cat([p.detach().reshape(-1) for p in params])
             for p, view in zip(params, _views(self.p, params)):
@@ -71,6 +72,8 @@ class _FlatState:
                 flat = torch.cat([t.reshape(-1) for t in lst])
                 lst[:] = _views(flat, params)
                 self.state.append(flat)
+            self.steps = torch.stack([t.reshape(()) for t in steps])  # one count per parameter
+            steps[:] = list(self.steps.unbind(0))
         self.key = tuple(p.data_ptr() for p in params)
         self.lists = state_lists
         self.offsets = [v.data_ptr() - self.p.data_ptr() for v in params]
@@ -96,7 +99,8 @@ class _FastStep:
     _BASE: type[torch.optim.Optimizer]
     _STATE: tuple[str, ...] = ()
     _FLAT: tuple[str, ...] = ()
-    """The state entries kept in flat buffers (the per-parameter step counts stay apart)."""
+    """The state entries kept in flat buffers beside the step counts (one 0-d view each of one
+    buffer, so one ``add_`` counts them all)."""
     _lists: list[list[torch.Tensor]] | None = None
     _flat: _FlatState | None = None
 
@@ -130,8 +134,10 @@ class _FastStep:
                    and p.layout == torch.strided for p in params):
             return None
         flat_lists = [lists[1 + self._STATE.index(k)] for k in self._FLAT]
-        self._flat = fl = _FlatState(params, flat_lists)
-        for p, *entries in zip(params, *flat_lists):  # the state dict holds the views
+        steps = lists[1 + self._STATE.index("step")]
+        self._flat = fl = _FlatState(params, flat_lists, steps)
+        for p, step, *entries in zip(params, steps, *flat_lists):  # the state holds the views
+            self.state[p]["step"] = step
             for k, t in zip(self._FLAT, entries):
                 self.state[p][k] = t
         fl.lists = lists
@@ -205,10 +211,8 @@ class Adam(_FastStep, torch.optim.Adam):
         self._fused(g, params, grads, exp_avgs, exp_avg_sqs, steps)
 
     def _flat_kernel(self, g, lists, fl: _FlatState, grad: torch.Tensor) -> None:
-        # every parameter's step count moves (state_dict), the kernel reads the first
-        steps = lists[3]
-        torch._foreach_add_(steps, 1)
-        self._fused(g, [fl.p], [grad], [fl.state[0]], [fl.state[1]], steps[:1])
+        fl.steps.add_(1)  # every parameter's count (state_dict); the kernel reads the first
+        self._fused(g, [fl.p], [grad], [fl.state[0]], [fl.state[1]], lists[3][:1])
 
 
 class RMSprop(_FastStep, torch.optim.RMSprop):
@@ -244,7 +248,7 @@ class RMSprop(_FastStep, torch.optim.RMSprop):
         # the same arithmetic on the flat buffers: v <- alpha v + (1 - alpha) g^2,
         # p <- p - lr g / (sqrt(v) + eps)
         alpha = g["alpha"]
-        torch._foreach_add_(lists[2], self._one, alpha=1.0)
+        fl.steps.add_(1)
         v = fl.state[0]
         v.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
         fl.p.addcdiv_(grad, v.sqrt().add_(g["eps"]), value=-g["lr"])

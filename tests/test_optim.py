@@ -150,6 +150,10 @@ def test_fast_step_keeps_parameters_and_state_in_one_flat_buffer():
             base = opt._flat.state[opt._FLAT.index(name)]
             assert all(opt.state[p][name].data_ptr() - base.data_ptr() == off
                        for p, off in zip(params, offsets))
+        steps = opt._flat.steps  # one count per parameter, each a 0-d view of one buffer
+        assert [opt.state[p]["step"].data_ptr() - steps.data_ptr() for p in params] == [
+            4 * k for k in range(len(params))]
+        assert all(float(opt.state[p]["step"]) == 2.0 for p in params)
 
 
 def test_gradients_that_tile_one_buffer_are_read_in_place():
