@@ -90,9 +90,10 @@ def _dqn_case():
         ag = DQN(DQNConfig(hidden=(256, 256), batch_size=b, hand_gradients=hand), obs_space,
                  gym.spaces.Discrete(2), 1)
         grads = ag._hand_gradients if hand else ag._autograd_gradients
+        args = tuple(t.numpy() for t in batch) if hand else batch  # the hand path is NumPy
 
-        def step(ag=ag, grads=grads):
-            grads(*batch)
+        def step(ag=ag, grads=grads, args=args):
+            grads(*args)
             clip_grad_norm(ag._online, 10.0)
             ag.optimizer.step()
         steps.append(step)

@@ -22,7 +22,7 @@ from torch import nn
 from rlcore.agent import ActResult, Transition
 from rlcore.handgrad import GradBuffer, HandMLP, linears
 from rlcore.hparams import HParams, HParamSpec, LiveHParams
-from rlcore.losses.dqn import dqn_target, dqn_td_loss, dqn_td_loss_grad
+from rlcore.losses.dqn import dqn_target, dqn_td_closed_form, dqn_td_loss
 from rlcore.nets import make_encoder
 from rlcore.off_policy import check_off_policy_net, due_off_policy, gradient_steps_per_update
 from rlcore.optim import Adam, clip_grad_norm
@@ -273,20 +273,24 @@ class DQN(LiveHParams):
         stats: dict[str, list[torch.Tensor]] = {}
         for _ in range(gradient_steps_per_update(hp["gradient_steps"], self.n_envs)):
             b = self.replay.sample(hp["batch_size"], hp["gamma"], cfg.n_step)
-            obs, nobs = torch.from_numpy(b.obs).to(dev), torch.from_numpy(b.next_obs).to(dev)
-            act = torch.from_numpy(b.actions).to(dev)
-            rew, term = torch.from_numpy(b.rewards).to(dev), torch.from_numpy(b.terminated).to(dev)
-            disc = torch.from_numpy(b.discounts).to(dev)
-            w = torch.from_numpy(b.weights).to(dev) if cfg.per else None
-            loss, info = (self._hand_gradients(obs, nobs, act, rew, term, disc, w)
-                          if self.hand is not None
-                          else self._autograd_gradients(obs, nobs, act, rew, term, disc, w))
+            w = b.weights if cfg.per else None
+            if self.hand is not None:  # NumPy arrays all the way (CPU only)
+                loss, info = self._hand_gradients(b.obs, b.next_obs, b.actions, b.rewards,
+                                                  b.terminated, b.discounts, w)
+                td_abs = info["td_abs"]
+            else:
+                loss, info = self._autograd_gradients(
+                    *(torch.from_numpy(a).to(dev) for a in (
+                        b.obs, b.next_obs, b.actions, b.rewards, b.terminated, b.discounts)),
+                    None if w is None else torch.from_numpy(w).to(dev))
+                td_abs = info["td_abs"].cpu().numpy() if cfg.per else info["td_abs"]
             gn = clip_grad_norm(self._online, hp["max_grad_norm"])
             self.optimizer.step()
             if cfg.per:
-                self.replay.update_priorities(b.slots, info["td_abs"].cpu().numpy())
+                self.replay.update_priorities(b.slots, td_abs)
             for k, v in (("losses/td", loss), ("charts/q_mean", info["q_mean"]),
-                         ("losses/td_abs", info["td_abs"].mean()), ("losses/grad_norm", gn)):
+                         ("losses/td_abs", td_abs.mean()),
+                         ("losses/grad_norm", float(gn) if self.hand is not None else gn)):
                 stats.setdefault(k, []).append(v)
         self.n_updates += 1
         out = mean_scalars(stats)
@@ -310,25 +314,22 @@ class DQN(LiveHParams):
         return loss.detach(), info
 
     # --8<-- [start:hand-gradients]
-    @torch.no_grad()
     def _hand_gradients(self, obs, nobs, act, rew, term, disc, w):
-        """The same as :meth:`_autograd_gradients` in closed form: the networks' forward and
-        backward in NumPy (rlcore/handgrad.py), the target and the loss's derivative
-        (:func:`rlcore.losses.dqn.dqn_td_loss_grad`) on zero-copy tensor views of their
-        outputs."""
-        acts = self.hand.forward(obs.numpy())
-        q_all = torch.from_numpy(acts[-1])
-        next_online = (torch.from_numpy(self.hand.forward(nobs.numpy())[-1])
-                       if self.config.double else None)
-        q_next = torch.from_numpy(self.hand_target.forward(nobs.numpy())[-1])
-        target = dqn_target(rew, term, disc, q_next, next_online)
-        idx = act.view(-1, 1)
-        q_taken = q_all.gather(1, idx).squeeze(1)
-        loss, info = dqn_td_loss(q_taken, target, w, self.config.loss)
-        d_q = dqn_td_loss_grad(q_taken, target, w, self.config.loss)
-        self.hand.backward(acts, torch.zeros_like(q_all).scatter_(1, idx, d_q.unsqueeze(1))
-                           .numpy())
-        return loss, info
+        """The same as :meth:`_autograd_gradients` in closed form, on NumPy arrays: the
+        networks' forward and backward (rlcore/handgrad.py), the target, the loss and its
+        derivative (:func:`rlcore.losses.dqn.dqn_td_closed_form`)."""
+        next_online = None
+        if self.config.double:  # one forward of the online net over [s; s'], the rows apart
+            n = len(obs)
+            both = self.hand.forward(np.concatenate([obs, nobs]))
+            acts, next_online = [a[:n] for a in both], both[-1][n:]
+        else:
+            acts = self.hand.forward(obs)
+        q_next = self.hand_target.forward(nobs)[-1]
+        loss, td_abs, q_mean, d_q = dqn_td_closed_form(acts[-1], act, rew, term, disc, q_next,
+                                                       next_online, w, self.config.loss)
+        self.hand.backward(acts, d_q)
+        return loss, {"td_abs": td_abs, "q_mean": q_mean}
     # --8<-- [end:hand-gradients]
 
     # -- hyperparameters -----------------------------------------------------------------------

@@ -8,15 +8,19 @@ synchronisation. :func:`mean_scalars` stacks the per-name means and reads them w
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 __all__ = ["mean_scalars"]
 
 
-def mean_scalars(stats: dict[str, list[torch.Tensor]]) -> dict[str, float]:
-    """``{name: mean of its 0-d tensors}`` as Python floats, read back in one transfer."""
-    if not stats:
-        return {}
-    means = torch.stack([torch.stack([v.detach().float() for v in vals]).mean()
-                         for vals in stats.values()])
-    return dict(zip(stats, means.tolist()))
+def mean_scalars(stats: dict[str, list[torch.Tensor | float]]) -> dict[str, float]:
+    """``{name: mean of its 0-d tensors}`` as Python floats, read back in one transfer; a list
+    of numbers (the NumPy closed-form path) is averaged on the host."""
+    host = {k: float(np.mean(v)) for k, v in stats.items() if not torch.is_tensor(v[0])}
+    dev = [k for k in stats if k not in host]
+    if dev:
+        means = torch.stack([torch.stack([v.detach().float() for v in stats[k]]).mean()
+                             for k in dev])
+        host.update(zip(dev, means.tolist()))
+    return {k: host[k] for k in stats}

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.autograd import gradcheck
 
-from rlcore.losses.dqn import dqn_target, dqn_td_loss
+from rlcore.losses.dqn import dqn_target, dqn_td_closed_form, dqn_td_loss
 
 D = torch.float64
 
@@ -78,3 +78,34 @@ def test_target_receives_no_gradient() -> None:
     loss, _ = dqn_td_loss(q, y)
     assert not y.requires_grad
     assert torch.autograd.grad(loss, nt, allow_unused=True)[0] is None
+
+
+@pytest.mark.parametrize("loss", ["huber", "mse"])
+@pytest.mark.parametrize("double,weighted", [(True, True), (False, False)])
+def test_numpy_closed_form_equals_the_torch_losses_and_autograd(loss: str, double: bool,
+                                                                weighted: bool) -> None:
+    """dqn_td_closed_form (the NumPy path) against dqn_target + dqn_td_loss and autograd's
+    derivative with respect to every Q value, on TD errors on both sides of the Huber kink."""
+    g = torch.Generator().manual_seed(3)
+    b, k = 48, 3
+    q_all = (torch.randn(b, k, generator=g) * 2).requires_grad_()
+    act = torch.randint(0, k, (b,), generator=g)
+    rew, term = torch.randn(b, generator=g) * 2, (torch.rand(b, generator=g) < 0.3).float()
+    disc = torch.full((b,), 0.97)
+    nq_t, nq_o = torch.randn(b, k, generator=g), torch.randn(b, k, generator=g)
+    w = torch.rand(b, generator=g) if weighted else None
+    target = dqn_target(rew, term, disc, nq_t, nq_o if double else None)
+    q_taken = q_all.gather(1, act[:, None]).squeeze(1)
+    ref, info = dqn_td_loss(q_taken, target, w, loss)
+    ref.backward()
+    value, td_abs, q_mean, d_q = dqn_td_closed_form(
+        q_all.detach().numpy(), act.numpy(), rew.numpy(), term.numpy(), disc.numpy(),
+        nq_t.numpy(), nq_o.numpy() if double else None, None if w is None else w.numpy(), loss)
+    assert bool((info["td_abs"] > 1).any()) and bool((info["td_abs"] < 1).any())
+    assert value == pytest.approx(float(ref.detach()), rel=1e-6)
+    assert q_mean == pytest.approx(float(info["q_mean"]), rel=1e-6, abs=1e-7)
+    assert torch.allclose(torch.from_numpy(td_abs), info["td_abs"], atol=1e-6)
+    assert torch.allclose(torch.from_numpy(d_q), q_all.grad, atol=1e-7)
+    with pytest.raises(ValueError, match="huber"):
+        dqn_td_closed_form(q_all.detach().numpy(), act.numpy(), rew.numpy(), term.numpy(), 0.9,
+                           nq_t.numpy(), loss="l1")

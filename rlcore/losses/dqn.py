@@ -8,10 +8,11 @@ normalised to at most 1, Schaul et al. 2016).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["dqn_target", "dqn_td_loss", "dqn_td_loss_grad"]
+__all__ = ["dqn_target", "dqn_td_loss", "dqn_td_closed_form"]
 
 Info = dict[str, torch.Tensor]
 
@@ -55,17 +56,39 @@ def dqn_td_loss(q_taken: torch.Tensor, target: torch.Tensor, weights: torch.Tens
 
 
 # --8<-- [start:td-loss-grad]
-def dqn_td_loss_grad(q_taken: torch.Tensor, target: torch.Tensor,
-                     weights: torch.Tensor | None = None, loss: str = "huber",
-                     delta: float = 1.0) -> torch.Tensor:
-    """d/dQ(s, a) of :func:`dqn_td_loss`, per sample (docs/algorithms/hand-gradients.md,
-    eq. (9)): w x / B with x = clip(Q - y, -delta, delta) for huber, Q - y for mse."""
-    x = q_taken - target
-    if loss == "huber":
-        x = x.clamp_(-delta, delta)
-    elif loss != "mse":
+def dqn_td_closed_form(q_all: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                       terminated: np.ndarray, discount: np.ndarray | float,
+                       next_q_target: np.ndarray, next_q_online: np.ndarray | None = None,
+                       weights: np.ndarray | None = None, loss: str = "huber", delta: float = 1.0
+                       ) -> tuple[float, np.ndarray, float, np.ndarray]:
+    """:func:`dqn_target`, :func:`dqn_td_loss` and the loss's derivative in one pass on NumPy
+    arrays, for the closed-form path (``rlcore/handgrad.py``).
+
+    Returns (loss, td_abs, q_mean, dL/dQ(s, .)): the loss (11) with the target (9)-(10), |y - Q|
+    per sample, the mean Q(s, a), and the derivative with respect to every Q value, zero but at
+    the taken action, where it is w x / B with x = clip(Q - y, -delta, delta) for huber, Q - y for
+    mse (docs/algorithms/hand-gradients.md, eq. (9)).
+    """
+    if loss not in ("huber", "mse"):
         raise ValueError(f"dqn loss {loss!r}: expected 'huber' or 'mse'")
+    rows = np.arange(len(q_all))
+    if next_q_online is None:
+        v = next_q_target.max(-1)
+    else:
+        v = next_q_target[rows, next_q_online.argmax(-1)]
+    target = rewards + discount * (1.0 - terminated) * v
+    actions = actions.astype(np.intp, copy=False)
+    q_taken = q_all[rows, actions]
+    x = q_taken - target
+    td_abs = np.abs(x)
+    if loss == "huber":  # torch's huber_loss: quadratic below delta, linear from it
+        per = np.where(td_abs < delta, 0.5 * x * x, delta * (td_abs - 0.5 * delta))
+        x = np.clip(x, -delta, delta)
+    else:
+        per = 0.5 * x * x
     if weights is not None:
-        x = x.mul_(weights)
-    return x.div_(len(q_taken))
+        per, x = weights * per, weights * x
+    d_q = np.zeros_like(q_all)
+    d_q[rows, actions] = x / len(q_all)
+    return float(per.mean()), td_abs, float(q_taken.mean()), d_q
 # --8<-- [end:td-loss-grad]
