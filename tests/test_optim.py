@@ -209,3 +209,31 @@ def test_profiler_sees_the_step_and_hooks_run_on_the_wrapped_path():
         opt.step()
     assert any(e.name == "Optimizer.step#Adam.step" for e in prof.events())
     assert float(p.detach()[0]) == pytest.approx(-3e-2, rel=1e-3)  # three Adam steps of lr each
+
+
+def test_list_kernels_off_the_flat_path_equal_torch():
+    """Parameters the flat buffer does not take (float64 here; CUDA in use) step tensor by
+    tensor, with torch's numbers."""
+    from rlcore.optim import Adam, RMSprop
+
+    for make_ref, make_ours in (
+            (lambda p: torch.optim.Adam(p, lr=1e-2, fused=True), lambda p: Adam(p, lr=1e-2)),
+            (lambda p: torch.optim.RMSprop(p, lr=1e-2, foreach=True),
+             lambda p: RMSprop(p, lr=1e-2))):
+        nets = []
+        for _ in range(2):
+            torch.manual_seed(1)
+            nets.append(nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3)).double())
+        ref, ours = make_ref(nets[0].parameters()), make_ours(nets[1].parameters())
+        g = torch.Generator().manual_seed(2)
+        for _ in range(4):
+            grads = [torch.randn(p.shape, generator=g, dtype=torch.float64)
+                     for p in nets[0].parameters()]
+            for net in nets:
+                for p, gr in zip(net.parameters(), grads):
+                    p.grad = gr.clone()
+            ref.step()
+            ours.step()
+        assert ours._lists is not None and ours._flat is None
+        for pa, pb in zip(nets[0].parameters(), nets[1].parameters()):
+            assert torch.equal(pa, pb)
