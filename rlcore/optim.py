@@ -40,7 +40,8 @@ def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> torch.Ten
     concatenated (docs/guide/performance.md, eq. (1)): torch's ``clip_grad_norm_`` rule.
     All ``params`` are on one device (one agent's network). Gradients that tile one flat buffer
     (``rlcore.handgrad.GradBuffer``: every one a view of the same 1-D tensor, together its whole
-    length) are read and scaled as that one tensor.
+    length) are read and scaled as that one tensor. On the CPU the scaling is skipped when the
+    factor is 1 (reading it costs no device sync there; multiplying by 1 changes nothing).
     """
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
@@ -49,11 +50,14 @@ def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> torch.Ten
     if (flat is not None and flat.dim() == 1 and all(g._base is flat for g in grads)
             and sum(g.numel() for g in grads) == flat.numel()):
         total = torch.linalg.vector_norm(flat)
-        flat.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        if not (flat.is_cpu and float(coef) == 1.0):
+            flat.mul_(coef)
         return total
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    torch._foreach_mul_(grads, coef)
+    if not (total.is_cpu and float(coef) == 1.0):
+        torch._foreach_mul_(grads, coef)
     return total
 
 

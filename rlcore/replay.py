@@ -138,6 +138,13 @@ class ReplayBuffer:
         """Read the transitions at ``slots`` and fold n-step returns (eqs. (1)-(2))."""
         if n_step < 1:
             raise ValueError(f"n_step: expected >= 1, got {n_step}")
+        if n_step == 1:  # no look-ahead: one take per array of the flat slot index
+            n = len(slots)
+            return Batch(self._take(self.obs, slots), self._take(self.actions, slots),
+                         self._take(self.rewards, slots), self._take(self.next_obs, slots),
+                         self._take(self.terminated, slots).astype(np.float32),
+                         np.full(n, gamma, dtype=np.float32), np.ones(n, dtype=np.int64),
+                         np.asarray(slots), weights)
         row, env = np.divmod(slots, self.n_envs)
         obs = self.obs[row, env]
         actions = self.actions[row, env]
@@ -167,6 +174,10 @@ class ReplayBuffer:
         return Batch(obs, actions, rew.astype(np.float32), next_obs, term.astype(np.float32),
                      discounts.astype(np.float32), n_used, np.asarray(slots), weights)
     # --8<-- [end:gather]
+
+    def _take(self, a: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """Rows ``slots`` (slot = row * n_envs + env) of a ``(rows, n_envs, ...)`` array."""
+        return a.reshape(self.capacity, *a.shape[2:]).take(slots, axis=0)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Contents and cursors (large: written only when asked)."""
