@@ -225,7 +225,6 @@ class DQN(LiveHParams):
         """Feed-forward: no recurrent state."""
         return None
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
             deterministic: bool = False) -> ActResult:
         """Epsilon-greedy (eq. (13)); random before ``learning_starts``; greedy if deterministic."""
@@ -243,7 +242,8 @@ class DQN(LiveHParams):
         x = np.ascontiguousarray(obs, dtype=np.float32).reshape(len(obs), -1)
         if self.hand is not None:  # the plain MLP on the CPU: NumPy's forward (handgrad.py)
             return self.hand.forward(x)[-1].argmax(-1)
-        return self.q(torch.from_numpy(x).to(self.device)).argmax(-1).cpu().numpy()
+        with torch.no_grad():
+            return self.q(torch.from_numpy(x).to(self.device)).argmax(-1).cpu().numpy()
 
     def observe(self, tr: Transition) -> bool:
         """Store valid rows; update targets on schedule; True when an update is due."""
