@@ -65,12 +65,13 @@ def test_no_gradients_gives_zero_norm():
     assert float(clip_grad_norm(list(net.parameters()), 1.0)) == 0.0
 
 
-def _twin_steps(make_ref, make_ours, steps: int = 6):
+def _twin_steps(make_ref, make_ours, steps: int = 6, sizes: tuple[int, ...] = (4, 16, 3)):
     """Run torch's optimiser and ours on identical nets and gradients; return both nets."""
     nets = []
     for _ in range(2):
         torch.manual_seed(1)
-        nets.append(nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3)))
+        nets.append(nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.Tanh(),
+                                  *(nn.Linear(i, o) for i, o in zip(sizes[1:], sizes[2:]))))
     ref, ours = make_ref(nets[0].parameters()), make_ours(nets[1].parameters())
     g = torch.Generator().manual_seed(2)
     for k in range(steps):
@@ -86,22 +87,31 @@ def _twin_steps(make_ref, make_ours, steps: int = 6):
     return nets, ref, ours
 
 
-def test_adam_and_rmsprop_steps_equal_torch_bit_for_bit():
+def test_adam_and_rmsprop_steps_equal_torch():
+    """RMSprop bit for bit; Adam to rounding: torch's fused CPU kernel rounds its vectorised
+    body and scalar tail differently, and the flat buffer moves elements between the two
+    (layers of 13 and 7 units put the tails elsewhere than in the per-tensor calls)."""
     from rlcore.optim import Adam, RMSprop
 
-    for make_ref, make_ours in (
+    for make_ref, make_ours, exact in (
             (lambda p: torch.optim.Adam(p, lr=1e-2, eps=1e-5, fused=True),
-             lambda p: Adam(p, lr=1e-2, eps=1e-5)),
+             lambda p: Adam(p, lr=1e-2, eps=1e-5), False),
             (lambda p: torch.optim.RMSprop(p, lr=1e-2, alpha=0.99, eps=1e-5, foreach=True),
-             lambda p: RMSprop(p, lr=1e-2, alpha=0.99, eps=1e-5))):
-        (a, b), ref, ours = _twin_steps(make_ref, make_ours)
-        assert ours._lists is not None  # the fast step ran after the first
+             lambda p: RMSprop(p, lr=1e-2, alpha=0.99, eps=1e-5), True)):
+        (a, b), ref, ours = _twin_steps(make_ref, make_ours, steps=20, sizes=(5, 13, 7))
+        assert ours._lists is not None and ours._flat is not None  # the flat step ran
         for pa, pb in zip(a.parameters(), b.parameters()):
-            assert torch.equal(pa, pb)
+            if exact:
+                assert torch.equal(pa, pb)
+            else:  # 20 steps of size <= 1e-2 each: rounding, not a different rule
+                assert float((pa - pb).detach().abs().max()) <= 1e-6 * 1e-2 * 20
         sa, sb = ref.state_dict(), ours.state_dict()
         for k, v in sa["state"].items():
             for name, t in v.items():
-                assert torch.equal(t, sb["state"][k][name]), name
+                if exact or name == "step":
+                    assert torch.equal(t, sb["state"][k][name]), name
+                else:
+                    assert torch.allclose(t, sb["state"][k][name], rtol=1e-5, atol=1e-9), name
 
 
 def test_fast_step_after_load_state_dict_and_missing_gradient():
@@ -117,7 +127,7 @@ def test_fast_step_after_load_state_dict_and_missing_gradient():
         list(net.parameters())[-1].grad = None  # torch skips it; so does the fallback
         opt.step()
     for pa, pb in zip(a.parameters(), b.parameters()):
-        assert torch.equal(pa, pb)
+        assert torch.allclose(pa, pb, rtol=0, atol=1e-7)  # Adam: to rounding
 
 
 def test_step_pre_hooks_run_once_on_the_fast_and_the_fallback_path():
@@ -190,7 +200,7 @@ def test_deep_copy_steps_on_its_own_buffers_and_matches_torch():
         o.step()
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))  # original untouched
     for pa, pb in zip(ref_net.parameters(), twin_net.parameters()):
-        assert torch.equal(pa, pb)
+        assert torch.allclose(pa, pb, rtol=0, atol=1e-7)  # Adam: to rounding
     assert twin_opt._flat.p.data_ptr() != opt._flat.p.data_ptr()
 
 
