@@ -50,9 +50,11 @@ class _Tree:
             raise ValueError("tree update: values must be finite")
         node = idx + self.n_leaves
         self.nodes[node] = vals
+        pairs = self.nodes.reshape(-1, 2)  # row j: the children 2j and 2j + 1 of node j
         for _ in range(self.depth):
-            node = node >> 1
-            self.nodes[node] = self._combine(self.nodes[2 * node], self.nodes[2 * node + 1])
+            node >>= 1
+            children = pairs.take(node, axis=0)  # one gather per level for both children
+            self.nodes[node] = self._combine(children[:, 0], children[:, 1])
     # --8<-- [end:update]
 
     def set_all(self, values: np.ndarray) -> None:
@@ -103,12 +105,14 @@ class SumTree(_Tree):
         if self.nodes[1] <= 0:
             raise ValueError("SumTree.find: the tree is empty (total priority 0)")
         node = np.ones(v.shape, dtype=np.int64)
+        pairs = self.nodes.reshape(-1, 2)  # row j: the children 2j and 2j + 1 of node j
         for _ in range(self.depth):
-            left = 2 * node
-            lsum = self.nodes[left]
-            right = (v >= lsum) & (self.nodes[left + 1] > 0)
+            children = pairs.take(node, axis=0)  # one gather per level for both children
+            lsum = children[:, 0]
+            right = (v >= lsum) & (children[:, 1] > 0)
             right |= lsum <= 0
-            v -= np.where(right, lsum, 0.0)
-            node = left + right
+            v -= lsum * right  # lsum where going right, else exactly 0
+            node += node
+            node += right
         return node - self.n_leaves
     # --8<-- [end:find]
