@@ -2,9 +2,11 @@
 
 The tree is one flat float64 array of ``2 * L`` nodes, ``L`` the capacity rounded up to a power of
 two. Node 1 is the root, node ``i`` has children ``2i`` and ``2i + 1``, leaf ``j`` sits at node
-``L + j``. Every operation works on a whole batch of leaves at once: an update writes the leaves
-and then recomputes their ancestors one level at a time (``log2 L`` numpy operations per batch, no
-Python loop over items); sampling descends all queries together, one level per numpy operation.
+``L + j``; seen as rows of two (``nodes.reshape(-1, 2)``), row ``j`` holds node ``j``'s two
+children. Every operation works on a whole batch of leaves at once: an update writes the leaves
+and then recomputes their ancestors one level at a time (``log2 L`` levels of a few numpy
+operations, both children read with one gather; no Python loop over items); sampling descends
+all queries together, one level per step.
 """
 
 from __future__ import annotations
