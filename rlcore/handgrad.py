@@ -25,6 +25,7 @@ from torch import nn
 
 from rlcore.agent import ActResult
 from rlcore.losses.ppo import standardise_advantages
+from rlcore.optim import flat_views
 
 __all__ = ["GradBuffer", "HandGradients", "HandMLP", "OnPolicyLossSpec", "linears", "one_blas_thread"]
 
@@ -84,10 +85,7 @@ class GradBuffer:
         key = tuple(p.data_ptr() for p in self.params)
         if key != self._key:
             flat = torch.zeros(sum(p.numel() for p in self.params), dtype=self.params[0].dtype)
-            self._views, off = {}, 0
-            for p in self.params:
-                self._views[id(p)] = flat[off:off + p.numel()].view_as(p)
-                off += p.numel()
+            self._views = dict(zip(map(id, self.params), flat_views(flat, self.params)))
             self._key = key
         return self._views[id(param)]
 

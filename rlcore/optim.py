@@ -34,7 +34,7 @@ import torch
 from torch.optim.optimizer import _global_optimizer_post_hooks as _GLOBAL_POST_HOOKS
 from torch.optim.optimizer import _global_optimizer_pre_hooks as _GLOBAL_PRE_HOOKS
 
-__all__ = ["Adam", "RMSprop", "clip_grad_norm"]
+__all__ = ["Adam", "RMSprop", "clip_grad_norm", "flat_views", "tiled_base"]
 
 
 def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
@@ -51,9 +51,8 @@ def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> torch.Ten
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
-    flat = grads[0]._base
-    if (flat is not None and flat.dim() == 1 and all(g._base is flat for g in grads)
-            and sum(g.numel() for g in grads) == flat.numel()):
+    flat = tiled_base(grads)
+    if flat is not None:
         total = torch.linalg.vector_norm(flat)
         coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
         if not (flat.is_cpu and float(coef) == 1.0):
@@ -66,6 +65,29 @@ def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> torch.Ten
     return total
 
 
+def tiled_base(tensors: Sequence[torch.Tensor]) -> torch.Tensor | None:
+    """The 1-D tensor that ``tensors`` tile in order (each a view of the next piece of it,
+    together all of it), as ``rlcore.handgrad.GradBuffer`` lays gradients out; else None."""
+    base = tensors[0]._base
+    if base is None or base.dim() != 1:
+        return None
+    ptr, size = base.data_ptr(), base.element_size()
+    for t in tensors:
+        if t._base is not base or t.data_ptr() != ptr:
+            return None
+        ptr += t.numel() * size
+    return base if ptr == base.data_ptr() + base.numel() * size else None
+
+
+def flat_views(flat: torch.Tensor, like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Views of consecutive pieces of the 1-D ``flat`` shaped as the tensors of ``like``."""
+    out, i = [], 0
+    for t in like:
+        out.append(flat[i:i + t.numel()].view_as(t))
+        i += t.numel()
+    return out
+
+
 class _FlatState:
     """The flat buffers behind one optimiser's fast step: parameters, state and a gradient
     scratch buffer, each a 1-D tensor with per-parameter views."""
@@ -74,30 +96,26 @@ class _FlatState:
                  steps: list[torch.Tensor]):
         with torch.no_grad():
             self.p = torch.cat([p.detach().reshape(-1) for p in params])
-            for p, view in zip(params, _views(self.p, params)):
+            for p, view in zip(params, flat_views(self.p, params)):
                 p.data = view
             self.state = []
             for lst in state_lists:  # each state list becomes views of one flat buffer
                 flat = torch.cat([t.reshape(-1) for t in lst])
-                lst[:] = _views(flat, params)
+                lst[:] = flat_views(flat, params)
                 self.state.append(flat)
             self.steps = torch.stack([t.reshape(()) for t in steps])  # one count per parameter
             steps[:] = list(self.steps.unbind(0))
         self.key = tuple(p.data_ptr() for p in params)
-        self.lists = state_lists
-        self.offsets = [v.data_ptr() - self.p.data_ptr() for v in params]
+        self.lists: list[list[torch.Tensor]] | None = None  # the optimiser's lists it serves
         self.g = torch.empty_like(self.p)
-        self.g_views = _views(self.g, params)
+        self.g_views = flat_views(self.g, params)
 
     def grad(self, grads: list[torch.Tensor]) -> torch.Tensor:
         """The gradients as one flat tensor: their own buffer when they tile one in the
-        parameters' order, else a copy in the scratch buffer."""
-        base = grads[0]._base
-        if base is not None and base.dim() == 1 and base.numel() == self.p.numel():
-            b0 = base.data_ptr()
-            if all(g._base is base and g.data_ptr() - b0 == off
-                   for g, off in zip(grads, self.offsets)):
-                return base
+        parameters' order (each has its parameter's shape), else a copy in the scratch buffer."""
+        base = tiled_base(grads)
+        if base is not None:
+            return base
         torch._foreach_copy_(self.g_views, grads)
         return self.g
 
@@ -261,12 +279,3 @@ class RMSprop(_FastStep, torch.optim.RMSprop):
         v = fl.state[0]
         v.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
         fl.p.addcdiv_(grad, v.sqrt().add_(g["eps"]), value=-g["lr"])
-
-
-def _views(flat: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Views of consecutive pieces of ``flat`` shaped as the tensors of ``like``."""
-    out, i = [], 0
-    for t in like:
-        out.append(flat[i:i + t.numel()].view_as(t))
-        i += t.numel()
-    return out

@@ -247,3 +247,15 @@ def test_list_kernels_off_the_flat_path_equal_torch():
         assert ours._lists is not None and ours._flat is None
         for pa, pb in zip(nets[0].parameters(), nets[1].parameters()):
             assert torch.equal(pa, pb)
+
+
+def test_tiled_base_only_for_views_that_cover_one_buffer_in_order():
+    from rlcore.optim import flat_views, tiled_base
+
+    like = [torch.zeros(2, 3), torch.zeros(4), torch.zeros(1)]
+    flat = torch.zeros(11)
+    views = flat_views(flat, like)
+    assert tiled_base(views) is flat
+    assert tiled_base(views[::-1]) is None  # out of order
+    assert tiled_base(views[:2]) is None  # part of the buffer
+    assert tiled_base([torch.zeros(2, 3), *views[1:]]) is None  # not all views of it
