@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,11 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from rlcore.tune.claim import study_claim
 from rlcore.tune.spec import TuneSpec, load_objective
 
 __all__ = ["StorageError", "FlockLock", "make_storage", "make_pruner", "open_study", "counts", "reap_dead",
-           "work", "progress_line", "JOURNAL"]
+           "work", "progress_line", "journal_path", "JOURNAL"]
 
 JOURNAL = "journal.log"
 """The default storage: this file in the study's folder."""
@@ -72,8 +74,8 @@ def make_storage(storage: str, folder: str | Path) -> Any:
     from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 
-    if not storage or storage.startswith("journal:"):
-        path = Path(storage[len("journal:"):]) if storage else Path(folder) / JOURNAL
+    path = journal_path(storage, folder)
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path), lock_obj=FlockLock(path)))
     scheme = storage.split("://", 1)[0] if "://" in storage else ""
@@ -84,19 +86,39 @@ def make_storage(storage: str, folder: str | Path) -> Any:
     if not scheme.startswith(("postgresql", "mysql")):
         raise StorageError(f"--storage {storage!r}: expected a database URL "
                            "(postgresql://user:password@host:port/db) or journal:PATH")
-    url = _driver(storage, scheme)
-    try:
-        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
-    except Exception as e:  # driver missing, server down, bad credentials
-        msg = " ".join(str(e).split())[:300]
-        raise StorageError(f"--storage {_hide_password(storage)}: cannot open "
-                           f"({type(e).__name__}: {msg})") from None
+    url = _driver(storage)
+    for attempt in range(5):
+        try:
+            return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except Exception as e:  # driver missing, server down, bad credentials
+            if attempt < 4 and _lost_schema_race(e):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            msg = " ".join(str(e).split())[:300]
+            raise StorageError(f"--storage {_hide_password(storage)}: cannot open "
+                               f"({type(e).__name__}: {msg})") from None
+    raise AssertionError("unreachable")
 
 
-def _driver(url: str, scheme: str) -> str:
+def _lost_schema_race(e: Exception) -> bool:
+    """Whether opening a new database failed only because another worker, started at the same
+    instant, was creating Optuna's tables too ("already exists"): opening again succeeds."""
+    return type(e).__name__ in ("IntegrityError", "ProgrammingError") and \
+        "already exists" in str(e)
+
+
+def journal_path(storage: str, folder: str | Path) -> Path | None:
+    """The journal file of ``--storage`` (empty: ``<folder>/journal.log``; ``journal:PATH``), or
+    None for a database URL."""
+    if not storage:
+        return Path(folder) / JOURNAL
+    return Path(storage[len("journal:"):]) if storage.startswith("journal:") else None
+
+
+def _driver(url: str) -> str:
     """A bare ``postgresql://`` URL with the driver that is installed: SQLAlchemy 2.1 means
     psycopg 3 by it; the dev extra installs psycopg2 (``postgresql+psycopg2://``)."""
-    if scheme != "postgresql":
+    if url.split("://", 1)[0] != "postgresql":
         return url
     import importlib.util
 
@@ -204,13 +226,26 @@ def progress_line(study: optuna.Study, total: int, trial: optuna.trial.FrozenTri
 def work(spec: TuneSpec, worker: int = 0,
          echo: Callable[[str], None] | None = None) -> int:
     """A worker: run trials of the study until ``spec.trials`` have started (complete, pruned,
-    running or queued, over every worker); return how many this worker ran."""
+    running or queued, over every worker) and none is queued; return how many this worker ran.
+    Counting and starting a trial happen under the study's claim (:mod:`rlcore.tune.claim`)."""
     study = open_study(spec, worker)
     objective = load_objective(spec)
     say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
+    journal = journal_path(spec.storage, spec.folder)
+    claim = study_claim(journal, "" if journal else _driver(spec.storage), spec.study)
+
+    def claimed(trial: optuna.Trial) -> float:
+        claim.release()  # the trial exists: the next worker may count it and start its own
+        return objective(trial)
+
     done = 0
-    while counts(study)["started"] < spec.trials:
-        study.optimize(objective, n_trials=1, gc_after_trial=False, catch=(),
-                       callbacks=[lambda s, t: say(progress_line(s, spec.trials, t, worker))])
+    while True:
+        with claim:  # count and start under one claim: N workers never overshoot --trials
+            c = counts(study)
+            if c["started"] >= spec.trials and not c["waiting"]:
+                break  # queued trials (a dead worker's, retried) run even at the count
+            study.optimize(claimed, n_trials=1, gc_after_trial=False, catch=(),
+                           callbacks=[lambda s, t: say(progress_line(s, spec.trials, t,
+                                                                     worker))])
         done += 1
     return done

@@ -4,7 +4,9 @@ one machine."""
 
 from __future__ import annotations
 
+import dataclasses
 import glob
+import multiprocessing as mp
 import os
 import shutil
 import socket
@@ -13,9 +15,11 @@ import tempfile
 import time
 from collections import Counter
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 
+from rlcore.tune.study import make_storage
 from tests.tune.tune_helpers import load, run_tune, tune_cmd
 
 
@@ -152,3 +156,59 @@ def test_ray_backend_runs_trials_on_one_machine(tmp_path):
     study = load(tmp_path)
     _check_whole(study, 2)
     assert os.getpid() not in {t.user_attrs["pid"] for t in study.trials}
+
+
+def _instant_spec(tmp_path, trials: int, storage: str = "", study: str = "s"):
+    from rlcore.tune.spec import TuneSpec
+
+    return TuneSpec(folder=str(tmp_path / "studies" / study), study=study, overrides={},
+                    space={}, trials=trials, storage=storage, pruner="none",
+                    objective="tests.tune.tune_helpers:Instant")
+
+
+def _start_together(spec, barrier) -> None:
+    from rlcore.tune.study import work
+
+    barrier.wait()
+    work(spec, 0, echo=lambda s: None)
+
+
+@pytest.mark.parametrize("storage", ["journal", "postgresql"])
+def test_workers_started_at_one_instant_never_overshoot_the_count(tmp_path, storage, request):
+    """Four processes released by one barrier, for studies of 1, 2 and 3 trials: each study ends
+    with exactly its count (counting and starting happen under one claim)."""
+    url = request.getfixturevalue("postgres_url") if storage == "postgresql" else ""
+    ctx = mp.get_context("fork")
+    for trials in (1, 2, 3):
+        spec = _instant_spec(tmp_path, trials, url, study=f"s{trials}")
+        barrier = ctx.Barrier(4)
+        procs = [ctx.Process(target=_start_together, args=(spec, barrier)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        assert [p.exitcode for p in procs] == [0] * 4
+        study = optuna.load_study(study_name=spec.study,
+                                  storage=make_storage(spec.storage, spec.folder))
+        assert [t.state for t in study.trials] == [TrialState.COMPLETE] * trials
+
+
+def test_a_trial_killed_while_it_was_the_last_is_run_again(tmp_path):
+    """Two of three trials done, the third's worker dead: the next worker runs the retry even
+    though complete + queued already make three."""
+    from rlcore.tune.study import open_study, reap_dead, work
+
+    spec = _instant_spec(tmp_path, 2)
+    assert work(spec, echo=lambda s: None) == 2
+    study = open_study(spec)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    trial = study.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    trial.set_user_attr("pid", dead.pid)
+    trial.set_user_attr("host", socket.gethostname())
+    assert reap_dead(study) == [2]
+    spec3 = dataclasses.replace(spec, trials=3)
+    assert work(spec3, echo=lambda s: None) == 1
+    study = open_study(spec3)
+    _check_whole(study, 3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -53,3 +54,16 @@ def load(tmp: Path, storage: str = ""):
     from rlcore.tune.study import make_storage
 
     return optuna.load_study(study_name="s", storage=make_storage(storage, tmp / "studies" / "s"))
+
+
+class Instant:
+    """An objective that trains nothing: it draws ``x`` and scores it, so that workers race to
+    start trials (``TuneSpec(objective="tests.tune.tune_helpers:Instant")``)."""
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def __call__(self, trial) -> float:
+        """The drawn value, with this process's id recorded as the real objective does."""
+        trial.set_user_attr("pid", os.getpid())
+        return trial.suggest_float("x", 0.0, 1.0)
