@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from rlcore.io import atomic_write, atomic_write_json, atomic_write_text, remove_temp_files
 
 __all__ = ["atomic_torch_save", "RunDir", "new_run_id", "truncate_jsonl"]
@@ -25,6 +23,8 @@ _CKPT = re.compile(r"^step_(\d+)\.pt$")
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` through a temp file, fsync and rename, so a crash never leaves half a file."""
+    import torch  # here, not at the top: reading a run folder's files needs no torch
+
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
@@ -102,31 +102,23 @@ class RunDir:
         return [p for _, p in sorted(found, reverse=True)]
 
     def latest_checkpoint(self) -> Path:
-        """The checkpoint ``latest`` names, else the newest ``step_<N>.pt``; FileNotFoundError
-        naming the run folder if there is none. The file is not loaded (see
-        :meth:`load_checkpoint`)."""
-        pointer = self.checkpoints / "latest"
-        try:
-            name = pointer.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            name = ""
-        if _CKPT.match(name) and (self.checkpoints / name).is_file():
-            return self.checkpoints / name
+        """The newest ``step_<N>.pt``; FileNotFoundError naming the run folder if there is none.
+        The file is not loaded (see :meth:`load_checkpoint`). The ``latest`` pointer is written
+        for tools and people but never read here: a kill between a checkpoint's rename and the
+        pointer's write leaves it naming the one before, and resuming from that would lose (and
+        roll back) the newer file."""
         files = self.checkpoint_files()
         if not files:
             raise FileNotFoundError(f"{self.path}: no checkpoint in {self.checkpoints}")
         return files[0]
 
     def load_checkpoint(self, map_location: Any = "cpu") -> tuple[dict[str, Any], Path, list[str]]:
-        """Load the newest intact checkpoint: the one ``latest`` names, else the others newest
-        first. Returns (state, path, notes on the files skipped and why); FileNotFoundError
-        naming the folder if none loads."""
-        first = None
-        try:
-            first = self.latest_checkpoint()
-        except FileNotFoundError:
-            pass
-        candidates = ([first] if first else []) + [p for p in self.checkpoint_files() if p != first]
+        """Load the newest intact checkpoint: the ``step_<N>.pt`` files, newest first. Returns
+        (state, path, notes on the files skipped and why); FileNotFoundError naming the folder
+        if none loads."""
+        import torch
+
+        candidates = self.checkpoint_files()
         notes: list[str] = []
         for path in candidates:
             try:

@@ -149,6 +149,19 @@ def test_resume_falls_back_to_the_newest_intact_checkpoint(make_runner, capsys):
     assert summary["steps"] == 1024 and summary["status"] == "completed"
 
 
+def test_resume_takes_the_newest_file_when_latest_is_one_behind(make_runner, capsys):
+    """A kill between a checkpoint's rename and the ``latest`` write leaves the pointer naming the
+    one before (CI's kill test landed there): resume takes the newer, intact file and keeps it."""
+    r = make_runner(steps=768, checkpoint_every=256, keep_checkpoints=3)
+    r.train()
+    newest, second = r.rd.checkpoint_files()[:2]
+    (r.rd.checkpoints / "latest").write_text(second.name + "\n")
+    r2 = make_runner(resume_dir=r.rd.path, steps=1024, checkpoint_every=256)
+    assert r2.runner.step == 768 and r2.runner.last_checkpoint == newest
+    assert newest.exists() and "from step_000000000768.pt (step 768)" in capsys.readouterr().err
+    r2.runner.envs.close()
+
+
 def test_resume_with_latest_naming_a_missing_file(make_runner):
     r = make_runner(steps=512, checkpoint_every=256)
     r.train()

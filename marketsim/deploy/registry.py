@@ -36,6 +36,7 @@ import yaml
 
 from marketsim.deploy.aliases import AliasError, AliasTable
 from rlcore.io import atomic_write_text, dumps_strict, fsync_dir, read_yaml
+from rlcore.runs import RunDir
 
 __all__ = ["Registry", "RegistryError", "ModelRecord", "sha256_file", "data_identity",
            "code_version", "default_root"]
@@ -140,16 +141,12 @@ class ModelRecord:
 
 
 def _latest_checkpoint(run_dir: Path) -> Path:
-    ckpts = run_dir / "checkpoints"
-    latest = ckpts / "latest"
-    if latest.is_file():
-        path = ckpts / latest.read_text().strip()
-        if path.is_file():
-            return path
-    found = sorted(ckpts.glob("step_*.pt"))
-    if not found:
-        raise RegistryError(f"{run_dir}: no checkpoint in {ckpts} (train the run first)")
-    return found[-1]
+    """The run's newest checkpoint, by the rule resuming uses (``RunDir.latest_checkpoint``)."""
+    try:
+        return RunDir(run_dir).latest_checkpoint()
+    except FileNotFoundError:
+        raise RegistryError(f"{run_dir}: no checkpoint in {run_dir / 'checkpoints'} (train the "
+                            "run first)") from None
 
 
 def _metrics(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
