@@ -147,7 +147,7 @@ def _study(overrides, space, folder, study_name, trials, seeds, storage, pruner,
     from rlcore.tune.backends import BackendError, run_workers
     from rlcore.tune.report import write_results
     from rlcore.tune.spec import SEED_OBJECTIVE, TuneSpec
-    from rlcore.tune.study import StorageError, open_study, reap_dead
+    from rlcore.tune.study import StorageError, claim_of, open_study, reap_dead
 
     objective, objective_args = SEED_OBJECTIVE, {}
     folder.mkdir(parents=True, exist_ok=True)
@@ -177,7 +177,9 @@ def _study(overrides, space, folder, study_name, trials, seeds, storage, pruner,
         study = open_study(spec)
     except StorageError as e:
         _fail(str(e))
-    for n in reap_dead(study):
+    with claim_of(spec):  # two commands started at once never both retry one trial
+        reaped = reap_dead(study)
+    for n in reaped:
         click.echo(f"[tune] trial {n} was left running by a dead worker: retried", err=True)
     try:
         run_workers(spec, workers, backend)

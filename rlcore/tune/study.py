@@ -23,11 +23,11 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from rlcore.tune.claim import study_claim
+from rlcore.tune.claim import Claim, study_claim
 from rlcore.tune.spec import TuneSpec, load_objective
 
 __all__ = ["StorageError", "FlockLock", "make_storage", "make_pruner", "open_study", "counts", "reap_dead",
-           "work", "progress_line", "journal_path", "JOURNAL"]
+           "work", "progress_line", "journal_path", "claim_of", "JOURNAL"]
 
 JOURNAL = "journal.log"
 """The default storage: this file in the study's folder."""
@@ -223,6 +223,13 @@ def progress_line(study: optuna.Study, total: int, trial: optuna.trial.FrozenTri
             f"running | {best}")
 
 
+def claim_of(spec: TuneSpec) -> Claim:
+    """The study's claim (:mod:`rlcore.tune.claim`): held to count and start a trial, and to
+    reap a dead worker's trials, so two commands never both retry the same one."""
+    journal = journal_path(spec.storage, spec.folder)
+    return study_claim(journal, "" if journal else _driver(spec.storage), spec.study)
+
+
 def work(spec: TuneSpec, worker: int = 0,
          echo: Callable[[str], None] | None = None) -> int:
     """A worker: run trials of the study until ``spec.trials`` have started (complete, pruned,
@@ -231,8 +238,7 @@ def work(spec: TuneSpec, worker: int = 0,
     study = open_study(spec, worker)
     objective = load_objective(spec)
     say = echo or (lambda s: print(s, file=sys.stderr, flush=True))
-    journal = journal_path(spec.storage, spec.folder)
-    claim = study_claim(journal, "" if journal else _driver(spec.storage), spec.study)
+    claim = claim_of(spec)
 
     def claimed(trial: optuna.Trial) -> float:
         claim.release()  # the trial exists: the next worker may count it and start its own
