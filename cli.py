@@ -159,8 +159,9 @@ def _train_epilog() -> str:
               help=f"Folder that holds run folders (default {_RUN.runs_dir}).")
 @click.option("--device", default=None,
               help=f"cpu, cuda or auto (default {_RUN.device}). torch runs on "
-                   f"{_RUN.torch_threads} thread(s) here: half the usable cores, at most 4 "
-                   "(--set torch_threads=N).")
+                   f"{_RUN.torch_threads} thread(s) here for SAC and autograd networks: half "
+                   "the usable cores, at most 4; on 1 for the closed form of PPO, A2C and DQN "
+                   "with the plain MLP on the CPU (--set torch_threads=N).")
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
               help="Continue the run in this folder from its last checkpoint.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")

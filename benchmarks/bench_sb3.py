@@ -336,10 +336,17 @@ def machine() -> dict[str, Any]:
             "load_average_at_start": os.getloadavg(), "platform": platform.platform()}
 
 
+def default_threads(case: Case) -> int:
+    """Our default ``torch_threads`` for the case (``rlcore.config.default_torch_threads``: 1 for
+    the closed form, else half the cores, at most 4), given to both sides."""
+    from rlcore.config import resolve_configs
+
+    run, _ = resolve_configs({"algo": case.algo, "env": case.env, **case.ours})
+    return run.torch_threads
+
+
 def main(argv: list[str] | None = None) -> Path:
     """Run the chosen cases over their seeds; write the JSON and print its path last."""
-    from rlcore.config import default_torch_threads
-
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     p.add_argument("--seeds", type=int, nargs="+", default=None,
@@ -347,7 +354,7 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiply every case's step budget (e.g. 0.02 for a smoke run)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch threads of both sides (default: our default_torch_threads())")
+                   help="torch threads of both sides (default: our default for the case)")
     p.add_argument("--out", default=None, help="JSON output path")
     p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                    help="run nothing: merge these result files into one (--out) and print its "
@@ -361,7 +368,7 @@ def main(argv: list[str] | None = None) -> Path:
         print(table(merged))
         print(out)
         return out
-    threads = a.threads or default_torch_threads()
+    threads = a.threads or "our default per case"
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     out = Path(a.out) if a.out else Path("runs") / "bench" / f"sb3-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -381,9 +388,10 @@ def main(argv: list[str] | None = None) -> Path:
                 result["cases"][name] = {"skipped": short}
                 continue
             ours, sb3 = [], []
+            n = a.threads or default_threads(case)
             for seed in (a.seeds if a.seeds is not None else range(case.seeds)):
-                ours.append(run_ours(case, seed, Path(tmp), threads))  # interleaved: same load
-                sb3.append(run_sb3(case, seed, threads))
+                ours.append(run_ours(case, seed, Path(tmp), n))  # interleaved: same load
+                sb3.append(run_sb3(case, seed, n))
                 print(f"{name} seed {seed}: ours {ours[-1]['sps']:.0f} steps/s "
                       f"({ours[-1]['cpu_sps']:.0f} per CPU s) return "
                       f"{ours[-1]['eval_return_mean']:.2f} | SB3 {sb3[-1]['sps']:.0f} steps/s "

@@ -94,7 +94,7 @@ def tune(algo, env_id, trials, steps, seeds, space_file, workers, backend, stora
     summary.json, whose path is printed last. Run the same command again to resume a killed
     study, or on another machine with the same --storage URL to add workers.
     """
-    from rlcore.config import default_torch_threads, resolve_configs
+    from rlcore.config import resolve_configs
     from rlcore.tune.space import SpaceError, default_space, load_space, space_to_dict
 
     for name, v, low in (("--trials", trials, 1), ("--steps", steps, 1), ("--seeds", seeds, 1),
@@ -104,10 +104,11 @@ def tune(algo, env_id, trials, steps, seeds, space_file, workers, backend, stora
     try:
         overrides = {"algo": algo, "env": env_id, "steps": steps,
                      "eval_every": eval_every or max(steps // 5, 1),
-                     "torch_threads": max(1, default_torch_threads() // workers),
                      "env_kwargs": parse_assignments(env_args, "--env-arg"),
                      **parse_assignments(sets, "--set")}
-        resolve_configs({**overrides, "progress": False})
+        run, _ = resolve_configs({**overrides, "progress": False})
+        if "torch_threads" not in overrides:  # the default, shared by the workers
+            overrides["torch_threads"] = max(1, run.torch_threads // workers)
         from rlcore.envs import resolve_env_id
 
         resolve_env_id(env_id)  # an unknown id fails here, not in every trial

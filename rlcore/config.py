@@ -30,16 +30,22 @@ ALGOS: dict[str, str] = {
 
 
 # --8<-- [start:default-torch-threads]
-def default_torch_threads() -> int:
-    """Half the cores this process may use, at least 1 and at most 4.
+def default_torch_threads(closed_form: bool = False) -> int:
+    """Half the cores this process may use, at least 1 and at most 4; 1 for an agent whose
+    gradients are the NumPy closed form (``closed_form``: PPO, A2C and DQN with the plain MLP on
+    the CPU, ``rlcore/handgrad.py``).
 
     The networks here are small: a PPO minibatch is too small for a second thread to pay, while
     SAC's 256-wide critics are bound by matrix products that do scale with threads. Half the
     cores leaves the other half to the environments, the Python loop and other runs on the
     machine; more threads than free cores collapse (on a loaded 2-core machine one SAC gradient
-    step took 72-480 ms on 2 threads against 29-60 ms on 1, alternating in one process).
-    Override with ``--set torch_threads=N``.
+    step took 72-480 ms on 2 threads against 29-60 ms on 1, alternating in one process). The
+    closed form runs its products in NumPy on one BLAS thread, so torch's threads only spin: on a
+    16-core host PPO on the futures market with 256 environments ran at 18,938 steps/s on 4
+    threads and 24,086 on 1 (docs/guide/performance.md). Override with ``--set torch_threads=N``.
     """
+    if closed_form:
+        return 1
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -95,8 +101,9 @@ class RunConfig:
     device: str = "cpu"
     """``cpu``, ``cuda`` or ``auto``."""
     torch_threads: int = field(default_factory=default_torch_threads)
-    """torch intra-op threads; default half the usable cores, at most 4 (the number is written
-    to ``config.yaml``). See :func:`default_torch_threads`."""
+    """torch intra-op threads; default half the usable cores, at most 4, and 1 where the agent's
+    gradients are the NumPy closed form (the number is written to ``config.yaml``). See
+    :func:`default_torch_threads`."""
     runs_dir: str = "runs"
     """Folder that holds run folders."""
     run_id: str | None = None
@@ -209,7 +216,24 @@ def resolve_configs(overrides: dict[str, Any]) -> tuple[RunConfig, Any]:
             f"unknown setting(s) {', '.join(sorted(unknown))} for --algo {run.algo}; "
             f"valid: {', '.join(sorted(algo_fields | run_fields))}")
     algo_kw = {k: _coerce(acls, k, v) for k, v in flat.items() if k in algo_fields}
-    return run, acls(**algo_kw)
+    algo_cfg = acls(**algo_kw)
+    if "torch_threads" not in run_kw and _closed_form(run, algo_cfg):
+        run = dataclasses.replace(run, torch_threads=default_torch_threads(closed_form=True))
+    return run, algo_cfg
+
+
+def _closed_form(run: RunConfig, algo_cfg: Any) -> bool:
+    """Whether the agent of ``run`` computes its gradients in closed form (its class's
+    ``closed_form(config, device)``; False for agents without one, such as SAC)."""
+    rule = getattr(agent_class(run.algo), "closed_form", None)
+    if rule is None or run.device not in ("cpu", "auto"):
+        return False
+    if run.device == "auto":
+        import torch
+
+        if torch.cuda.is_available():
+            return False
+    return bool(rule(algo_cfg, "cpu"))
 
 
 def config_to_dict(run: RunConfig, algo_cfg: Any) -> dict[str, Any]:

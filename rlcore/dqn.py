@@ -161,6 +161,14 @@ class DQN(LiveHParams):
     on_policy = False
     action_types = ("discrete",)
 
+    @staticmethod
+    def closed_form(config: DQNConfig, device: str | torch.device) -> bool:
+        """Whether ``config`` on ``device`` takes the closed-form gradients
+        (``rlcore/handgrad.py``): ``hand_gradients`` on, no dueling head, the plain MLP, tanh or
+        ReLU, the CPU."""
+        return (bool(config.hand_gradients) and not config.dueling
+                and HandMLP.supports(config.net, config.activation, device))
+
     def __init__(self, config: DQNConfig, obs_space: gym.Space, action_space: gym.Space,
                  n_envs: int, total_steps: int = 0, device: str = "cpu"):
         self.check_spaces(obs_space, action_space)
@@ -188,8 +196,7 @@ class DQN(LiveHParams):
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
         self._online, self._target = list(self.q.parameters()), list(self.q_target.parameters())
-        hand = (c.hand_gradients and not c.dueling
-                and HandMLP.supports(c.net, c.activation, self.device))
+        hand = self.closed_form(c, self.device)
         self.hand = (HandMLP(linears(self.q), c.activation, GradBuffer(self._online))
                      if hand else None)
         self.hand_target = HandMLP(linears(self.q_target), c.activation) if hand else None

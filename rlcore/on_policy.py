@@ -131,6 +131,13 @@ class OnPolicyCore(LiveHParams):
     on_policy = True
     action_types = ("continuous", "discrete")
 
+    @staticmethod
+    def closed_form(config: Any, device: str | torch.device) -> bool:
+        """Whether ``config`` on ``device`` takes the closed-form gradients
+        (``rlcore/handgrad.py``): ``hand_gradients`` on, the plain MLP, tanh or ReLU, the CPU."""
+        return bool(config.hand_gradients) and HandMLP.supports(config.net, config.activation,
+                                                                device)
+
     def _build(self, config: Any, obs_space: gym.Space, action_space: gym.Space, n_envs: int,
                total_steps: int, device: str,
                make_optimizer: Callable[[Any, float], torch.optim.Optimizer]) -> None:
@@ -146,8 +153,8 @@ class OnPolicyCore(LiveHParams):
                                   config.activation, config.lstm_hidden,
                                   config.log_std_init).to(self.device)
         self.params = list(self.policy.parameters())  # built once: the clip reads it per step
-        self.hand = (HandGradients(self.policy, config.activation) if config.hand_gradients
-                     and HandMLP.supports(config.net, config.activation, self.device) else None)
+        self.hand = (HandGradients(self.policy, config.activation)
+                     if self.closed_form(config, self.device) else None)
         self.optimizer = make_optimizer(self.params, self.hp["learning_rate"])
         self.buffer = self._new_buffer(self.hp["n_steps"])
         self._cols: dict[str, torch.Tensor] | None = None  # the full rollout as tensors

@@ -249,3 +249,26 @@ def test_dqn_gradients_equal_autograd(loss, per, double, activation):
 def test_dqn_dueling_uses_autograd():
     obs_space = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
     assert DQN(DQNConfig(dueling=True), obs_space, gym.spaces.Discrete(3), 1).hand is None
+
+
+@pytest.mark.parametrize("overrides, threads", [
+    ({"algo": "ppo"}, 1), ({"algo": "a2c"}, 1), ({"algo": "dqn"}, 1),
+    ({"algo": "a2c", "device": "auto"}, 1),
+    ({"algo": "sac"}, 4), ({"algo": "ppo", "net": "lstm"}, 4), ({"algo": "dqn", "dueling": True}, 4),
+    ({"algo": "ppo", "hand_gradients": False}, 4), ({"algo": "ppo", "device": "cuda"}, 4),
+    ({"algo": "ppo", "torch_threads": 3}, 3),
+])
+def test_default_threads_are_one_where_the_closed_form_runs(monkeypatch, overrides, threads):
+    """On 16 usable cores the default is half, at most 4, except for the closed form, whose
+    products run in NumPy on one BLAS thread (torch's threads would only spin); a value given
+    is kept."""
+    import os
+
+    import torch
+
+    from rlcore.config import resolve_configs
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    run, _ = resolve_configs(overrides)
+    assert run.torch_threads == threads
