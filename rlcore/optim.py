@@ -120,8 +120,21 @@ class _FlatState:
         return self.g
 
 
+def _undecorated(method):
+    """``method`` without torch's ``_disable_dynamo`` wrapper (``functools.wraps`` keeps it as
+    ``__wrapped__``), or ``method`` itself if torch stops wrapping it."""
+    return getattr(method, "__wrapped__", method)
+
+
 class _FastStep:
     """The cached, flat, unwrapped ``step`` behind :class:`Adam` and :class:`RMSprop`."""
+
+    # torch wraps these in ``torch._disable_dynamo``, whose first call imports ``torch._dynamo``:
+    # 1.1 s of every training process's start (docs/guide/performance.md, "Start-up"). Nothing
+    # here is compiled, so the engine calls torch's own bodies without the wrapper.
+    add_param_group = _undecorated(torch.optim.Optimizer.add_param_group)
+    zero_grad = _undecorated(torch.optim.Optimizer.zero_grad)
+    state_dict = _undecorated(torch.optim.Optimizer.state_dict)
 
     _BASE: type[torch.optim.Optimizer]
     _STATE: tuple[str, ...] = ()
@@ -171,8 +184,9 @@ class _FastStep:
         return fl
 
     def load_state_dict(self, state_dict) -> None:
-        """torch's, then rebuild the lists (the state tensors were replaced)."""
-        super().load_state_dict(state_dict)
+        """torch's (without its ``_disable_dynamo`` wrapper), then rebuild the lists (the state
+        tensors were replaced)."""
+        _undecorated(torch.optim.Optimizer.load_state_dict)(self, state_dict)
         self._lists = None
         self._flat = None
 
@@ -207,6 +221,10 @@ class _FastStep:
         base = self._BASE.step
         if getattr(base, "hooked", False):
             base = base.__wrapped__
+        if (getattr(base, "__code__", None) is not None and base.__code__.co_name == "_use_grad"
+                and not self.defaults.get("differentiable", False)):
+            base = base.__wrapped__  # its work, no_grad, is this call's already (``_step``),
+            # without the graph breaks that import torch._dynamo ("Start-up")
         return base(self, closure)
 
 

@@ -259,3 +259,45 @@ def test_tiled_base_only_for_views_that_cover_one_buffer_in_order():
     assert tiled_base(views[::-1]) is None  # out of order
     assert tiled_base(views[:2]) is None  # part of the buffer
     assert tiled_base([torch.zeros(2, 3), *views[1:]]) is None  # not all views of it
+
+
+def test_optimisers_never_import_torch_dynamo():
+    """Building, stepping (the first step is torch's own), zeroing, saving and loading Adam and
+    RMSprop leave ``torch._dynamo`` unimported: its import was 1.1 s of every training's start
+    (docs/guide/performance.md, "Start-up"). In a fresh interpreter, since other tests import it."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, torch
+from rlcore.optim import Adam, RMSprop
+for cls in (Adam, RMSprop):
+    p = [torch.zeros(3, requires_grad=True)]
+    o = cls(p, lr=1e-3)
+    for _ in range(2):
+        p[0].grad = torch.ones(3)
+        o.step()
+    o.zero_grad()
+    o.load_state_dict(o.state_dict())
+    p[0].grad = torch.ones(3)
+    o.step()
+print('torch._dynamo' in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_first_step_unwrapped_equals_torchs():
+    """The first step runs torch's ``step`` body without its ``_use_grad`` wrapper: the same
+    parameters and state as ``torch.optim.Adam`` / ``RMSprop``, grad mode untouched."""
+    from rlcore.optim import Adam, RMSprop
+
+    for ours, ref in ((Adam, lambda p, lr: torch.optim.Adam(p, lr=lr, fused=True)),
+                      (RMSprop, lambda p, lr: torch.optim.RMSprop(p, lr=lr, foreach=True))):
+        a, b = _net_with_grads(0, 1.0), _net_with_grads(0, 1.0)
+        oa, ob = ours(a.parameters(), lr=1e-2), ref(b.parameters(), lr=1e-2)
+        oa.step()
+        ob.step()
+        assert torch.is_grad_enabled()
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            assert torch.equal(pa, pb) and pa.requires_grad
