@@ -8,9 +8,7 @@ connection of its own. Both die with the process that holds them: a ``kill -9`` 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -50,23 +48,20 @@ class Claim:
 
 
 class FileClaim(Claim):
-    """``flock`` on a file beside the journal (not the journal's own lock file, which Optuna
-    takes while the trial is created under this claim)."""
+    """``flock`` on ``<journal>.claim`` (:class:`rlcore.tune.study.FlockLock`; not the journal's
+    own lock file, which Optuna takes while the trial is created under this claim)."""
 
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-        self._fd: int | None = None
+    def __init__(self, journal: str | Path):
+        from rlcore.tune.study import FlockLock
+
+        self._file = FlockLock(journal, suffix=".claim")
+        self.path = self._file.path
 
     def _lock(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        self._fd = fd
+        self._file.acquire()
 
     def _unlock(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        self._file.release()
 
 
 class DatabaseClaim(Claim):
@@ -119,5 +114,5 @@ def study_claim(journal: Path | None, url: str, study: str) -> Claim:
     """The claim of a study stored in the journal file ``journal`` or, when that is None, in the
     database at ``url`` (a URL with its driver, as the storage opened it)."""
     if journal is not None:
-        return FileClaim(f"{journal}.claim")
+        return FileClaim(journal)
     return DatabaseClaim(url, study)

@@ -45,8 +45,8 @@ class FlockLock:
     when its process dies, so a ``kill -9`` mid-write blocks no one; Optuna's default symlink
     lock would stay until its 30-second grace period forces it."""
 
-    def __init__(self, journal: str | Path):
-        self.path = f"{journal}.flock"
+    def __init__(self, journal: str | Path, suffix: str = ".flock"):
+        self.path = f"{journal}{suffix}"
         self._fd: int | None = None
         self._thread = threading.Lock()
 
