@@ -228,12 +228,9 @@ def _closed_form(run: RunConfig, algo_cfg: Any) -> bool:
     rule = getattr(agent_class(run.algo), "closed_form", None)
     if rule is None or run.device not in ("cpu", "auto"):
         return False
-    if run.device == "auto":
-        import torch
+    from rlcore.runner import resolve_device  # here: the runner imports this module
 
-        if torch.cuda.is_available():
-            return False
-    return bool(rule(algo_cfg, "cpu"))
+    return bool(rule(algo_cfg, resolve_device(run.device)))
 
 
 def config_to_dict(run: RunConfig, algo_cfg: Any) -> dict[str, Any]:

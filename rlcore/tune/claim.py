@@ -8,11 +8,42 @@ connection of its own. Both die with the process that holds them: a ``kill -9`` 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Claim", "FileClaim", "DatabaseClaim", "study_claim"]
+__all__ = ["FlockLock", "Claim", "FileClaim", "DatabaseClaim", "study_claim"]
+
+
+class FlockLock:
+    """``fcntl.flock`` on ``<journal><suffix>``: the journal file's lock (``.flock``, given to
+    Optuna's journal backend) and the file claim's (``.claim``). The kernel releases it when its
+    process dies, so a ``kill -9`` mid-write blocks no one; Optuna's default symlink lock would
+    stay until its 30-second grace period forces it."""
+
+    def __init__(self, journal: str | Path, suffix: str = ".flock"):
+        self.path = f"{journal}{suffix}"
+        self._fd: int | None = None
+        self._thread = threading.Lock()
+
+    def acquire(self) -> bool:
+        """Block until this process holds the lock."""
+        self._thread.acquire()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Let the next writer in."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        self._thread.release()
 
 
 class Claim:
@@ -48,12 +79,10 @@ class Claim:
 
 
 class FileClaim(Claim):
-    """``flock`` on ``<journal>.claim`` (:class:`rlcore.tune.study.FlockLock`; not the journal's
-    own lock file, which Optuna takes while the trial is created under this claim)."""
+    """:class:`FlockLock` on ``<journal>.claim`` (not the journal's own lock file, which Optuna
+    takes while the trial is created under this claim)."""
 
     def __init__(self, journal: str | Path):
-        from rlcore.tune.study import FlockLock
-
         self._file = FlockLock(journal, suffix=".claim")
         self.path = self._file.path
 
@@ -70,15 +99,16 @@ class DatabaseClaim(Claim):
 
     def __init__(self, url: str, study: str):
         self.url = url
-        self.key = "rlcore-tune-" + hashlib.sha1(study.encode()).hexdigest()[:32]
+        digest = hashlib.sha1(f"rlcore-tune-{study}".encode())
+        if url.startswith("postgresql"):  # the lock's key: a signed 64-bit number
+            self._lock_sql, self._unlock_sql = ("SELECT pg_advisory_lock(:k)",
+                                                "SELECT pg_advisory_unlock(:k)")
+            self._args = {"k": int.from_bytes(digest.digest()[:8], "big", signed=True)}
+        else:  # MySQL's: a name of at most 64 characters
+            self._lock_sql, self._unlock_sql = "SELECT GET_LOCK(:k, -1)", "SELECT RELEASE_LOCK(:k)"
+            self._args = {"k": "rlcore-tune-" + digest.hexdigest()[:32]}
         self._conn: Any = None
         self._engine: Any = None
-
-    def _statements(self) -> tuple[str, str, dict[str, Any]]:
-        if self.url.startswith("postgresql"):  # a signed 64-bit key from the name
-            k = int.from_bytes(hashlib.sha1(self.key.encode()).digest()[:8], "big", signed=True)
-            return "SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)", {"k": k}
-        return "SELECT GET_LOCK(:k, -1)", "SELECT RELEASE_LOCK(:k)", {"k": self.key}
 
     def _lock(self) -> None:
         import sqlalchemy
@@ -86,10 +116,9 @@ class DatabaseClaim(Claim):
 
         if self._engine is None:
             self._engine = sqlalchemy.create_engine(self.url, poolclass=NullPool)
-        lock, _, args = self._statements()
         self._conn = self._engine.connect()
         try:
-            self._conn.execute(sqlalchemy.text(lock), args)
+            self._conn.execute(sqlalchemy.text(self._lock_sql), self._args)
             self._conn.commit()
         except BaseException:
             self._conn.close()
@@ -102,9 +131,8 @@ class DatabaseClaim(Claim):
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        _, unlock, args = self._statements()
         try:
-            conn.execute(sqlalchemy.text(unlock), args)
+            conn.execute(sqlalchemy.text(self._unlock_sql), self._args)
             conn.commit()
         finally:
             conn.close()

@@ -10,11 +10,9 @@ storage; the study is the only thing they share.
 from __future__ import annotations
 
 import datetime
-import fcntl
 import os
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from rlcore.tune.claim import Claim, study_claim
+from rlcore.tune.claim import Claim, FlockLock, study_claim
 from rlcore.tune.spec import TuneSpec, load_objective
 
 __all__ = ["StorageError", "FlockLock", "make_storage", "make_pruner", "open_study", "counts", "reap_dead",
@@ -38,33 +36,6 @@ STARTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialStat
 
 class StorageError(ValueError):
     """A storage that cannot be opened; the message names the URL."""
-
-
-class FlockLock:
-    """The journal file's lock: ``fcntl.flock`` on ``<journal>.flock``. The kernel releases it
-    when its process dies, so a ``kill -9`` mid-write blocks no one; Optuna's default symlink
-    lock would stay until its 30-second grace period forces it."""
-
-    def __init__(self, journal: str | Path, suffix: str = ".flock"):
-        self.path = f"{journal}{suffix}"
-        self._fd: int | None = None
-        self._thread = threading.Lock()
-
-    def acquire(self) -> bool:
-        """Block until this process holds the lock."""
-        self._thread.acquire()
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        """Let the next writer in."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-        self._thread.release()
 
 
 def make_storage(storage: str, folder: str | Path) -> Any:
