@@ -27,7 +27,8 @@ from rlcore.agent import ActResult
 from rlcore.losses.ppo import standardise_advantages
 from rlcore.optim import flat_views
 
-__all__ = ["GradBuffer", "HandGradients", "HandMLP", "OnPolicyLossSpec", "linears", "one_blas_thread"]
+__all__ = ["GradBuffer", "HandGradients", "HandMLP", "OnPolicyLossSpec", "back_product",
+           "blas_threads", "linears", "one_blas_thread"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -53,21 +54,34 @@ def linears(module: nn.Module) -> list[nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
-_BLAS_LIMITED = False
+def back_product(delta: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``delta @ w``, as a broadcast product when the inner width is 1 (a one-output layer's
+    backward): NumPy's matmul takes a slow path there (77 against 20 us at 256x1x256)."""
+    return delta * w if delta.shape[-1] == 1 else delta @ w
+
+
+_BLAS_THREADS: int | None = None
+
+
+def blas_threads(n: int) -> None:
+    """Run NumPy's BLAS on ``n`` threads from now on (process-wide; applied when it changes).
+
+    The closed form's products run in NumPy. PPO's, A2C's and DQN's matrices are small: on one
+    thread, since OpenBLAS's threads, spinning beside torch's own pool between calls, cost more
+    CPU time than they save (a PPO step on 2 cores took 2.3 ms of CPU time against 0.7 ms on one
+    BLAS thread; docs/guide/performance.md). SAC's 256-wide products take the run's
+    ``torch_threads``, as autograd's would."""
+    global _BLAS_THREADS
+    if n != _BLAS_THREADS:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=max(1, int(n)), user_api="blas")
+        _BLAS_THREADS = n
 
 
 def one_blas_thread() -> None:
-    """Run NumPy's BLAS on one thread from now on (once per process).
-
-    The closed-form path's matrices are small; OpenBLAS's threads, spinning beside torch's own
-    pool between calls, cost more CPU time than they save (a PPO step on 2 cores took 2.3 ms of
-    CPU time against 0.7 ms on one BLAS thread; docs/guide/performance.md)."""
-    global _BLAS_LIMITED
-    if not _BLAS_LIMITED:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=1, user_api="blas")
-        _BLAS_LIMITED = True
+    """Run NumPy's BLAS on one thread from now on (:func:`blas_threads`)."""
+    blas_threads(1)
 
 
 class GradBuffer:
@@ -91,10 +105,11 @@ class GradBuffer:
 
 
 class HandMLP:
-    """A plain MLP given as its linear layers (activation between them, none after the last):
-    its forward pass on NumPy arrays keeping the activations, and its closed-form backward
-    (eqs. (1)-(2)) into each parameter's ``.grad``. The arrays are views of the parameters and
-    gradient buffers, made again when a parameter's storage moves."""
+    """A plain MLP given as its linear layers (activation between them, none after the last
+    unless ``act_last``, as in an encoder without its head): its forward pass on NumPy arrays
+    keeping the activations, and its closed-form backward (eqs. (1)-(2)) into each parameter's
+    ``.grad``. The arrays are views of the parameters and gradient buffers, made again when a
+    parameter's storage moves."""
 
     ACTIVATIONS = ("tanh", "relu")
 
@@ -106,13 +121,14 @@ class HandMLP:
                 and torch.device(device).type == "cpu")
 
     def __init__(self, layers: list[nn.Linear], activation: str,
-                 grads: GradBuffer | None = None):
+                 grads: GradBuffer | None = None, act_last: bool = False):
         if activation not in self.ACTIVATIONS:
             raise ValueError(f"activation {activation!r}: hand gradients support "
                              f"{', '.join(self.ACTIVATIONS)}")
         self.layers = layers
         self.params = [p for lin in layers for p in (lin.weight, lin.bias)]
         self.tanh = activation == "tanh"
+        self.act_last = act_last
         self._buffer = grads
         self._key: tuple[int, ...] | None = None
         one_blas_thread()
@@ -133,10 +149,10 @@ class HandMLP:
     # --8<-- [start:forward]
     def forward(self, x: np.ndarray) -> list[np.ndarray]:
         """[x, h_1, ..., h_L, out] for float32 rows ``x``: h_l = act(h_{l-1} W_l^T + b_l),
-        out = h_L W^T + b (eq. (1))."""
+        out = h_L W^T + b (eq. (1)); out = act(h_L W^T + b) with ``act_last``."""
         weights, biases, _ = self._arrays()
         acts = [x]
-        last = len(weights) - 1
+        last = len(weights) - 1 if not self.act_last else len(weights)
         for i, (w, b) in enumerate(zip(weights, biases)):
             h = acts[-1] @ w.T
             h += b
@@ -152,16 +168,19 @@ class HandMLP:
     # --8<-- [start:backward]
     def backward(self, acts: list[np.ndarray], d_out: np.ndarray) -> None:
         """Write dL/dW_l = delta_l^T h_{l-1} and dL/db_l = sum delta_l into ``.grad``, with
-        delta_{l-1} = (delta_l W_l) * act'(h_{l-1}) (eq. (2)); ``d_out`` = dL/d out."""
+        delta_{l-1} = (delta_l W_l) * act'(h_{l-1}) (eq. (2)); ``d_out`` = dL/d out (taken
+        through the last activation first with ``act_last``)."""
         weights, _, grads = self._arrays()
         delta = d_out
+        if self.act_last:
+            delta = d_out * (1.0 - acts[-1] * acts[-1] if self.tanh else acts[-1] > 0)
         for i in range(len(weights) - 1, -1, -1):
             h_in = acts[i]
             np.matmul(delta.T, h_in, out=grads[2 * i])
             np.sum(delta, 0, out=grads[2 * i + 1])
             if i == 0:
                 break
-            d_h = delta @ weights[i]
+            d_h = back_product(delta, weights[i])
             if self.tanh:  # tanh' = 1 - h^2
                 d_h *= 1.0 - h_in * h_in
             else:  # relu' = [h > 0]

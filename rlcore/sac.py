@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from rlcore.agent import ActResult, Transition
+from rlcore.handgrad import HandMLP
 from rlcore.hparams import HParams, HParamSpec, LiveHParams
 from rlcore.losses.sac import (
     discrete_sac_actor_loss,
@@ -37,6 +38,7 @@ from rlcore.nets import make_encoder
 from rlcore.off_policy import check_off_policy_net, due_off_policy, gradient_steps_per_update
 from rlcore.optim import Adam
 from rlcore.replay import ReplayBuffer
+from rlcore.sac_hand import HandSAC
 from rlcore.scalars import mean_scalars
 
 __all__ = ["SAC", "SACConfig", "QEnsemble", "sac_hparam_specs"]
@@ -79,6 +81,11 @@ class SACConfig:
     """Hidden widths of actor and critics (default 256-256 for mlp)."""
     activation: str = "relu"
     """Activation of the plain MLP."""
+    hand_gradients: bool = True
+    """Closed-form gradients (in NumPy) for continuous actions with the plain MLP (tanh or ReLU)
+    instead of autograd, and acting through the same forward (docs/algorithms/hand-gradients.md):
+    the same gradients to float rounding, fewer operations. CPU only; discrete actions, other
+    networks and devices use autograd."""
 
 
 def sac_hparam_specs(autotune: bool) -> list[HParamSpec]:
@@ -214,6 +221,9 @@ class SAC(LiveHParams):
         lr = self.hp["learning_rate"]
         self.actor_opt = Adam(self.actor.parameters(), lr=lr)
         self.critic_opt = Adam(self.critic.parameters(), lr=lr)
+        self.hand = (HandSAC(self.actor, self.critic, self.critic_target, c.activation,
+                             (LOG_STD_MIN, LOG_STD_MAX))
+                     if self.hand_form(c, dev) and not self.discrete else None)
         self.log_alpha = torch.tensor(math.log(self.hp["alpha"]), device=dev, requires_grad=True)
         self.alpha_opt = Adam([self.log_alpha], lr=lr)
         # replay sampling and exploration draw from torch's seed (the runner seeds it)
@@ -229,6 +239,15 @@ class SAC(LiveHParams):
     def hparam_specs(cls, config) -> list[HParamSpec]:
         """The mutable hyperparameters an agent built from ``config`` has (for validation)."""
         return sac_hparam_specs(config.autotune)
+
+    @staticmethod
+    def hand_form(config: SACConfig, device: str | torch.device) -> bool:
+        """Whether ``config`` on ``device`` takes the closed-form gradients for continuous
+        actions (``rlcore/sac_hand.py``): ``hand_gradients`` on, the plain MLP, tanh or ReLU, the
+        CPU. Not named ``closed_form``: that rule sets one torch thread (rlcore/config.py), while
+        SAC's closed form runs its 256-wide products on the run's ``torch_threads``."""
+        return bool(config.hand_gradients) and HandMLP.supports(config.net, config.activation,
+                                                                device)
 
     @classmethod
     def check_spaces(cls, obs_space: gym.Space, action_space: gym.Space) -> None:
@@ -262,6 +281,9 @@ class SAC(LiveHParams):
             if self.discrete:
                 return ActResult(self.rng.integers(0, self.act_dim, size=n))
             a = self.rng.uniform(-1.0, 1.0, size=(n, self.act_dim)).astype(np.float32)
+        elif self.hand is not None:  # the plain MLP on the CPU: NumPy's forward (sac_hand.py)
+            a = self.hand.act(np.ascontiguousarray(obs, dtype=np.float32).reshape(n, -1),
+                              deterministic)
         else:
             x = torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(n, -1)).to(self.device)
             mean, log_std = self.actor(x)
@@ -314,8 +336,31 @@ class SAC(LiveHParams):
         torch._foreach_lerp_(self._target, self._online, tau)
     # --8<-- [end:polyak]
 
+    # --8<-- [start:step-hand]
+    def _step_hand(self, batch_size: int, gamma: float, tau: float) -> dict:
+        """:meth:`_step_continuous` in closed form on NumPy arrays (``rlcore/sac_hand.py``)."""
+        b = self.replay.sample(batch_size, gamma, self.config.n_step)
+        alpha = float(self.log_alpha.detach().exp())
+        c_loss, q_mean = self.hand.critic_gradients(b.obs, b.actions, b.rewards, b.terminated,
+                                                    b.discounts, b.next_obs, alpha)
+        self.critic_opt.step()
+        a_loss, logp = self.hand.actor_gradients(b.obs, alpha)
+        self.actor_opt.step()
+        stats = {"losses/critic": c_loss, "losses/actor": a_loss, "charts/q_mean": q_mean,
+                 "charts/entropy": -float(logp.mean())}
+        if self.config.autotune:  # eq. (7): dL/d log alpha = -mean(log pi + H_target)
+            shifted = float((logp + np.float32(self.hp["target_entropy"])).mean())
+            stats["losses/alpha"] = -float(self.log_alpha.detach()) * shifted
+            self.log_alpha.grad = torch.tensor(-shifted, dtype=self.log_alpha.dtype)
+            self.alpha_opt.step()
+        self._polyak(tau)
+        return stats
+    # --8<-- [end:step-hand]
+
     # --8<-- [start:step-continuous]
     def _step_continuous(self, batch_size: int, gamma: float, tau: float) -> dict:
+        if self.hand is not None:
+            return self._step_hand(batch_size, gamma, tau)
         obs, act, rew, nobs, term, disc = self._batch(batch_size, gamma)
         alpha = self.log_alpha.detach().exp()
         with torch.no_grad():
