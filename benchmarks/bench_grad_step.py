@@ -10,7 +10,8 @@ the median over rounds of the CPU time per step, and the ratio autograd / hand p
 cases are the benchmark's settings (docs/guide/performance.md): PPO at CartPole's sizes (batch
 256, 64-64 tanh), PPO with a Gaussian policy at the futures market's batch, A2C's whole
 CartPole rollout (8 environments x 5 steps), DQN at rl-zoo3's CartPole sizes (batch 64,
-256-256 ReLU, prioritised weights, double DQN). The same alternation then times the smaller
+256-256 ReLU, prioritised weights, double DQN), SAC at Pendulum's sizes (batch 256, 256-256
+ReLU, critics, actor, temperature and Polyak update). The same alternation then times the smaller
 changes against what they replaced (``PARTS``: the optimiser steps of ``rlcore.optim`` against
 torch's, acting in NumPy against the module forward, one TensorBoard event against two
 ``add_scalar`` calls). Each entry: ``ours_us`` (closed form, or the engine's version),
@@ -43,6 +44,7 @@ from rlcore.io import atomic_write_text  # noqa: E402
 from rlcore.on_policy import OnPolicyLossSpec  # noqa: E402
 from rlcore.optim import Adam, RMSprop, clip_grad_norm  # noqa: E402
 from rlcore.ppo import PPO, PPOConfig  # noqa: E402
+from rlcore.sac import SAC, SACConfig  # noqa: E402
 from rlcore.tblog import TBLogger  # noqa: E402
 
 
@@ -100,6 +102,26 @@ def _dqn_case():
     return steps
 
 
+def _sac_case():
+    """(hand step, autograd step): one SAC gradient step (critics, actor, temperature, Polyak)
+    at Pendulum's sizes (3 inputs, 1 action, 256-256 ReLU, batch 256) on a filled replay."""
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+    act_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+    r = np.random.default_rng(0)
+    rows = (r.standard_normal((5000, 1, 3)).astype(np.float32),
+            r.uniform(-1, 1, (5000, 1, 1)).astype(np.float32),
+            r.standard_normal((5000, 1)).astype(np.float32))
+    steps = []
+    for hand in (True, False):
+        torch.manual_seed(0)
+        ag = SAC(SACConfig(learning_rate=1e-3, hand_gradients=hand), obs_space, act_space, 1)
+        no = np.zeros(1, bool)
+        for o, a, rew in zip(*rows):
+            ag.replay.add(o, a, rew, o, no, no, ~no)
+        steps.append(lambda ag=ag: ag._step_continuous(256, 0.99, 0.005))
+    return steps
+
+
 CASES = {
     "ppo-cartpole (batch 256, 64-64 tanh, discrete)": lambda: _on_policy_case(
         PPO, PPOConfig, 4, gym.spaces.Discrete(2), 8, 32, 256,
@@ -111,6 +133,7 @@ CASES = {
         A2C, A2CConfig, 4, gym.spaces.Discrete(2), 8, 5, 40,
         OnPolicyLossSpec(None, None, 1.0, 0.0, False)),
     "dqn-cartpole (batch 64, 256-256 relu, PER, double)": _dqn_case,
+    "sac-pendulum (batch 256, 256-256 relu, twin critics)": _sac_case,
 }
 
 

@@ -32,8 +32,9 @@ ALGOS: dict[str, str] = {
 # --8<-- [start:default-torch-threads]
 def default_torch_threads(closed_form: bool = False) -> int:
     """Half the cores this process may use, at least 1 and at most 4; 1 for an agent whose
-    gradients are the NumPy closed form (``closed_form``: PPO, A2C and DQN with the plain MLP on
-    the CPU, ``rlcore/handgrad.py``).
+    gradients are the NumPy closed form on small matrices (``closed_form``: PPO, A2C and DQN
+    with the plain MLP on the CPU, ``rlcore/handgrad.py``; SAC's closed form keeps this default
+    and runs its products on that many BLAS threads).
 
     The networks here are small: a PPO minibatch is too small for a second thread to pay, while
     SAC's 256-wide critics are bound by matrix products that do scale with threads. Half the
@@ -224,7 +225,8 @@ def resolve_configs(overrides: dict[str, Any]) -> tuple[RunConfig, Any]:
 
 def _closed_form(run: RunConfig, algo_cfg: Any) -> bool:
     """Whether the agent of ``run`` computes its gradients in closed form (its class's
-    ``closed_form(config, device)``; False for agents without one, such as SAC)."""
+    ``closed_form(config, device)``; False for agents without one, and for SAC, whose closed
+    form runs its 256-wide products on the run's threads: ``SAC.hand_form``)."""
     rule = getattr(agent_class(run.algo), "closed_form", None)
     if rule is None or run.device not in ("cpu", "auto"):
         return False
