@@ -184,12 +184,79 @@ def parse_assignments(items: tuple[str, ...] | list[str], what: str = "--set") -
     return out
 
 
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _integer(key: str, value: Any, expected: str = "an integer") -> int:
+    """``value`` as an int: ints, integral floats and numeric strings (YAML 1.1 reads ``1e5``
+    as a string); ValueError naming ``key`` otherwise."""
+    if not isinstance(value, bool):
+        try:
+            x = float(value) if isinstance(value, str) else value
+            if isinstance(x, (int, float)) and float(x).is_integer():
+                return int(x)
+        except (ValueError, OverflowError):
+            pass
+    raise ValueError(f"{key}: expected {expected}, got {value!r}")
+
+
+def _number(key: str, value: Any) -> float:
+    """``value`` as a float (numbers and numeric strings); ValueError naming ``key`` otherwise."""
+    if not isinstance(value, bool):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    raise ValueError(f"{key}: expected a number, got {value!r}")
+
+
+def _widths(key: str, value: Any) -> tuple[int, ...]:
+    """Layer widths from a list, a tuple, ``"256,256"`` or one number; each a positive int."""
+    expected = "a list of positive integers such as [256, 256]"
+    if isinstance(value, str):
+        items: list[Any] = [v for v in value.strip("[]() ").split(",") if v.strip()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = [value]
+    try:
+        widths = tuple(_integer(key, v.strip() if isinstance(v, str) else v) for v in items)
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise ValueError(f"{key}: expected {expected}, got {value!r}")
+    return widths
+
+
+# --8<-- [start:coerce]
 def _coerce(cls: type, key: str, value: Any) -> Any:
-    """Convert list values to tuples for tuple-typed fields (YAML gives lists)."""
-    f = {x.name: x for x in dataclasses.fields(cls)}[key]
-    if isinstance(value, list) and "tuple" in str(f.type):
-        return tuple(value)
+    """Check one setting against its field's type and convert it: ``int``, ``float``,
+    ``bool``, ``str`` and layer widths (``tuple[int, ...]``); ValueError naming the setting, the
+    value and what was expected (a mapping for ``dict`` fields). Fields that take schedules (``float | str``) are checked by
+    their hyperparameter spec (``rlcore/hparams.py``)."""
+    kind = str({x.name: x for x in dataclasses.fields(cls)}[key].type)
+    if value is None and kind.endswith("| None"):
+        return None
+    if kind == "bool":
+        word = _BOOL_WORDS.get(value.lower()) if isinstance(value, str) else None
+        if isinstance(value, bool) or word is not None:
+            return value if word is None else word
+        raise ValueError(f"{key}: expected true or false, got {value!r}")
+    if kind == "int":
+        return _integer(key, value)
+    if kind == "float":
+        return _number(key, value)
+    if kind.startswith("tuple[int, ...]"):
+        return _widths(key, value)
+    if kind.startswith("dict") and not isinstance(value, dict):
+        raise ValueError(f"{key}: expected a mapping such as {{name: value}}, got {value!r}")
+    if kind == "str":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise ValueError(f"{key}: expected a string, got {value!r}")
     return value
+# --8<-- [end:coerce]
 
 
 def resolve_configs(overrides: dict[str, Any]) -> tuple[RunConfig, Any]:
