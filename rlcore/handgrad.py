@@ -177,7 +177,7 @@ class HandMLP:
         for i in range(len(weights) - 1, -1, -1):
             h_in = acts[i]
             np.matmul(delta.T, h_in, out=grads[2 * i])
-            np.sum(delta, 0, out=grads[2 * i + 1])
+            np.add.reduce(delta, 0, out=grads[2 * i + 1])  # np.sum without its wrapper
             if i == 0:
                 break
             d_h = back_product(delta, weights[i])

@@ -88,7 +88,7 @@ class HandEnsemble:
             if input_cols is None:
                 h_t = h_in.T if h_in.ndim == 2 else h_in.transpose(0, 2, 1)
                 np.matmul(h_t, delta, out=grads[i])
-                np.sum(delta, 1, keepdims=True, out=grads[len(weights) + i])
+                np.add.reduce(delta, 1, keepdims=True, out=grads[len(weights) + i])
                 if i == 0:
                     break
             elif i == 0:

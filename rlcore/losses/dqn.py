@@ -88,7 +88,9 @@ def dqn_td_closed_form(q_all: np.ndarray, actions: np.ndarray, rewards: np.ndarr
         per = 0.5 * x * x
     if weights is not None:
         per, x = weights * per, weights * x
+    n = len(q_all)
     d_q = np.zeros_like(q_all)
-    d_q[rows, actions] = x / len(q_all)
-    return float(per.mean()), td_abs, float(q_taken.mean()), d_q
+    d_q[rows, actions] = x / n
+    # np.add.reduce: the mean's sum without np.mean's Python wrapper (5 us a call here)
+    return float(np.add.reduce(per)) / n, td_abs, float(np.add.reduce(q_taken)) / n, d_q
 # --8<-- [end:td-loss-grad]
