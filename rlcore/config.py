@@ -231,9 +231,9 @@ def _widths(key: str, value: Any) -> tuple[int, ...]:
 # --8<-- [start:coerce]
 def _coerce(cls: type, key: str, value: Any) -> Any:
     """Check one setting against its field's type and convert it: ``int``, ``float``,
-    ``bool``, ``str`` and layer widths (``tuple[int, ...]``); ValueError naming the setting, the
-    value and what was expected (a mapping for ``dict`` fields). Fields that take schedules (``float | str``) are checked by
-    their hyperparameter spec (``rlcore/hparams.py``)."""
+    ``bool``, ``str``, layer widths (``tuple[int, ...]``) and mappings (``dict``); ValueError
+    naming the setting, the value and what was expected. Fields that take schedules
+    (``float | str``) are checked by their hyperparameter spec (``rlcore/hparams.py``)."""
     kind = str({x.name: x for x in dataclasses.fields(cls)}[key].type)
     if value is None and kind.endswith("| None"):
         return None

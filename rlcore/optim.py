@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch.optim.optimizer import _global_optimizer_post_hooks as _GLOBAL_POST_HOOKS
 from torch.optim.optimizer import _global_optimizer_pre_hooks as _GLOBAL_PRE_HOOKS
@@ -53,15 +52,6 @@ def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> torch.Ten
     if not grads:
         return torch.zeros(())
     flat = tiled_base(grads)
-    if flat is not None and flat.is_cpu and flat.dtype == torch.float32:
-        # NumPy's dot reads the buffer in place: 4 us against torch's vector_norm's 16 (67,586
-        # weights); the same float32 arithmetic as the lines below
-        a = flat.numpy()
-        total = np.sqrt(np.dot(a, a))
-        coef = np.float32(max_norm) / (total + np.float32(1e-6))
-        if not coef >= 1.0:  # a NaN norm scales by NaN, as torch's rule does
-            flat.mul_(float(coef))
-        return torch.from_numpy(np.asarray(total))
     if flat is not None:
         total = torch.linalg.vector_norm(flat)
         coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
