@@ -27,8 +27,8 @@ from rlcore.agent import ActResult
 from rlcore.losses.ppo import standardise_advantages
 from rlcore.optim import flat_views
 
-__all__ = ["GradBuffer", "HandGradients", "HandMLP", "OnPolicyLossSpec", "back_product",
-           "blas_threads", "linears", "one_blas_thread"]
+__all__ = ["GradBuffer", "HandGradients", "HandMLP", "OnPolicyLossSpec", "activate",
+           "back_product", "blas_threads", "linears", "one_blas_thread", "times_activation_grad"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -52,6 +52,21 @@ class OnPolicyLossSpec:
 def linears(module: nn.Module) -> list[nn.Linear]:
     """The ``nn.Linear`` layers of a module, in order."""
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def activate(h: np.ndarray, tanh: bool) -> None:
+    """Apply tanh or ReLU to the pre-activation ``h`` in place (eq. (1))."""
+    if tanh:
+        np.tanh(h, out=h)
+    else:
+        np.maximum(h, 0.0, out=h)
+
+
+def times_activation_grad(d_h: np.ndarray, h: np.ndarray, tanh: bool) -> np.ndarray:
+    """``d_h`` times phi'(h) in place, phi' read from the activation's output ``h`` (eq. (2)):
+    1 - h^2 for tanh, [h > 0] for ReLU."""
+    d_h *= 1.0 - h * h if tanh else h > 0
+    return d_h
 
 
 def back_product(delta: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -157,10 +172,7 @@ class HandMLP:
             h = acts[-1] @ w.T
             h += b
             if i < last:
-                if self.tanh:
-                    np.tanh(h, out=h)
-                else:
-                    np.maximum(h, 0.0, out=h)
+                activate(h, self.tanh)
             acts.append(h)
         return acts
     # --8<-- [end:forward]
@@ -173,19 +185,14 @@ class HandMLP:
         weights, _, grads = self._arrays()
         delta = d_out
         if self.act_last:
-            delta = d_out * (1.0 - acts[-1] * acts[-1] if self.tanh else acts[-1] > 0)
+            delta = times_activation_grad(d_out.copy(), acts[-1], self.tanh)
         for i in range(len(weights) - 1, -1, -1):
             h_in = acts[i]
             np.matmul(delta.T, h_in, out=grads[2 * i])
             np.add.reduce(delta, 0, out=grads[2 * i + 1])  # np.sum without its wrapper
             if i == 0:
                 break
-            d_h = back_product(delta, weights[i])
-            if self.tanh:  # tanh' = 1 - h^2
-                d_h *= 1.0 - h_in * h_in
-            else:  # relu' = [h > 0]
-                d_h *= h_in > 0
-            delta = d_h
+            delta = times_activation_grad(back_product(delta, weights[i]), h_in, self.tanh)
         for p, g in zip(self.params, self._grads):
             p.grad = g
     # --8<-- [end:backward]

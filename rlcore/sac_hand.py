@@ -22,7 +22,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlcore.handgrad import GradBuffer, HandMLP, back_product, blas_threads, linears
+from rlcore.handgrad import (
+    GradBuffer,
+    HandMLP,
+    activate,
+    back_product,
+    blas_threads,
+    linears,
+    times_activation_grad,
+)
 
 __all__ = ["HandEnsemble", "HandSAC"]
 
@@ -67,10 +75,7 @@ class HandEnsemble:
             h = np.matmul(acts[-1], w)
             h += b
             if i < last:
-                if self.tanh:
-                    np.tanh(h, out=h)
-                else:
-                    np.maximum(h, 0.0, out=h)
+                activate(h, self.tanh)
             acts.append(h)
         return acts
 
@@ -93,12 +98,8 @@ class HandEnsemble:
                     break
             elif i == 0:
                 return np.matmul(delta, weights[0][:, input_cols].transpose(0, 2, 1)).sum(0)
-            d_h = back_product(delta, weights[i].transpose(0, 2, 1))
-            if self.tanh:  # tanh' = 1 - h^2
-                d_h *= 1.0 - h_in * h_in
-            else:  # relu' = [h > 0]
-                d_h *= h_in > 0
-            delta = d_h
+            delta = times_activation_grad(back_product(delta, weights[i].transpose(0, 2, 1)),
+                                          h_in, self.tanh)
         for p, g in zip(self.params, self._grads):
             p.grad = g
         return None
