@@ -250,7 +250,7 @@ def _coerce(cls: type, key: str, value: Any) -> Any:
         return _widths(key, value)
     if kind.startswith("dict") and not isinstance(value, dict):
         raise ValueError(f"{key}: expected a mapping such as {{name: value}}, got {value!r}")
-    if kind == "str":
+    if kind in ("str", "str | None"):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
         if not isinstance(value, str):

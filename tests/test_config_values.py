@@ -32,8 +32,8 @@ def test_values_are_converted_to_the_fields_type(item, attr, expected) -> None:
 
 
 def test_run_settings_are_converted_too() -> None:
-    run, _ = _resolve("seed=3.0", "checkpoint_minutes=2", "runs_dir=2026")
-    assert (run.seed, run.checkpoint_minutes, run.runs_dir) == (3, 2.0, "2026")
+    run, _ = _resolve("seed=3.0", "checkpoint_minutes=2", "runs_dir=2026", "run_id=7")
+    assert (run.seed, run.checkpoint_minutes, run.runs_dir, run.run_id) == (3, 2.0, "2026", "7")
     assert type(run.checkpoint_minutes) is float
 
 
