@@ -187,7 +187,7 @@ def parse_assignments(items: tuple[str, ...] | list[str], what: str = "--set") -
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 
-def _integer(key: str, value: Any, expected: str = "an integer") -> int:
+def _integer(key: str, value: Any) -> int:
     """``value`` as an int: ints, integral floats and numeric strings (YAML 1.1 reads ``1e5``
     as a string); ValueError naming ``key`` otherwise."""
     if not isinstance(value, bool):
@@ -197,7 +197,7 @@ def _integer(key: str, value: Any, expected: str = "an integer") -> int:
                 return int(x)
         except (ValueError, OverflowError):
             pass
-    raise ValueError(f"{key}: expected {expected}, got {value!r}")
+    raise ValueError(f"{key}: expected an integer, got {value!r}")
 
 
 def _number(key: str, value: Any) -> float:

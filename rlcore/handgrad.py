@@ -27,8 +27,9 @@ from rlcore.agent import ActResult
 from rlcore.losses.ppo import standardise_advantages
 from rlcore.optim import flat_views
 
-__all__ = ["GradBuffer", "HandGradients", "HandMLP", "OnPolicyLossSpec", "activate",
-           "back_product", "blas_threads", "linears", "one_blas_thread", "times_activation_grad"]
+__all__ = ["GradBuffer", "HandGradients", "HandMLP", "NetViews", "OnPolicyLossSpec", "activate",
+           "back_product", "blas_threads", "check_activation", "linears", "one_blas_thread",
+           "times_activation_grad"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -119,12 +120,52 @@ class GradBuffer:
         return self._views[id(param)]
 
 
+def check_activation(activation: str) -> bool:
+    """True for tanh, False for ReLU; ValueError for an activation the closed form lacks."""
+    if activation not in HandMLP.ACTIVATIONS:
+        raise ValueError(f"activation {activation!r}: hand gradients support "
+                         f"{', '.join(HandMLP.ACTIVATIONS)}")
+    return activation == "tanh"
+
+
+class NetViews:
+    """NumPy views of a network's weights and biases and of their gradient buffers (views of
+    ``grads`` when given, else buffers made here), made again when a parameter's storage moves
+    (the optimiser's flat step, a deep copy). :meth:`publish` makes the buffers the parameters'
+    ``.grad``."""
+
+    def __init__(self, weights: list[torch.Tensor], biases: list[torch.Tensor],
+                 grads: GradBuffer | None = None):
+        self.params = list(weights) + list(biases)
+        self._n = len(weights)
+        self._buffer = grads
+        self._key: tuple[int, ...] | None = None
+
+    def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray],
+                              list[np.ndarray]]:
+        """(weights, biases, their gradient buffers dW, db), in layer order."""
+        key = tuple(p.data_ptr() for p in self.params)
+        if key != self._key:
+            self._grads = [self._buffer.view(p) if self._buffer is not None
+                           else torch.zeros_like(p) for p in self.params]
+            arrays = [p.detach().numpy() for p in self.params]
+            grads = [g.numpy() for g in self._grads]
+            n = self._n
+            self._np = (arrays[:n], arrays[n:], grads[:n], grads[n:])
+            self._key = key
+        return self._np
+
+    def publish(self) -> None:
+        """Set every parameter's ``.grad`` to its buffer (after a backward pass wrote them)."""
+        for p, g in zip(self.params, self._grads):
+            p.grad = g
+
+
 class HandMLP:
     """A plain MLP given as its linear layers (activation between them, none after the last
     unless ``act_last``, as in an encoder without its head): its forward pass on NumPy arrays
     keeping the activations, and its closed-form backward (eqs. (1)-(2)) into each parameter's
-    ``.grad``. The arrays are views of the parameters and gradient buffers, made again when a
-    parameter's storage moves."""
+    ``.grad``, through :class:`NetViews`."""
 
     ACTIVATIONS = ("tanh", "relu")
 
@@ -137,35 +178,16 @@ class HandMLP:
 
     def __init__(self, layers: list[nn.Linear], activation: str,
                  grads: GradBuffer | None = None, act_last: bool = False):
-        if activation not in self.ACTIVATIONS:
-            raise ValueError(f"activation {activation!r}: hand gradients support "
-                             f"{', '.join(self.ACTIVATIONS)}")
-        self.layers = layers
-        self.params = [p for lin in layers for p in (lin.weight, lin.bias)]
-        self.tanh = activation == "tanh"
+        self.tanh = check_activation(activation)
         self.act_last = act_last
-        self._buffer = grads
-        self._key: tuple[int, ...] | None = None
+        self.views = NetViews([lin.weight for lin in layers], [lin.bias for lin in layers], grads)
         one_blas_thread()
-
-    def _arrays(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-        """(weights W_l as (out, in), biases, gradient buffers) as NumPy views, in layer order
-        (the gradient buffers as [dW_1, db_1, dW_2, ...])."""
-        key = tuple(p.data_ptr() for p in self.params)
-        if key != self._key:
-            self._grads = [self._buffer.view(p) if self._buffer is not None
-                           else torch.zeros_like(p) for p in self.params]
-            self._np = ([lin.weight.detach().numpy() for lin in self.layers],
-                        [lin.bias.detach().numpy() for lin in self.layers],
-                        [g.numpy() for g in self._grads])
-            self._key = key
-        return self._np
 
     # --8<-- [start:forward]
     def forward(self, x: np.ndarray) -> list[np.ndarray]:
         """[x, h_1, ..., h_L, out] for float32 rows ``x``: h_l = act(h_{l-1} W_l^T + b_l),
         out = h_L W^T + b (eq. (1)); out = act(h_L W^T + b) with ``act_last``."""
-        weights, biases, _ = self._arrays()
+        weights, biases, _, _ = self.views.arrays()
         acts = [x]
         last = len(weights) - 1 if not self.act_last else len(weights)
         for i, (w, b) in enumerate(zip(weights, biases)):
@@ -178,23 +200,24 @@ class HandMLP:
     # --8<-- [end:forward]
 
     # --8<-- [start:backward]
-    def backward(self, acts: list[np.ndarray], d_out: np.ndarray) -> None:
+    def backward(self, acts: list[np.ndarray], d_out: np.ndarray,
+                 input_grad: bool = False) -> np.ndarray | None:
         """Write dL/dW_l = delta_l^T h_{l-1} and dL/db_l = sum delta_l into ``.grad``, with
         delta_{l-1} = (delta_l W_l) * act'(h_{l-1}) (eq. (2)); ``d_out`` = dL/d out (taken
-        through the last activation first with ``act_last``)."""
-        weights, _, grads = self._arrays()
+        through the last activation first with ``act_last``). With ``input_grad``, return
+        dL/dx = delta_1 W_1 too (to backpropagate into a network below)."""
+        weights, _, d_w, d_b = self.views.arrays()
         delta = d_out
         if self.act_last:
             delta = times_activation_grad(d_out.copy(), acts[-1], self.tanh)
         for i in range(len(weights) - 1, -1, -1):
-            h_in = acts[i]
-            np.matmul(delta.T, h_in, out=grads[2 * i])
-            np.add.reduce(delta, 0, out=grads[2 * i + 1])  # np.sum without its wrapper
+            np.matmul(delta.T, acts[i], out=d_w[i])
+            np.add.reduce(delta, 0, out=d_b[i])  # np.sum without its wrapper
             if i == 0:
                 break
-            delta = times_activation_grad(back_product(delta, weights[i]), h_in, self.tanh)
-        for p, g in zip(self.params, self._grads):
-            p.grad = g
+            delta = times_activation_grad(back_product(delta, weights[i]), acts[i], self.tanh)
+        self.views.publish()
+        return back_product(delta, weights[0]) if input_grad else None
     # --8<-- [end:backward]
 
 

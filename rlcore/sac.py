@@ -340,7 +340,7 @@ class SAC(LiveHParams):
     def _step_hand(self, batch_size: int, gamma: float, tau: float) -> dict:
         """:meth:`_step_continuous` in closed form on NumPy arrays (``rlcore/sac_hand.py``)."""
         b = self.replay.sample(batch_size, gamma, self.config.n_step)
-        alpha = float(self.log_alpha.detach().exp())
+        alpha = self.alpha
         c_loss, q_mean = self.hand.critic_gradients(b.obs, b.actions, b.rewards, b.terminated,
                                                     b.discounts, b.next_obs, alpha)
         self.critic_opt.step()

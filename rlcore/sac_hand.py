@@ -2,14 +2,15 @@
 twin critics, in NumPy (docs/algorithms/hand-gradients.md, eqs. (11)-(14)).
 
 A SAC gradient step on Pendulum's sizes (batch 256, 256-256 networks) is about 546 MFLOP of
-matrix products; with autograd, torch's batched products, its bookkeeping and some 150 small
-operators made it twice the products' time (docs/guide/performance.md). This module runs the
-same step as :meth:`rlcore.sac.SAC._step_continuous` with the forward and backward passes written
-out: the critics' loss and its gradient, the actor's reparameterised loss with the gradient
-taken through the critics to the action only (no critic weight gradients), the squashing and
-the log-std clamp. The gradients are written into ``.grad`` buffers that tile one flat buffer
-per network (``GradBuffer``), which the flat Adam step reads in place. The random numbers come
-from torch's generator in autograd's order, so the path draws the same noise.
+matrix products, 6.2 ms in NumPy on one core; with autograd, torch's batched products, its
+bookkeeping and about 290 operator calls made the step 10.7-12 ms (docs/guide/performance.md).
+This module runs the same step as :meth:`rlcore.sac.SAC._step_continuous` with the forward and
+backward passes written out: the critics' loss and its gradient, the actor's reparameterised
+loss with the gradient taken through the critics to the action only (no critic weight
+gradients), the squashing and the log-std clamp. The gradients are written into ``.grad``
+buffers that tile one flat buffer per network (``GradBuffer``), which the flat Adam step reads
+in place. The random numbers come from torch's generator in autograd's order, so the path draws
+the same noise.
 ``tests/test_sac_hand.py`` checks every gradient against autograd on the losses of
 ``rlcore/losses/sac.py``, which stay the definition.
 """
@@ -25,9 +26,11 @@ from torch import nn
 from rlcore.handgrad import (
     GradBuffer,
     HandMLP,
+    NetViews,
     activate,
     back_product,
     blas_threads,
+    check_activation,
     linears,
     times_activation_grad,
 )
@@ -40,35 +43,18 @@ _LOG2 = math.log(2.0)
 
 class HandEnsemble:
     """A fused :class:`rlcore.sac.QEnsemble` (K plain MLPs, weights stacked as (K, in, out)) on
-    NumPy arrays: its forward keeping the activations, its backward into the weights' ``.grad``
-    (eqs. (1)-(2) per member) or to the input only (eq. (13)). The arrays are views of the
-    parameters and gradient buffers, made again when a parameter's storage moves."""
+    NumPy arrays (:class:`rlcore.handgrad.NetViews`): its forward keeping the activations, its
+    backward into the weights' ``.grad`` (eqs. (1)-(2) per member) or to the input only
+    (eq. (13))."""
 
     def __init__(self, ensemble: nn.Module, activation: str, grads: GradBuffer | None = None):
-        if activation not in HandMLP.ACTIVATIONS:
-            raise ValueError(f"activation {activation!r}: hand gradients support "
-                             f"{', '.join(HandMLP.ACTIVATIONS)}")
-        self.weights, self.biases = list(ensemble.weights), list(ensemble.biases)
-        self.params = self.weights + self.biases  # QEnsemble.parameters() order
-        self.tanh = activation == "tanh"
-        self._buffer = grads
-        self._key: tuple[int, ...] | None = None
-
-    def _arrays(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-        key = tuple(p.data_ptr() for p in self.params)
-        if key != self._key:
-            self._grads = ([self._buffer.view(p) for p in self.params]
-                           if self._buffer is not None else [])
-            self._np = ([w.detach().numpy() for w in self.weights],
-                        [b.detach().numpy() for b in self.biases],
-                        [g.numpy() for g in self._grads])
-            self._key = key
-        return self._np
+        self.tanh = check_activation(activation)
+        self.views = NetViews(list(ensemble.weights), list(ensemble.biases), grads)
 
     def forward(self, x: np.ndarray) -> list[np.ndarray]:
         """[x, h_1, ..., out] for float32 rows ``x`` (B, in); h_l and out are (K, B, width):
         h_l = act(h_{l-1} W_l + b_l), every member at once (eq. (1))."""
-        weights, biases, _ = self._arrays()
+        weights, biases, _, _ = self.views.arrays()
         acts = [x]
         last = len(weights) - 1
         for i, (w, b) in enumerate(zip(weights, biases)):
@@ -86,22 +72,21 @@ class HandEnsemble:
         With ``input_cols`` None: write dL/dW_l and dL/db_l into ``.grad``. Otherwise write
         nothing and return dL/dx[:, input_cols] summed over the members (eq. (13)): the gradient
         to the critics' input, their weights held fixed."""
-        weights, _, grads = self._arrays()
+        weights, _, d_w, d_b = self.views.arrays()
         delta = d_out
         for i in range(len(weights) - 1, -1, -1):
             h_in = acts[i]
             if input_cols is None:
                 h_t = h_in.T if h_in.ndim == 2 else h_in.transpose(0, 2, 1)
-                np.matmul(h_t, delta, out=grads[i])
-                np.add.reduce(delta, 1, keepdims=True, out=grads[len(weights) + i])
+                np.matmul(h_t, delta, out=d_w[i])
+                np.add.reduce(delta, 1, keepdims=True, out=d_b[i])
                 if i == 0:
                     break
             elif i == 0:
                 return np.matmul(delta, weights[0][:, input_cols].transpose(0, 2, 1)).sum(0)
             delta = times_activation_grad(back_product(delta, weights[i].transpose(0, 2, 1)),
                                           h_in, self.tanh)
-        for p, g in zip(self.params, self._grads):
-            p.grad = g
+        self.views.publish()
         return None
 
 
@@ -185,10 +170,8 @@ class HandSAC:
         inv_n = np.float32(1.0 / n)
         d_u = d_a * (1.0 - a * a) + (2.0 * alpha * inv_n) * a  # eq. (12)
         d_ls = (d_u * std * xi - alpha * inv_n) * ((raw >= self.lo) & (raw <= self.hi))
-        self.mu.backward([trunk[-1], mean], d_u)  # eq. (14): d mean = d u
-        self.log_std.backward([trunk[-1], raw], d_ls)
-        d_z = back_product(d_u, self.mu._arrays()[0][0])
-        d_z += back_product(d_ls, self.log_std._arrays()[0][0])
+        d_z = self.mu.backward([trunk[-1], mean], d_u, input_grad=True)  # eq. (14): d mean = d u
+        d_z += self.log_std.backward([trunk[-1], raw], d_ls, input_grad=True)
         self.trunk.backward(trunk, d_z)
         return loss, logp
     # --8<-- [end:actor]
