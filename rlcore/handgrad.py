@@ -28,8 +28,8 @@ from rlcore.losses.ppo import standardise_advantages
 from rlcore.optim import flat_views
 
 __all__ = ["GradBuffer", "HandGradients", "HandMLP", "NetViews", "OnPolicyLossSpec", "activate",
-           "back_product", "blas_threads", "check_activation", "linears", "one_blas_thread",
-           "times_activation_grad"]
+           "back_product", "blas_threads", "check_activation", "forward_layers", "linears",
+           "one_blas_thread", "times_activation_grad"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -61,6 +61,22 @@ def activate(h: np.ndarray, tanh: bool) -> None:
         np.tanh(h, out=h)
     else:
         np.maximum(h, 0.0, out=h)
+
+
+# --8<-- [start:forward-layers]
+def forward_layers(x: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray],
+                   tanh: bool, n_activated: int) -> list[np.ndarray]:
+    """[x, h_1, ..., h_L]: h_l = h_{l-1} W_l + b_l for weights laid out (..., in, out), the first
+    ``n_activated`` layers followed by the activation (eq. (1))."""
+    acts = [x]
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        h = np.matmul(acts[-1], w)
+        h += b
+        if i < n_activated:
+            activate(h, tanh)
+        acts.append(h)
+    return acts
+# --8<-- [end:forward-layers]
 
 
 def times_activation_grad(d_h: np.ndarray, h: np.ndarray, tanh: bool) -> np.ndarray:
@@ -188,15 +204,8 @@ class HandMLP:
         """[x, h_1, ..., h_L, out] for float32 rows ``x``: h_l = act(h_{l-1} W_l^T + b_l),
         out = h_L W^T + b (eq. (1)); out = act(h_L W^T + b) with ``act_last``."""
         weights, biases, _, _ = self.views.arrays()
-        acts = [x]
-        last = len(weights) - 1 if not self.act_last else len(weights)
-        for i, (w, b) in enumerate(zip(weights, biases)):
-            h = acts[-1] @ w.T
-            h += b
-            if i < last:
-                activate(h, self.tanh)
-            acts.append(h)
-        return acts
+        return forward_layers(x, [w.T for w in weights], biases, self.tanh,
+                              len(weights) - (0 if self.act_last else 1))
     # --8<-- [end:forward]
 
     # --8<-- [start:backward]

@@ -27,10 +27,10 @@ from rlcore.handgrad import (
     GradBuffer,
     HandMLP,
     NetViews,
-    activate,
     back_product,
     blas_threads,
     check_activation,
+    forward_layers,
     linears,
     times_activation_grad,
 )
@@ -55,15 +55,7 @@ class HandEnsemble:
         """[x, h_1, ..., out] for float32 rows ``x`` (B, in); h_l and out are (K, B, width):
         h_l = act(h_{l-1} W_l + b_l), every member at once (eq. (1))."""
         weights, biases, _, _ = self.views.arrays()
-        acts = [x]
-        last = len(weights) - 1
-        for i, (w, b) in enumerate(zip(weights, biases)):
-            h = np.matmul(acts[-1], w)
-            h += b
-            if i < last:
-                activate(h, self.tanh)
-            acts.append(h)
-        return acts
+        return forward_layers(x, weights, biases, self.tanh, len(weights) - 1)
 
     def backward(self, acts: list[np.ndarray], d_out: np.ndarray,
                  input_cols: slice | None = None) -> np.ndarray | None:
