@@ -27,8 +27,8 @@ from rlcore.agent import ActResult
 from rlcore.losses.ppo import standardise_advantages
 from rlcore.optim import flat_views
 
-__all__ = ["GradBuffer", "HandGradients", "HandMLP", "NetViews", "OnPolicyLossSpec", "activate",
-           "back_product", "blas_threads", "check_activation", "forward_layers", "linears",
+__all__ = ["GradBuffer", "HandGradients", "HandMLP", "NetViews", "OnPolicyLossSpec",
+           "back_product", "bias_activate", "blas_threads", "check_activation", "forward_layers", "linears",
            "one_blas_thread", "times_activation_grad"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -55,8 +55,18 @@ def linears(module: nn.Module) -> list[nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
-def activate(h: np.ndarray, tanh: bool) -> None:
-    """Apply tanh or ReLU to the pre-activation ``h`` in place (eq. (1))."""
+_TORCH_RELU_MIN = 4096
+"""From this many elements the bias and ReLU run as torch's in-place kernels on the same memory:
+NumPy's ``maximum`` against a scalar takes no vector path (a 2x256x256 bias and ReLU 71 against
+20 us, 64x256 10.4 against 4.1; below this size NumPy's call costs less than torch's)."""
+
+
+def bias_activate(h: np.ndarray, b: np.ndarray, tanh: bool) -> None:
+    """h <- act(h + b) in place, tanh or ReLU (eq. (1)); the same numbers either way."""
+    if not tanh and h.size >= _TORCH_RELU_MIN:
+        torch.from_numpy(h).add_(torch.from_numpy(b)).relu_()
+        return
+    h += b
     if tanh:
         np.tanh(h, out=h)
     else:
@@ -71,9 +81,10 @@ def forward_layers(x: np.ndarray, weights: list[np.ndarray], biases: list[np.nda
     acts = [x]
     for i, (w, b) in enumerate(zip(weights, biases)):
         h = np.matmul(acts[-1], w)
-        h += b
         if i < n_activated:
-            activate(h, tanh)
+            bias_activate(h, b, tanh)
+        else:
+            h += b
         acts.append(h)
     return acts
 # --8<-- [end:forward-layers]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch.optim.optimizer import _global_optimizer_post_hooks as _GLOBAL_POST_HOOKS
 from torch.optim.optimizer import _global_optimizer_pre_hooks as _GLOBAL_PRE_HOOKS
@@ -52,17 +53,30 @@ def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> torch.Ten
     if not grads:
         return torch.zeros(())
     flat = tiled_base(grads)
+    if flat is not None and flat.is_cpu and flat.dtype == torch.float32:
+        total = torch.linalg.vector_norm(flat)
+        coef = _clip_coef(total.item(), max_norm)
+        if coef != 1.0:
+            flat.mul_(float(coef))
+        return total
     if flat is not None:
         total = torch.linalg.vector_norm(flat)
-        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-        if not (flat.is_cpu and float(coef) == 1.0):
-            flat.mul_(coef)
+        flat.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
         return total
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
     if not (total.is_cpu and float(coef) == 1.0):
         torch._foreach_mul_(grads, coef)
     return total
+
+
+def _clip_coef(norm: float, max_norm: float) -> np.float32:
+    """min(1, c / (||g|| + 1e-6)) of eq. (1) in float32 scalars, rounded step by step as
+    torch's tensor arithmetic rounds it (``c / t`` is ``t.reciprocal() * c`` there); the same
+    number as the tensor expression (``tests/test_optim.py``) without its three operator
+    calls."""
+    one = np.float32(1.0)
+    return min((one / (np.float32(norm) + np.float32(1e-6))) * np.float32(max_norm), one)
 
 
 def tiled_base(tensors: Sequence[torch.Tensor]) -> torch.Tensor | None:
@@ -199,20 +213,25 @@ class _FastStep:
             return self._hooked_step(closure)
         return self._step(closure)
 
-    @torch.no_grad()
     def _step(self, closure=None):
         """The kernel on the flat buffers (or the cached lists) in the plain case, torch's
-        ``step`` otherwise."""
-        lists = self._cached() if closure is None and self._plain() else None
-        grads = None if lists is None else [p.grad for p in lists[0]]
-        if lists is None or any(g is None for g in grads):
-            return self._torch_step(closure)
-        fl = self._flat_state(lists)
-        if fl is None:
-            self._kernel(self.param_groups[0], lists, grads)
-        else:
-            self._flat_kernel(self.param_groups[0], lists, fl, fl.grad(grads))
-        return None
+        ``step`` otherwise; with gradients off (set directly: ``torch.no_grad``'s decorator
+        makes and enters a new context object on every call)."""
+        enabled = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+        try:
+            lists = self._cached() if closure is None and self._plain() else None
+            grads = None if lists is None else [p.grad for p in lists[0]]
+            if lists is None or any(g is None for g in grads):
+                return self._torch_step(closure)
+            fl = self._flat_state(lists)
+            if fl is None:
+                self._kernel(self.param_groups[0], lists, grads)
+            else:
+                self._flat_kernel(self.param_groups[0], lists, fl, fl.grad(grads))
+            return None
+        finally:
+            torch._C._set_grad_enabled(enabled)
 
     _hooked_step = torch.optim.Optimizer.profile_hook_step(_step)
 

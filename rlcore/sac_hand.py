@@ -44,8 +44,8 @@ _LOG2 = math.log(2.0)
 class HandEnsemble:
     """A fused :class:`rlcore.sac.QEnsemble` (K plain MLPs, weights stacked as (K, in, out)) on
     NumPy arrays (:class:`rlcore.handgrad.NetViews`): its forward keeping the activations, its
-    backward into the weights' ``.grad`` (eqs. (1)-(2) per member) or to the input only
-    (eq. (13))."""
+    backward into the weights' ``.grad`` (eqs. (1)-(2) per member), and the gradient of the
+    members' minimum to the input only (eq. (13))."""
 
     def __init__(self, ensemble: nn.Module, activation: str, grads: GradBuffer | None = None):
         self.tanh = check_activation(activation)
@@ -57,29 +57,42 @@ class HandEnsemble:
         weights, biases, _, _ = self.views.arrays()
         return forward_layers(x, weights, biases, self.tanh, len(weights) - 1)
 
-    def backward(self, acts: list[np.ndarray], d_out: np.ndarray,
-                 input_cols: slice | None = None) -> np.ndarray | None:
-        """Backpropagate ``d_out`` = dL/d out (K, B, out) (eq. (2) per member).
-
-        With ``input_cols`` None: write dL/dW_l and dL/db_l into ``.grad``. Otherwise write
-        nothing and return dL/dx[:, input_cols] summed over the members (eq. (13)): the gradient
-        to the critics' input, their weights held fixed."""
+    def backward(self, acts: list[np.ndarray], d_out: np.ndarray) -> None:
+        """Backpropagate ``d_out`` = dL/d out (K, B, out) into dL/dW_l and dL/db_l of every
+        member, written into ``.grad`` (eq. (2) per member)."""
         weights, _, d_w, d_b = self.views.arrays()
         delta = d_out
         for i in range(len(weights) - 1, -1, -1):
             h_in = acts[i]
-            if input_cols is None:
-                h_t = h_in.T if h_in.ndim == 2 else h_in.transpose(0, 2, 1)
-                np.matmul(h_t, delta, out=d_w[i])
-                np.add.reduce(delta, 1, keepdims=True, out=d_b[i])
-                if i == 0:
-                    break
-            elif i == 0:
-                return np.matmul(delta, weights[0][:, input_cols].transpose(0, 2, 1)).sum(0)
+            h_t = h_in.T if h_in.ndim == 2 else h_in.transpose(0, 2, 1)
+            np.matmul(h_t, delta, out=d_w[i])
+            np.add.reduce(delta, 1, keepdims=True, out=d_b[i])
+            if i == 0:
+                break
             delta = times_activation_grad(back_product(delta, weights[i].transpose(0, 2, 1)),
                                           h_in, self.tanh)
         self.views.publish()
-        return None
+
+    # --8<-- [start:min-input-grad]
+    def min_input_grad(self, acts: list[np.ndarray], k_min: np.ndarray, d_min: float,
+                       input_cols: slice) -> np.ndarray:
+        """dL/dx[:, input_cols] for a loss that reads the members only through
+        min_k Q_k(x_i), with dL/d min = ``d_min`` on every row; the weights held fixed (eq. (13)).
+
+        Row i's gradient flows through its smaller member ``k_min[i]`` alone, so each member's
+        backward runs over its own rows: half the rows of a pair, and one 256x256x256 product
+        fewer per SAC step than the pair over every row with zeros elsewhere."""
+        weights = self.views.arrays()[0]
+        grad = np.empty((len(k_min), acts[0][:, input_cols].shape[1]), np.float32)
+        for k in range(len(weights[0])):
+            rows = np.flatnonzero(k_min == k)
+            delta = np.full((len(rows), 1), d_min, np.float32)
+            for i in range(len(weights) - 1, 0, -1):
+                delta = times_activation_grad(back_product(delta, weights[i][k].T),
+                                              acts[i][k, rows], self.tanh)
+            grad[rows] = delta @ weights[0][k][input_cols].T
+        return grad
+    # --8<-- [end:min-input-grad]
 
 
 class HandSAC:
@@ -156,9 +169,8 @@ class HandSAC:
         rows = np.arange(n)
         alpha = np.float32(alpha)
         loss = float((alpha * logp - q[k_min, rows]).mean())
-        d_q = np.zeros_like(acts[-1])  # dL/dQ_k: -1/n at the smaller critic (min's gradient)
-        d_q[k_min, rows, 0] = np.float32(-1.0 / n)
-        d_a = self.critic.backward(acts, d_q, input_cols=slice(s, None))
+        # dL/dQ_k: -1/n at the smaller critic (the min's gradient), 0 at the other
+        d_a = self.critic.min_input_grad(acts, k_min, np.float32(-1.0 / n), slice(s, None))
         inv_n = np.float32(1.0 / n)
         d_u = d_a * (1.0 - a * a) + (2.0 * alpha * inv_n) * a  # eq. (12)
         d_ls = (d_u * std * xi - alpha * inv_n) * ((raw >= self.lo) & (raw <= self.hi))

@@ -48,3 +48,45 @@ def test_bad_arguments_name_the_problem():
         make_vector_env("CartPole-v1", 1, vec="threads")
     with pytest.raises(ValueError, match="NoSuch"):
         make_vector_env("NoSuch-v0", 1)
+
+
+@pytest.mark.parametrize("env_id, kwargs, reports_metrics", [
+    ("CartPole-v1", {}, False),
+    ("marketsim/CryptoFutures-v0", {"episode_length": 40}, True),
+    ("marketsim/MarketMaking-v0", {}, False),
+])
+def test_one_environment_is_the_plain_env_with_the_batched_envs_trajectory(env_id, kwargs,
+                                                                          reports_metrics):
+    """With n_envs = 1 the plain gymnasium.Env runs in a SyncVectorEnv (batching one environment
+    only adds overhead); it steps the same observations, rewards, ends and finished episodes,
+    metrics included, as the natively batched env of one."""
+    import gymnasium as gym
+    from gymnasium.vector import SyncVectorEnv
+    from gymnasium.wrappers.vector import RecordEpisodeStatistics
+
+    from rlcore.stepping import finished_episodes
+
+    plain = make_vector_env(env_id, 1, env_kwargs=kwargs).env
+    assert isinstance(plain.unwrapped, SyncVectorEnv)
+    batched = RecordEpisodeStatistics(gym.make_vec(env_id, num_envs=1,
+                                                   vectorization_mode="vector_entry_point", **kwargs))
+    assert not isinstance(batched.unwrapped, SyncVectorEnv)
+    o1, _ = plain.reset(seed=3)
+    o2, _ = batched.reset(seed=3)
+    np.testing.assert_array_equal(o1, o2)
+    plain.single_action_space.seed(0)
+    episodes, with_metrics = 0, 0
+    for _ in range(600):
+        a = np.stack([plain.single_action_space.sample()])
+        s1, s2 = plain.step(a), batched.step(a)
+        for x, y in zip(s1[:4], s2[:4]):
+            np.testing.assert_array_equal(np.asarray(x, np.float64), np.asarray(y, np.float64))
+        e1, e2 = finished_episodes(s1[4]), finished_episodes(s2[4])
+        assert [(e.ret, e.length, e.metrics) for e in e1] == [(e.ret, e.length, e.metrics)
+                                                               for e in e2]
+        episodes += len(e1)
+        with_metrics += sum(bool(e.metrics) for e in e1)
+    assert episodes >= 2
+    assert with_metrics == (episodes if reports_metrics else 0)
+    plain.close()
+    batched.close()

@@ -60,6 +60,36 @@ def test_gradients_in_one_flat_buffer_clip_as_one_tensor():
     assert torch.allclose(n, ref, rtol=1e-6)
 
 
+def test_the_flat_paths_scalar_coefficient_is_torchs_tensor_expression_bit_for_bit():
+    """On the CPU the one-tensor path computes min(1, c / (||g|| + 1e-6)) in float32 scalars
+    (eq. (1)); over norms on both sides of c, and next to it, it equals torch's tensor
+    expression in every bit, and the scaled gradients equal the tensor expression's."""
+    from rlcore.handgrad import GradBuffer
+    from rlcore.optim import _clip_coef
+
+    rng = np.random.default_rng(0)
+    norms = np.concatenate([rng.uniform(0, 30, 20_000), 10 - rng.uniform(0, 1e-5, 10_000),
+                            rng.lognormal(0, 5, 10_000)]).astype(np.float32)
+    for max_norm in (10.0, 0.7, 1e-3):
+        ref = torch.clamp(max_norm / (torch.from_numpy(norms) + 1e-6), max=1.0).numpy()
+        ours = np.array([_clip_coef(float(x), max_norm) for x in norms], np.float32)
+        np.testing.assert_array_equal(ours, ref)
+    for scale, max_norm in ((1.0, 0.5), (1e-3, 0.5), (3.0, 0.7)):
+        b = _net_with_grads(1, scale)
+        b[3].bias.grad = torch.randn_like(b[3].bias) * scale
+        params = list(b.parameters())
+        buf = GradBuffer(params)
+        for p in params:
+            v = buf.view(p)
+            v.copy_(p.grad)
+            p.grad = v
+        flat = params[0].grad._base.clone()
+        total = torch.linalg.vector_norm(flat)
+        expected = flat * torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        assert torch.equal(clip_grad_norm(params, max_norm), total)
+        assert torch.equal(params[0].grad._base, expected)
+
+
 def test_no_gradients_gives_zero_norm():
     net = nn.Linear(2, 2)
     assert float(clip_grad_norm(list(net.parameters()), 1.0)) == 0.0

@@ -50,9 +50,10 @@ def _reference_nstep(seq: list[dict], i: int, n: int, gamma: float):
     return R, last["term"], last["id"], m
 
 
+@pytest.mark.parametrize("n_envs", [1, 3])  # one environment has a path of its own
 @pytest.mark.parametrize("capacity,n_step", [(10_000, 3), (45, 4), (45, 1)])
-def test_nstep_returns_match_a_plain_loop(capacity: int, n_step: int) -> None:
-    n_envs, gamma = 3, 0.9
+def test_nstep_returns_match_a_plain_loop(capacity: int, n_step: int, n_envs: int) -> None:
+    gamma = 0.9
     buf = ReplayBuffer(capacity, n_envs, (2,), (1,), seed=1)
     per_env: list[list[dict]] = [[] for _ in range(n_envs)]
     for obs, act, r, nxt, term, trunc, valid in _stream(n_envs, 200, seed=capacity + n_step):
@@ -91,6 +92,16 @@ def test_invalid_rows_are_not_stored_and_sampling_is_uniform() -> None:
     # chi-square goodness of fit to uniform over the 16 stored transitions (fixed seed)
     assert stats.chisquare(counts).pvalue > 1e-3
     assert counts.sum() == 32_000
+
+
+def test_one_environment_samples_its_stored_rows_uniformly() -> None:
+    buf = ReplayBuffer(20, 1, (1,), seed=4)
+    for t in range(30):  # 26 stored (t % 7 == 3 is an invalid row): the ring wrapped
+        buf.add(np.full((1, 1), t), np.zeros(1), np.zeros(1), np.zeros((1, 1)),
+                np.zeros(1, bool), np.zeros(1, bool), np.array([t % 7 != 3]))
+    assert buf.size == 20 and buf.ptr[0] == 26 - 20
+    counts = np.bincount(buf.sample_slots(20_000), minlength=20)
+    assert stats.chisquare(counts).pvalue > 1e-3
 
 
 def test_add_rejects_wrong_batch() -> None:
