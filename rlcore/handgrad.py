@@ -55,6 +55,7 @@ def linears(module: nn.Module) -> list[nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
+# --8<-- [start:forward-layers]
 _TORCH_RELU_MIN = 4096
 """From this many elements the bias and ReLU run as torch's in-place kernels on the same memory:
 NumPy's ``maximum`` against a scalar takes no vector path (a 2x256x256 bias and ReLU 71 against
@@ -73,7 +74,6 @@ def bias_activate(h: np.ndarray, b: np.ndarray, tanh: bool) -> None:
         np.maximum(h, 0.0, out=h)
 
 
-# --8<-- [start:forward-layers]
 def forward_layers(x: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray],
                    tanh: bool, n_activated: int) -> list[np.ndarray]:
     """[x, h_1, ..., h_L]: h_l = h_{l-1} W_l + b_l for weights laid out (..., in, out), the first

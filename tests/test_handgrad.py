@@ -279,3 +279,22 @@ def test_default_threads_are_one_where_the_closed_form_runs(monkeypatch, overrid
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     run, _ = resolve_configs(overrides)
     assert run.torch_threads == threads
+
+
+@pytest.mark.parametrize("shape, bias_shape", [((3, 5), (5,)), ((64, 256), (256,)),
+                                               ((2, 256, 64), (2, 1, 64))])
+@pytest.mark.parametrize("tanh", [False, True])
+def test_bias_and_activation_give_numpys_numbers_on_either_path(shape, bias_shape, tanh):
+    """bias_activate runs large ReLU layers through torch's in-place kernels: every bit, the
+    sign of zero included, equals NumPy's h + b followed by the activation."""
+    from rlcore.handgrad import bias_activate
+
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal(shape).astype(np.float32)
+    h.reshape(-1)[::5] = -0.0
+    b = rng.standard_normal(bias_shape).astype(np.float32)
+    expected = h + b
+    expected = np.tanh(expected) if tanh else np.maximum(expected, 0.0)
+    bias_activate(h, b, tanh)
+    np.testing.assert_array_equal(h, expected)
+    np.testing.assert_array_equal(np.signbit(h), np.signbit(expected))
