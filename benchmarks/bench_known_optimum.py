@@ -187,7 +187,9 @@ def episode_returns(run_dir: Path, episodes: int, seed: int, n_envs: int
     from rlcore.stepping import VectorStepper, finished_episodes
 
     agent, run_cfg, algo_cfg, ckpt = load_run_agent(run_dir)
-    envs = build_envs(run_cfg, algo_cfg, n_envs, train=False)
+    # the batched env even for one environment: its current_info() and market are read below
+    # (the same trajectories as the plain env that the run's own evaluation steps)
+    envs = build_envs(run_cfg, algo_cfg, n_envs, train=False, batched=True)
     envs.load_norm_state(ckpt["norm"])
     if envs.obs_norm is not None:
         envs.obs_norm.update_running_mean = False

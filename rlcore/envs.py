@@ -149,7 +149,7 @@ class EnvBundle:
 def make_vector_env(env_id: str, n_envs: int = 1, vec: str = "sync",
                     env_kwargs: dict[str, Any] | None = None, frame_stack: int = 1,
                     normalize_obs: bool = False, normalize_reward: bool = False,
-                    gamma: float = 0.99) -> EnvBundle:
+                    gamma: float = 0.99, batched: bool = False) -> EnvBundle:
     """Build ``n_envs`` copies of ``env_id`` behind gymnasium's vector API.
 
     Environments registered with a ``vector_entry_point`` (the natively batched marketsim
@@ -158,8 +158,10 @@ def make_vector_env(env_id: str, n_envs: int = 1, vec: str = "sync",
     ``AsyncVectorEnv`` in subprocesses (``async``) over the plain ``gymnasium.Env``. Batching one
     environment only adds overhead (a CartPole step 50 against 26 us, the futures market's 220
     against 69; docs/guide/performance.md), and both forms step the same trajectories
-    (``tests/test_envs.py``). Wrappers, innermost first: episode statistics (raw returns), frame
-    stacking, observation normalisation, reward normalisation.
+    (``tests/test_envs.py``). ``batched``: the registered batched env even for one environment,
+    for code that reads its batched API (``benchmarks/bench_known_optimum.py``). Wrappers,
+    innermost first: episode statistics (raw returns), frame stacking, observation
+    normalisation, reward normalisation.
     """
     if n_envs < 1:
         raise ValueError(f"n_envs: expected >= 1, got {n_envs}")
@@ -168,7 +170,7 @@ def make_vector_env(env_id: str, n_envs: int = 1, vec: str = "sync",
     env_id, spec = resolve_env_id(env_id)
     kwargs = dict(env_kwargs or {})
     try:
-        if spec.vector_entry_point is not None and n_envs > 1:
+        if spec.vector_entry_point is not None and (n_envs > 1 or batched):
             env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point",
                                **kwargs)
         else:

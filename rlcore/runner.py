@@ -54,15 +54,16 @@ def seed_everything(seed: int) -> None:
 
 
 def build_envs(run: RunConfig, algo_cfg: Any, n_envs: int | None = None,
-               train: bool = True) -> EnvBundle:
+               train: bool = True, batched: bool = False) -> EnvBundle:
     """The run's environments: ``n_envs`` (default ``run.n_envs``) copies of ``run.env`` with the
     run's wrappers; the reward normaliser only for training, with the algorithm's initial gamma.
-    Evaluation environments (``train=False``) are stepped in one process."""
+    Evaluation environments (``train=False``) are stepped in one process. ``batched``: see
+    :func:`rlcore.envs.make_vector_env`."""
     gamma = getattr(algo_cfg, "gamma", 0.99)
     return make_vector_env(run.env, n_envs or run.n_envs, run.vec if train else "sync",
                            resolved_env_kwargs(run), run.frame_stack, run.normalize_obs,
                            run.normalize_reward and train,
-                           gamma if isinstance(gamma, float) else 0.99)
+                           gamma if isinstance(gamma, float) else 0.99, batched)
 
 
 def build_agent(run: RunConfig, algo_cfg: Any, envs: EnvBundle, device: str = "cpu") -> Any:

@@ -54,22 +54,20 @@ def test_bad_arguments_name_the_problem():
     ("CartPole-v1", {}, False),
     ("marketsim/CryptoFutures-v0", {"episode_length": 40}, True),
     ("marketsim/MarketMaking-v0", {}, False),
+    ("marketsim/FuturesObservedSignal-v0", {}, True),
 ])
 def test_one_environment_is_the_plain_env_with_the_batched_envs_trajectory(env_id, kwargs,
                                                                           reports_metrics):
     """With n_envs = 1 the plain gymnasium.Env runs in a SyncVectorEnv (batching one environment
     only adds overhead); it steps the same observations, rewards, ends and finished episodes,
-    metrics included, as the natively batched env of one."""
-    import gymnasium as gym
+    metrics included, as the natively batched env of one (``batched=True``)."""
     from gymnasium.vector import SyncVectorEnv
-    from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
     from rlcore.stepping import finished_episodes
 
     plain = make_vector_env(env_id, 1, env_kwargs=kwargs).env
     assert isinstance(plain.unwrapped, SyncVectorEnv)
-    batched = RecordEpisodeStatistics(gym.make_vec(env_id, num_envs=1,
-                                                   vectorization_mode="vector_entry_point", **kwargs))
+    batched = make_vector_env(env_id, 1, env_kwargs=kwargs, batched=True).env
     assert not isinstance(batched.unwrapped, SyncVectorEnv)
     o1, _ = plain.reset(seed=3)
     o2, _ = batched.reset(seed=3)
