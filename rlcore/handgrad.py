@@ -28,8 +28,8 @@ from rlcore.losses.ppo import standardise_advantages
 from rlcore.optim import flat_views
 
 __all__ = ["GradBuffer", "HandGradients", "HandMLP", "NetViews", "OnPolicyLossSpec",
-           "back_product", "bias_activate", "blas_threads", "check_activation", "forward_layers", "linears",
-           "one_blas_thread", "times_activation_grad"]
+           "back_product", "bias_activate", "blas_threads", "check_activation", "forward_layers",
+           "linears", "one_blas_thread", "times_activation_grad"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 

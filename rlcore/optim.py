@@ -46,26 +46,26 @@ def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> torch.Ten
     concatenated (docs/guide/performance.md, eq. (1)): torch's ``clip_grad_norm_`` rule.
     All ``params`` are on one device (one agent's network). Gradients that tile one flat buffer
     (``rlcore.handgrad.GradBuffer``: every one a view of the same 1-D tensor, together its whole
-    length) are read and scaled as that one tensor. On the CPU the scaling is skipped when the
-    factor is 1 (reading it costs no device sync there; multiplying by 1 changes nothing).
+    length) are read and scaled as that one tensor. On the CPU, in float32, the factor is
+    computed in scalars (:func:`_clip_coef`, the same number) and the scaling is skipped when
+    it is 1 (reading it costs no device sync there; multiplying by 1 changes nothing).
     """
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
     flat = tiled_base(grads)
-    if flat is not None and flat.is_cpu and flat.dtype == torch.float32:
-        total = torch.linalg.vector_norm(flat)
+    total = torch.linalg.vector_norm(flat if flat is not None
+                                     else torch.stack(torch._foreach_norm(grads)))
+    if total.is_cpu and total.dtype == torch.float32:
         coef = _clip_coef(total.item(), max_norm)
-        if coef != 1.0:
-            flat.mul_(float(coef))
-        return total
+        if coef == 1.0:
+            return total
+        coef = float(coef)
+    else:  # a tensor: no host sync off the CPU
+        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
     if flat is not None:
-        total = torch.linalg.vector_norm(flat)
-        flat.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
-        return total
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    if not (total.is_cpu and float(coef) == 1.0):
+        flat.mul_(coef)
+    else:
         torch._foreach_mul_(grads, coef)
     return total
 

@@ -1,8 +1,8 @@
 """Closed-form gradients of continuous SAC's losses through the plain-MLP actor and the fused
 twin critics, in NumPy (docs/algorithms/hand-gradients.md, eqs. (11)-(14)).
 
-A SAC gradient step on Pendulum's sizes (batch 256, 256-256 networks) is about 546 MFLOP of
-matrix products, 6.2 ms in NumPy on one core; with autograd, torch's batched products, its
+A SAC gradient step on Pendulum's sizes (batch 256, 256-256 networks) is about 513 MFLOP of
+matrix products, some 5 ms in NumPy on one core; with autograd, torch's batched products, its
 bookkeeping and about 290 operator calls made the step 10.7-12 ms (docs/guide/performance.md).
 This module runs the same step as :meth:`rlcore.sac.SAC._step_continuous` with the forward and
 backward passes written out: the critics' loss and its gradient, the actor's reparameterised
