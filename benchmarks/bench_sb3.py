@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import os
 import platform
@@ -154,9 +155,10 @@ CASES: dict[str, Case] = {
 # --8<-- [end:cases]
 
 CURVE_BINS = 10
-SUBPROC_MB = 170
-"""Memory of one SB3 SubprocVecEnv worker (proportional set size, fork; 260 MB with
-forkserver): every worker imports torch through stable_baselines3."""
+SUBPROC_MB = 50
+"""Memory of one SB3 SubprocVecEnv worker on the futures market (proportional set size, fork,
+after the parent built one market: 48 MB measured with 16 workers; 165 MB when each worker
+imported pandas, SciPy and pyarrow itself on its first market, 260 MB with forkserver)."""
 
 
 def memory_shortfall(case: Case) -> str | None:
@@ -224,6 +226,9 @@ def run_sb3(case: Case, seed: int, threads: int) -> dict[str, Any]:
     vec_cls, vec_kw = DummyVecEnv, None
     if case.vec == "subproc":  # fork: each worker shares the parent's pages until it writes
         vec_cls, vec_kw = SubprocVecEnv, {"start_method": "fork"}
+        _Maker(case.env)(**kwargs).close()  # the market's lazy imports, once, before the fork
+        gc.collect()
+        gc.freeze()  # the workers' collector then leaves the parent's objects' pages shared
     env = make_vec_env(_Maker(case.env), n_envs=case.n_envs, seed=seed, env_kwargs=kwargs,
                        vec_env_cls=vec_cls, vec_env_kwargs=vec_kw)
     try:
@@ -234,6 +239,7 @@ def run_sb3(case: Case, seed: int, threads: int) -> dict[str, Any]:
         ends = _sb3_episode_ends(env, case.n_envs)
     finally:
         env.close()
+        gc.unfreeze()
     eval_env = make_vec_env(_Maker(case.env), n_envs=1, seed=seed + 1_000_003, env_kwargs=kwargs)
     mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=case.eval_episodes,
                               deterministic=True)
