@@ -100,20 +100,34 @@ class SumTree(_Tree):
         """For each query v in [0, total), the leaf i with prefix(i) <= v < prefix(i + 1).
 
         prefix(i) is the sum of leaves 0..i-1 (docs/algorithms/dqn.md, eq. (8)). At each node the
-        query goes left when v < sum(left subtree), else right with v reduced by that sum. A query
-        never enters an empty subtree, so float rounding cannot pick a zero-priority leaf.
+        query goes left when v < sum(left subtree), else right with v reduced by that sum. Float
+        rounding (a query at the total, or a child's sum a hair below its parent's share) can
+        send a query right into a subtree of sum 0; such a walk ends on a leaf of priority 0, and
+        only those queries walk again, never entering an empty subtree: a zero-priority leaf is
+        never returned, and every other query takes the same path either way.
         """
-        v = np.asarray(values, dtype=np.float64).reshape(-1).copy()
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
         if self.nodes[1] <= 0:
             raise ValueError("SumTree.find: the tree is empty (total priority 0)")
+        leaf = self._walk(v.copy(), guarded=False)
+        empty = self.nodes[leaf + self.n_leaves] <= 0
+        if empty.any():
+            leaf[empty] = self._walk(v[empty], guarded=True)
+        return leaf
+
+    def _walk(self, v: np.ndarray, guarded: bool) -> np.ndarray:
+        """Descend from the root for every query in ``v`` (changed in place); ``guarded``:
+        never into a child of sum 0."""
         node = np.ones(v.shape, dtype=np.int64)
         pairs = self.nodes.reshape(-1, 2)  # row j: the children 2j and 2j + 1 of node j
         for _ in range(self.depth):
             children = pairs.take(node, axis=0)  # one gather per level for both children
             lsum = children[:, 0]
-            right = (v >= lsum) & (children[:, 1] > 0)
-            right |= lsum <= 0
-            v -= lsum * right  # lsum where going right, else exactly 0
+            right = v >= lsum  # v >= 0 throughout, so an empty left child sends it right
+            if guarded:
+                right &= children[:, 1] > 0
+                right |= lsum <= 0
+            np.subtract(v, lsum, out=v, where=right)
             node += node
             node += right
         return node - self.n_leaves

@@ -83,3 +83,24 @@ def test_worked_example_from_docs() -> None:
     assert st.find(np.array([5.5]))[0] == 2
     st.update(np.array([1]), np.array([0.5]))
     assert (st.nodes[5], st.nodes[2], st.total) == (0.5, 1.5, 7.5)
+
+
+def test_find_takes_the_guarded_walks_path_for_every_query() -> None:
+    """find walks unguarded and walks again, guarded, only the queries that ended on an empty
+    leaf: the same leaves as the guarded walk for every query, on trees with many zero leaves
+    and queries on every prefix boundary, at the total and a hair below it."""
+    rng = np.random.default_rng(7)
+    for capacity, whole in [(5, True), (64, True), (1000, False), (100_000, False)]:
+        st = SumTree(capacity)
+        vals = (rng.integers(0, 3, capacity).astype(float) if whole  # exact sums: at the
+                else rng.exponential(1.0, capacity) * (rng.random(capacity) > 0.5))  # total,
+        vals[-1] = 0.0  # the unguarded walk runs into the empty last leaves
+        st.update(np.arange(capacity), vals)
+        cums = np.cumsum(vals)
+        q = np.concatenate([rng.random(2000) * st.total, cums[:2000], [st.total],
+                            [np.nextafter(st.total, 0)], np.zeros(3)])
+        got = st.find(q)
+        np.testing.assert_array_equal(got, st._walk(q.copy(), guarded=True))
+        assert np.all(vals[got] > 0)
+        if whole:  # the second, guarded walk was needed and taken
+            assert (st.nodes[st._walk(q.copy(), guarded=False) + st.n_leaves] == 0).any()
