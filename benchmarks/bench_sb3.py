@@ -229,17 +229,19 @@ def run_sb3(case: Case, seed: int, threads: int) -> dict[str, Any]:
         _Maker(case.env)(**kwargs).close()  # the market's lazy imports, once, before the fork
         gc.collect()
         gc.freeze()  # the workers' collector then leaves the parent's objects' pages shared
-    env = make_vec_env(_Maker(case.env), n_envs=case.n_envs, seed=seed, env_kwargs=kwargs,
-                       vec_env_cls=vec_cls, vec_env_kwargs=vec_kw)
     try:
-        model = case.sb3(env, seed)
-        t0, c0 = time.perf_counter(), time.process_time()
-        model.learn(total_timesteps=case.steps)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        ends = _sb3_episode_ends(env, case.n_envs)
+        env = make_vec_env(_Maker(case.env), n_envs=case.n_envs, seed=seed, env_kwargs=kwargs,
+                           vec_env_cls=vec_cls, vec_env_kwargs=vec_kw)
+        try:
+            model = case.sb3(env, seed)
+            t0, c0 = time.perf_counter(), time.process_time()
+            model.learn(total_timesteps=case.steps)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            ends = _sb3_episode_ends(env, case.n_envs)
+        finally:
+            env.close()
     finally:
-        env.close()
-        gc.unfreeze()
+        gc.unfreeze()  # a no-op unless frozen above
     eval_env = make_vec_env(_Maker(case.env), n_envs=1, seed=seed + 1_000_003, env_kwargs=kwargs)
     mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=case.eval_episodes,
                               deterministic=True)
