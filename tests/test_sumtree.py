@@ -92,9 +92,11 @@ def test_find_takes_the_guarded_walks_path_for_every_query() -> None:
     rng = np.random.default_rng(7)
     for capacity, whole in [(5, True), (64, True), (1000, False), (100_000, False)]:
         st = SumTree(capacity)
-        vals = (rng.integers(0, 3, capacity).astype(float) if whole  # exact sums: at the
-                else rng.exponential(1.0, capacity) * (rng.random(capacity) > 0.5))  # total,
-        vals[-1] = 0.0  # the unguarded walk runs into the empty last leaves
+        # whole numbers sum exactly, so a query at the total sends the unguarded walk into the
+        # empty last leaves
+        vals = (rng.integers(0, 3, capacity).astype(float) if whole
+                else rng.exponential(1.0, capacity) * (rng.random(capacity) > 0.5))
+        vals[-1] = 0.0
         st.update(np.arange(capacity), vals)
         cums = np.cumsum(vals)
         q = np.concatenate([rng.random(2000) * st.total, cums[:2000], [st.total],
